@@ -1,0 +1,37 @@
+//! The Junqo wire contracts, generated from `proto/junqo/**` at build time.
+//!
+//! - [`auth::v1`]: users, credentials and tokens (served by the auth service).
+//! - [`conversations::v1`]: conversations and messages (served by the conversations service).
+//! - [`events::v1`]: what the conversations and realtime services publish on RabbitMQ.
+//! - [`common::v1`]: types every API shares, such as validation failure details.
+//!
+//! Nothing here is edited by hand: change the `.proto` files instead.
+
+#![allow(clippy::all, missing_docs)]
+
+pub mod common {
+    pub mod v1 {
+        tonic::include_proto!("junqo.common.v1");
+    }
+}
+
+pub mod auth {
+    pub mod v1 {
+        tonic::include_proto!("junqo.auth.v1");
+    }
+}
+
+pub mod conversations {
+    pub mod v1 {
+        tonic::include_proto!("junqo.conversations.v1");
+    }
+}
+
+pub mod events {
+    pub mod v1 {
+        tonic::include_proto!("junqo.events.v1");
+    }
+}
+
+pub use prost;
+pub use prost_types;

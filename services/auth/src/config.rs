@@ -1,0 +1,41 @@
+//! Settings of the auth service. Every variable is documented in the README.
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use platform::telemetry::LogFormat;
+use platform::{DatabaseSettings, Env, Environment};
+use secrecy::SecretString;
+
+#[derive(Debug, Clone)]
+pub struct AuthConfig {
+    pub environment: Environment,
+    pub log_format: LogFormat,
+    pub listen: SocketAddr,
+    pub database: DatabaseSettings,
+    pub jwt_secret: SecretString,
+    pub token_ttl: Duration,
+    /// How many passwords may be hashed or verified at once; the rest queue.
+    pub hash_concurrency: usize,
+}
+
+impl AuthConfig {
+    pub fn from_env(env: &Env) -> Result<Self, platform::Error> {
+        let bind: IpAddr = env.parse_or("BIND_ADDRESS", IpAddr::from([0, 0, 0, 0]))?;
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        Ok(Self {
+            environment: env.environment()?,
+            log_format: LogFormat::from_env(env)?,
+            listen: SocketAddr::new(bind, env.parse_or("AUTH_PORT", 50051)?),
+            database: DatabaseSettings::from_env(env)?,
+            jwt_secret: env.jwt_secret()?,
+            token_ttl: Duration::from_secs(
+                env.parse_or("JWT_EXPIRES_IN_SECONDS", jwt::DEFAULT_TTL.as_secs())?,
+            ),
+            // Half the cores: sign-ins never take the whole machine from the other services on it.
+            hash_concurrency: env
+                .parse_or("PASSWORD_HASH_CONCURRENCY", (cores / 2).max(1))?
+                .max(1),
+        })
+    }
+}

@@ -1,0 +1,58 @@
+//! The auth service's one error type. Each variant maps to one gRPC status here and nowhere else; causes
+//! are logged once, at this edge, and never sent to the caller.
+
+use junqo_proto::common::v1::FieldViolations;
+use prost::Message;
+use tonic::{Code, Status};
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    /// One sentence per broken rule, in the order the rules were checked.
+    #[error("validation failed: {0:?}")]
+    Validation(Vec<String>),
+    #[error("Email already exists")]
+    EmailTaken,
+    /// The same answer for an unknown email and a wrong password, so accounts cannot be enumerated.
+    #[error("Invalid email or password")]
+    InvalidCredentials,
+    #[error("Unauthorized")]
+    Unauthenticated,
+    #[error("{0}")]
+    Forbidden(&'static str),
+    #[error("User #{0} not found")]
+    UserNotFound(uuid::Uuid),
+    /// A user id that is not a UUID.
+    #[error("Invalid user ID")]
+    InvalidUserId,
+    /// Too many password operations are already queued.
+    #[error("Too many requests, try again later")]
+    Busy,
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("internal: {0}")]
+    Internal(String),
+}
+
+impl From<AuthError> for Status {
+    fn from(error: AuthError) -> Self {
+        match error {
+            AuthError::Validation(messages) => {
+                let first = messages.first().cloned().unwrap_or_default();
+                let details = FieldViolations { messages }.encode_to_vec();
+                Status::with_details(Code::InvalidArgument, first, details.into())
+            }
+            AuthError::EmailTaken => Status::already_exists(error.to_string()),
+            AuthError::InvalidCredentials | AuthError::Unauthenticated => {
+                Status::unauthenticated(error.to_string())
+            }
+            AuthError::Forbidden(_) => Status::permission_denied(error.to_string()),
+            AuthError::UserNotFound(_) => Status::not_found(error.to_string()),
+            AuthError::InvalidUserId => Status::invalid_argument(error.to_string()),
+            AuthError::Busy => Status::resource_exhausted(error.to_string()),
+            AuthError::Database(_) | AuthError::Internal(_) => {
+                tracing::error!(%error, "request failed");
+                Status::internal("Internal server error")
+            }
+        }
+    }
+}

@@ -1,0 +1,22 @@
+//! The auth service: it owns users and credentials (Postgres schema `auth`) and is the only issuer of
+//! tokens. It speaks gRPC (`junqo.auth.v1.AuthService`, port 50051 by default).
+//!
+//! - [`config`]: the settings read at start-up.
+//! - [`startup`]: connects, migrates, binds and serves; tests build the same [`startup::Application`].
+//! - [`grpc`]: the RPC handlers: parse the request into domain types, apply, answer.
+//! - [`domain`]: validated user input (name, email, password, type); nothing past the edge re-validates.
+//! - [`hashing`]: Argon2id password hashing, on blocking threads and bounded.
+//! - [`store`]: the SQL over the `auth.users` table.
+//! - [`error`]: the one error type and how it maps to gRPC status codes.
+
+pub mod config;
+pub mod domain;
+pub mod error;
+pub mod grpc;
+pub mod hashing;
+pub mod startup;
+pub mod store;
+
+pub use config::AuthConfig;
+pub use error::AuthError;
+pub use startup::Application;

@@ -1,0 +1,129 @@
+//! Start-up: connect to Postgres, migrate the `auth` schema, bind the gRPC port, serve until told to stop.
+
+use std::future::Future;
+use std::time::Duration;
+
+use junqo_proto::auth::v1::auth_service_server::AuthServiceServer;
+use jwt::{TokenSigner, TokenVerifier};
+use platform::Env;
+use sqlx::PgPool;
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+
+use crate::grpc::AuthGrpc;
+use crate::hashing::PasswordHasher;
+use crate::store::UserStore;
+use crate::{AuthConfig, AuthError};
+
+pub const SCHEMA: &str = "auth";
+
+/// Reads the configuration, sets up logging and runs the service (or only its migrations).
+pub async fn run(
+    env: Env,
+    migrate_only: bool,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), StartError> {
+    let config = AuthConfig::from_env(&env)?;
+    platform::telemetry::init("auth", config.log_format);
+    if migrate_only {
+        let pool = platform::database::connect(&config.database, SCHEMA).await?;
+        return migrate(&pool).await;
+    }
+    let app = Application::build(config).await?;
+    tracing::info!(port = app.port(), "auth service listening (gRPC)");
+    app.run_until_stopped(shutdown).await
+}
+
+/// Why the service could not start or stopped abnormally. Printed as one line by `main`.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Platform(#[from] platform::Error),
+    #[error(transparent)]
+    Auth(#[from] AuthError),
+    #[error("cannot listen: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("gRPC server: {0}")]
+    Serve(#[from] tonic::transport::Error),
+}
+
+pub async fn migrate(pool: &PgPool) -> Result<(), StartError> {
+    sqlx::migrate!("./migrations")
+        .run(pool)
+        .await
+        .map_err(platform::Error::from)?;
+    Ok(())
+}
+
+pub struct Application {
+    listener: TcpListener,
+    port: u16,
+    pool: PgPool,
+    grpc: AuthGrpc,
+}
+
+impl Application {
+    /// Connects, migrates and binds. With port 0 the OS picks a free port, read back with [`Self::port`].
+    pub async fn build(config: AuthConfig) -> Result<Self, StartError> {
+        let pool = platform::database::connect(&config.database, SCHEMA).await?;
+        migrate(&pool).await?;
+        let listener = TcpListener::bind(config.listen).await?;
+        let port = listener.local_addr()?.port();
+        let grpc = AuthGrpc::new(
+            UserStore::new(pool.clone()),
+            PasswordHasher::new(config.hash_concurrency)?,
+            TokenSigner::new(&config.jwt_secret, config.token_ttl),
+            TokenVerifier::new(&config.jwt_secret),
+        );
+        Ok(Self {
+            listener,
+            port,
+            pool,
+            grpc,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Serves until `shutdown` resolves, then lets in-flight calls finish.
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), StartError> {
+        let (health, health_service) = tonic_health::server::health_reporter();
+        health.set_serving::<AuthServiceServer<AuthGrpc>>().await;
+        tokio::spawn(watch_database(self.pool.clone(), health));
+
+        tonic::transport::Server::builder()
+            .timeout(Duration::from_secs(30))
+            .add_service(health_service)
+            .add_service(AuthServiceServer::new(self.grpc))
+            .serve_with_incoming_shutdown(TcpListenerStream::new(self.listener), shutdown)
+            .await?;
+        self.pool.close().await;
+        tracing::info!("auth service stopped");
+        Ok(())
+    }
+}
+
+/// Readiness follows the database: a service that cannot reach its data should get no traffic.
+async fn watch_database(pool: PgPool, health: tonic_health::server::HealthReporter) {
+    let mut tick = tokio::time::interval(Duration::from_secs(5));
+    loop {
+        tick.tick().await;
+        if pool.is_closed() {
+            return;
+        }
+        match sqlx::query("SELECT 1").execute(&pool).await {
+            Ok(_) => health.set_serving::<AuthServiceServer<AuthGrpc>>().await,
+            Err(error) => {
+                tracing::warn!(%error, "database unreachable, reporting not serving");
+                health
+                    .set_not_serving::<AuthServiceServer<AuthGrpc>>()
+                    .await;
+            }
+        }
+    }
+}

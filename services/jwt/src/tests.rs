@@ -1,0 +1,135 @@
+use super::*;
+
+fn secret(s: &str) -> SecretString {
+    SecretString::from(s.to_owned())
+}
+
+fn alice() -> Subject<'static> {
+    Subject {
+        id: Uuid::new_v4(),
+        name: "Alice",
+        user_type: UserType::Student,
+        email: "alice@example.com",
+    }
+}
+
+/// Base64url without padding, to forge by hand a token no real signer would produce.
+fn encode_segment(json: &serde_json::Value) -> String {
+    const TABLE: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let bytes = json.to_string().into_bytes();
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let n =
+            chunk.iter().fold(0u32, |acc, b| acc << 8 | u32::from(*b)) << (8 * (3 - chunk.len()));
+        for i in 0..=chunk.len() {
+            out.push(char::from(TABLE[(n >> (18 - 6 * i) & 63) as usize]));
+        }
+    }
+    out
+}
+
+fn hs256(secret: &str, claims: &serde_json::Value) -> String {
+    let key = EncodingKey::from_secret(secret.as_bytes());
+    jsonwebtoken::encode(&Header::new(Algorithm::HS256), claims, &key).expect("claims serialize")
+}
+
+fn valid_claims() -> serde_json::Value {
+    let now = Utc::now().timestamp();
+    serde_json::json!({
+        "sub": Uuid::new_v4().to_string(), "userName": "Bob", "userType": "COMPANY",
+        "email": "bob@example.com", "iat": now, "exp": now + 60, "iss": ISSUER,
+    })
+}
+
+#[test]
+fn a_signed_token_verifies_to_the_same_claims() {
+    let signer = TokenSigner::new(&secret("s3cret"), DEFAULT_TTL);
+    let verifier = TokenVerifier::new(&secret("s3cret"));
+    let subject = alice();
+    let claims = verifier
+        .verify(&signer.sign(&subject).expect("signs"))
+        .expect("verifies");
+    assert_eq!(claims.sub, subject.id);
+    assert_eq!(claims.user_name, "Alice");
+    assert_eq!(claims.user_type, UserType::Student);
+    assert_eq!(claims.iss, ISSUER);
+    assert_eq!(claims.exp - claims.iat, 7 * 24 * 3600);
+}
+
+#[test]
+fn a_token_signed_with_another_secret_is_invalid() {
+    let token = TokenSigner::new(&secret("other"), DEFAULT_TTL)
+        .sign(&alice())
+        .expect("signs");
+    assert_eq!(
+        TokenVerifier::new(&secret("s3cret")).verify(&token),
+        Err(VerifyError::Invalid)
+    );
+}
+
+#[test]
+fn an_expired_token_is_invalid() {
+    let mut claims = valid_claims();
+    claims["exp"] = serde_json::json!(Utc::now().timestamp() - 1);
+    let token = hs256("s3cret", &claims);
+    assert_eq!(
+        TokenVerifier::new(&secret("s3cret")).verify(&token),
+        Err(VerifyError::Invalid)
+    );
+}
+
+#[test]
+fn a_foreign_issuer_is_invalid() {
+    let mut claims = valid_claims();
+    claims["iss"] = serde_json::json!("someone-else");
+    let token = hs256("s3cret", &claims);
+    assert_eq!(
+        TokenVerifier::new(&secret("s3cret")).verify(&token),
+        Err(VerifyError::Invalid)
+    );
+}
+
+#[test]
+fn alg_none_is_refused() {
+    let header = encode_segment(&serde_json::json!({"alg": "none", "typ": "JWT"}));
+    let token = format!("{header}.{}.", encode_segment(&valid_claims()));
+    assert_eq!(
+        TokenVerifier::new(&secret("s3cret")).verify(&token),
+        Err(VerifyError::Invalid)
+    );
+}
+
+#[test]
+fn a_missing_user_claim_is_a_payload_error() {
+    let mut claims = valid_claims();
+    claims.as_object_mut().expect("object").remove("userType");
+    let token = hs256("s3cret", &claims);
+    assert_eq!(
+        TokenVerifier::new(&secret("s3cret")).verify(&token),
+        Err(VerifyError::Payload)
+    );
+
+    let mut claims = valid_claims();
+    claims["sub"] = serde_json::json!(42);
+    let token = hs256("s3cret", &claims);
+    assert_eq!(
+        TokenVerifier::new(&secret("s3cret")).verify(&token),
+        Err(VerifyError::Payload)
+    );
+}
+
+#[test]
+fn garbage_is_invalid() {
+    let verifier = TokenVerifier::new(&secret("s3cret"));
+    assert_eq!(verifier.verify("not-a-jwt"), Err(VerifyError::Invalid));
+    assert_eq!(verifier.verify(""), Err(VerifyError::Invalid));
+}
+
+#[test]
+fn bearer_takes_the_token_after_the_scheme() {
+    assert_eq!(bearer("Bearer abc"), Some("abc"));
+    assert_eq!(bearer("bearer  abc "), Some("abc"));
+    assert_eq!(bearer("Basic abc"), None);
+    assert_eq!(bearer("Bearer"), None);
+    assert_eq!(bearer("Bearer "), None);
+}

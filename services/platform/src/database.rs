@@ -1,0 +1,49 @@
+//! Each service owns one Postgres schema. Its connections put that schema alone on the `search_path`, so
+//! its tables, and sqlx's `_sqlx_migrations` bookkeeping, never collide with another service's even when
+//! both use one database.
+
+use std::time::Duration;
+
+use secrecy::ExposeSecret;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{AssertSqlSafe, PgPool};
+
+use crate::{DatabaseSettings, Error};
+
+/// Opens a pool whose connections live in `schema`, creating the schema first if needed.
+pub async fn connect(settings: &DatabaseSettings, schema: &str) -> Result<PgPool, Error> {
+    let base = connect_options(settings);
+    // The schema must exist before a connection can use it as its search_path.
+    // The name is a constant of the calling service, never input; the assertion keeps it that way.
+    assert!(
+        schema.chars().all(|c| c.is_ascii_lowercase() || c == '_'),
+        "schema names are lower-case identifiers"
+    );
+    let mut bootstrap = sqlx::ConnectOptions::connect(&base).await?;
+    sqlx::raw_sql(AssertSqlSafe(format!(
+        "CREATE SCHEMA IF NOT EXISTS {schema}"
+    )))
+    .execute(&mut bootstrap)
+    .await?;
+    sqlx::Connection::close(bootstrap).await?;
+
+    let options = base.options([("search_path", schema)]);
+    Ok(PgPoolOptions::new()
+        .max_connections(settings.max_connections)
+        .acquire_timeout(Duration::from_secs(5))
+        .connect_with(options)
+        .await?)
+}
+
+fn connect_options(settings: &DatabaseSettings) -> PgConnectOptions {
+    let options = PgConnectOptions::new()
+        .host(&settings.host)
+        .port(settings.port)
+        .username(&settings.user)
+        .database(&settings.name)
+        .application_name("junqo");
+    match &settings.password {
+        Some(password) => options.password(password.expose_secret()),
+        None => options,
+    }
+}
