@@ -1,0 +1,7 @@
+//! The auth service over its real gRPC API, each test against a fresh database.
+
+mod helpers;
+mod sign_in;
+mod sign_up;
+mod startup;
+mod users;
