@@ -44,6 +44,9 @@ impl Violations {
     }
 }
 
+/// A format rule beyond length (the email address shape): its sentence and its check.
+pub(crate) type FormatRule = (&'static str, fn(&str) -> bool);
+
 /// The sentences of one text field's rules, as the original declares them.
 pub(crate) struct TextRules {
     pub required: &'static str,
@@ -58,7 +61,7 @@ impl TextRules {
     pub(crate) fn check(
         &self,
         value: Option<&str>,
-        extra: Option<(&'static str, fn(&str) -> bool)>,
+        extra: Option<FormatRule>,
     ) -> Result<(), Vec<&'static str>> {
         let Some(value) = value else {
             let mut all = vec![self.max.1, self.min.1];

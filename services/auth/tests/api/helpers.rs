@@ -1,4 +1,4 @@
-use auth::{AuthConfig, Application};
+use auth::{Application, AuthConfig};
 use junqo_proto::auth::v1::auth_service_client::AuthServiceClient;
 use junqo_proto::auth::v1::{AuthResponse, SignUpRequest};
 use junqo_proto::common::v1::FieldViolations;
@@ -18,14 +18,18 @@ pub struct TestApp {
 
 pub fn env_for(db: &TestDatabase) -> Env {
     let mut env = Env::from_pairs(db.env_pairs());
-    env.set("JWT_SECRET", SECRET).set("AUTH_PORT", "0").set("BIND_ADDRESS", "127.0.0.1");
+    env.set("JWT_SECRET", SECRET)
+        .set("AUTH_PORT", "0")
+        .set("BIND_ADDRESS", "127.0.0.1");
     env
 }
 
 pub async fn spawn_app() -> TestApp {
     let db = TestDatabase::create().await;
     let config = AuthConfig::from_env(&env_for(&db)).expect("test configuration is valid");
-    let app = Application::build(config).await.expect("auth service starts");
+    let app = Application::build(config)
+        .await
+        .expect("auth service starts");
     let port = app.port();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(app.run_until_stopped(async move {
@@ -34,7 +38,11 @@ pub async fn spawn_app() -> TestApp {
     let client = AuthServiceClient::connect(format!("http://127.0.0.1:{port}"))
         .await
         .expect("auth service accepts connections");
-    TestApp { client, db, _stop: stop }
+    TestApp {
+        client,
+        db,
+        _stop: stop,
+    }
 }
 
 pub fn sign_up_request(name: &str, email: &str, user_type: &str, password: &str) -> SignUpRequest {
@@ -67,8 +75,9 @@ pub fn violations(status: &Status) -> Vec<String> {
 
 pub fn bearer<T>(message: T, token: &str) -> tonic::Request<T> {
     let mut request = tonic::Request::new(message);
-    request
-        .metadata_mut()
-        .insert("authorization", format!("Bearer {token}").parse().expect("token is ASCII"));
+    request.metadata_mut().insert(
+        "authorization",
+        format!("Bearer {token}").parse().expect("token is ASCII"),
+    );
     request
 }

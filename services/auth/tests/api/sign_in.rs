@@ -26,7 +26,9 @@ async fn the_right_password_signs_in_whatever_the_email_case() {
     let claims = app
         .client
         .clone()
-        .verify_token(VerifyTokenRequest { token: response.token })
+        .verify_token(VerifyTokenRequest {
+            token: response.token,
+        })
         .await
         .expect("issued token verifies")
         .into_inner()

@@ -1,5 +1,5 @@
-use jwt::{TokenVerifier, UserType};
 use junqo_proto::auth::v1::{SignUpRequest, UserType as PbUserType};
+use jwt::{TokenVerifier, UserType};
 use secrecy::SecretString;
 use sqlx::Row;
 use tonic::Code;
@@ -12,7 +12,12 @@ async fn sign_up_returns_a_token_for_the_new_user_and_stores_no_plaintext() {
     let response = app
         .client
         .clone()
-        .sign_up(sign_up_request("Alice", "Alice@Example.com", "COMPANY", "password123"))
+        .sign_up(sign_up_request(
+            "Alice",
+            "Alice@Example.com",
+            "COMPANY",
+            "password123",
+        ))
         .await
         .expect("sign-up succeeds")
         .into_inner();
@@ -22,7 +27,9 @@ async fn sign_up_returns_a_token_for_the_new_user_and_stores_no_plaintext() {
     assert_eq!(user.email, "alice@example.com");
     assert_eq!(user.r#type(), PbUserType::Company);
 
-    let claims = TokenVerifier::new(&SecretString::from(SECRET)).verify(&response.token).expect("token verifies");
+    let claims = TokenVerifier::new(&SecretString::from(SECRET))
+        .verify(&response.token)
+        .expect("token verifies");
     assert_eq!(claims.sub.to_string(), user.id);
     assert_eq!(claims.user_name, "Alice");
     assert_eq!(claims.user_type, UserType::Company);
@@ -45,7 +52,12 @@ async fn an_email_taken_in_another_case_is_refused() {
     let status = app
         .client
         .clone()
-        .sign_up(sign_up_request("Alice Two", "ALICE@example.COM", "STUDENT", "password123"))
+        .sign_up(sign_up_request(
+            "Alice Two",
+            "ALICE@example.COM",
+            "STUDENT",
+            "password123",
+        ))
         .await
         .expect_err("duplicate email");
     assert_eq!(status.code(), Code::AlreadyExists);
@@ -87,7 +99,12 @@ async fn nobody_becomes_admin_by_signing_up() {
     let status = app
         .client
         .clone()
-        .sign_up(sign_up_request("Mallory", "mallory@example.com", "ADMIN", "password123"))
+        .sign_up(sign_up_request(
+            "Mallory",
+            "mallory@example.com",
+            "ADMIN",
+            "password123",
+        ))
         .await
         .expect_err("admin sign-up");
     assert_eq!(status.code(), Code::PermissionDenied);

@@ -13,7 +13,10 @@ fn a_missing_jwt_secret_stops_start_up_naming_it() {
         .expect("the auth binary runs");
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(stderr.trim(), "auth: missing required environment variable JWT_SECRET");
+    assert_eq!(
+        stderr.trim(),
+        "auth: missing required environment variable JWT_SECRET"
+    );
 }
 
 /// `auth migrate` creates the schema and exits, for a Kubernetes Job to run before the pods start.
@@ -29,7 +32,11 @@ async fn the_migrate_command_creates_the_schema_and_exits() {
         .output()
         .await
         .expect("the auth binary runs");
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let mut conn = db.connect().await;
     let tables: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'auth' AND table_name = 'users'",

@@ -1,4 +1,6 @@
-use junqo_proto::auth::v1::{DeleteUserRequest, GetUserRequest, GetUsersRequest, SignInRequest, UpdateUserRequest};
+use junqo_proto::auth::v1::{
+    DeleteUserRequest, GetUserRequest, GetUsersRequest, SignInRequest, UpdateUserRequest,
+};
 use tonic::Code;
 
 use crate::helpers::{bearer, spawn_app, violations};
@@ -6,13 +8,23 @@ use crate::helpers::{bearer, spawn_app, violations};
 #[tokio::test]
 async fn users_are_found_alone_or_in_batches() {
     let app = spawn_app().await;
-    let alice = app.sign_up("Alice", "alice@example.com").await.user.expect("user");
-    let bob = app.sign_up("Bob Bobson", "bob@example.com").await.user.expect("user");
+    let alice = app
+        .sign_up("Alice", "alice@example.com")
+        .await
+        .user
+        .expect("user");
+    let bob = app
+        .sign_up("Bob Bobson", "bob@example.com")
+        .await
+        .user
+        .expect("user");
 
     let found = app
         .client
         .clone()
-        .get_user(GetUserRequest { user_id: alice.id.clone() })
+        .get_user(GetUserRequest {
+            user_id: alice.id.clone(),
+        })
         .await
         .expect("alice exists")
         .into_inner();
@@ -117,7 +129,10 @@ async fn an_update_needs_the_users_own_token_and_valid_fields() {
         ))
         .await
         .expect_err("name too short");
-    assert_eq!(violations(&invalid), ["Name must be at least 3 characters long"]);
+    assert_eq!(
+        violations(&invalid),
+        ["Name must be at least 3 characters long"]
+    );
 }
 
 #[tokio::test]
@@ -133,7 +148,9 @@ async fn a_deleted_user_is_gone() {
     let status = app
         .client
         .clone()
-        .get_user(GetUserRequest { user_id: id.clone() })
+        .get_user(GetUserRequest {
+            user_id: id.clone(),
+        })
         .await
         .expect_err("user is gone");
     assert_eq!(status.code(), Code::NotFound);

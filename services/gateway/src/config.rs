@@ -1,0 +1,77 @@
+//! Settings of the gateway. Every variable is documented in the README.
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use platform::telemetry::LogFormat;
+use platform::{Env, Environment};
+use secrecy::SecretString;
+
+#[derive(Debug, Clone)]
+pub struct GatewayConfig {
+    pub environment: Environment,
+    pub log_format: LogFormat,
+    pub listen: SocketAddr,
+    pub auth_url: String,
+    pub jwt_secret: SecretString,
+    /// `None`: every origin may call (the seed's behaviour when `CORS_ORIGINS` is unset).
+    pub cors_origins: Option<Vec<String>>,
+    pub body_limit_bytes: usize,
+    pub request_timeout: Duration,
+}
+
+impl GatewayConfig {
+    pub fn from_env(env: &Env) -> Result<Self, platform::Error> {
+        let environment = env.environment()?;
+        let bind: IpAddr = env.parse_or("BIND_ADDRESS", IpAddr::from([0, 0, 0, 0]))?;
+        let cors_origins = env.get("CORS_ORIGINS").map(|list| {
+            list.split(',')
+                .map(|origin| origin.trim().trim_end_matches('/').to_owned())
+                .filter(|origin| !origin.is_empty())
+                .collect::<Vec<_>>()
+        });
+        // Any origin is fine on a laptop; in production it would let every web page call with a user's token.
+        if environment == Environment::Production && cors_origins.is_none() {
+            return Err(platform::Error::Missing("CORS_ORIGINS"));
+        }
+        Ok(Self {
+            environment,
+            log_format: LogFormat::from_env(env)?,
+            listen: SocketAddr::new(bind, env.parse_or("GATEWAY_PORT", 3000)?),
+            auth_url: env.string_or("AUTH_URL", "http://127.0.0.1:50051"),
+            jwt_secret: env.jwt_secret()?,
+            cors_origins,
+            body_limit_bytes: env.parse_or("HTTP_BODY_LIMIT_BYTES", 1024 * 1024)?,
+            request_timeout: Duration::from_secs(env.parse_or("HTTP_REQUEST_TIMEOUT_SECONDS", 30)?),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn production_requires_explicit_cors_origins() {
+        let mut env = Env::from_pairs([
+            ("JWT_SECRET", "x".repeat(40)),
+            ("NODE_ENV", "production".into()),
+        ]);
+        let err = GatewayConfig::from_env(&env).expect_err("no CORS_ORIGINS");
+        assert_eq!(
+            err.to_string(),
+            "missing required environment variable CORS_ORIGINS"
+        );
+        env.set("CORS_ORIGINS", "https://junqo.fr, https://app.junqo.fr/");
+        let config = GatewayConfig::from_env(&env).expect("valid");
+        assert_eq!(
+            config.cors_origins.as_deref(),
+            Some(
+                &[
+                    "https://junqo.fr".to_owned(),
+                    "https://app.junqo.fr".to_owned()
+                ][..]
+            )
+        );
+    }
+}

@@ -1,0 +1,107 @@
+//! The gateway's one error type, rendered as the original backend's error body:
+//! `{"message": <string | string[]>, "error": "<reason phrase>", "statusCode": <int>}`.
+//!
+//! Upstream gRPC statuses map to HTTP statuses here and nowhere else. Only the messages of statuses that
+//! services raise on purpose (validation, not found, forbidden...) reach the client; internal failures are
+//! logged and answered with a fixed sentence.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use junqo_proto::common::v1::FieldViolations;
+use prost::Message;
+use serde::Serialize;
+use tonic::Code;
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(untagged)]
+pub enum ErrorMessage {
+    One(String),
+    Many(Vec<String>),
+}
+
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{status}: {message:?}")]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub message: ErrorMessage,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ErrorBody<'a> {
+    message: &'a ErrorMessage,
+    error: &'static str,
+    status_code: u16,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            message: ErrorMessage::One(message.into()),
+        }
+    }
+
+    /// A 400 listing every broken rule.
+    pub fn validation(messages: Vec<String>) -> Self {
+        Self {
+            status: StatusCode::BAD_REQUEST,
+            message: ErrorMessage::Many(messages),
+        }
+    }
+
+    pub fn unauthorized() -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "Unauthorized")
+    }
+
+    pub fn internal() -> Self {
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "Internal server error")
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = ErrorBody {
+            message: &self.message,
+            error: self.status.canonical_reason().unwrap_or("Error"),
+            status_code: self.status.as_u16(),
+        };
+        (self.status, Json(body)).into_response()
+    }
+}
+
+impl From<tonic::Status> for ApiError {
+    fn from(status: tonic::Status) -> Self {
+        let message = || status.message().to_owned();
+        match status.code() {
+            Code::InvalidArgument => match FieldViolations::decode(status.details()) {
+                Ok(violations) if !violations.messages.is_empty() => {
+                    Self::validation(violations.messages)
+                }
+                _ => Self::new(StatusCode::BAD_REQUEST, message()),
+            },
+            Code::Unauthenticated => Self::new(StatusCode::UNAUTHORIZED, message()),
+            Code::PermissionDenied => Self::new(StatusCode::FORBIDDEN, message()),
+            Code::NotFound => Self::new(StatusCode::NOT_FOUND, message()),
+            Code::AlreadyExists => Self::new(StatusCode::CONFLICT, message()),
+            Code::FailedPrecondition => Self::new(StatusCode::BAD_REQUEST, message()),
+            Code::ResourceExhausted => Self::new(StatusCode::TOO_MANY_REQUESTS, message()),
+            Code::Unavailable => {
+                tracing::warn!(?status, "upstream unavailable");
+                Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Service temporarily unavailable",
+                )
+            }
+            Code::DeadlineExceeded | Code::Cancelled => {
+                tracing::warn!(?status, "upstream timed out");
+                Self::new(StatusCode::GATEWAY_TIMEOUT, "Upstream service timed out")
+            }
+            _ => {
+                tracing::error!(?status, "upstream failed");
+                Self::internal()
+            }
+        }
+    }
+}

@@ -1,0 +1,74 @@
+//! Every HTTP middleware, in one place: panics become 500s, slow requests 408s, oversized bodies 413s,
+//! the Authorization header is kept out of traces, CORS follows `CORS_ORIGINS`, and any error response
+//! produced by a layer (not a handler) gets the same JSON body as the handlers' errors.
+
+use std::any::Any;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::header::{AUTHORIZATION, CONTENT_TYPE, COOKIE};
+use axum::http::{HeaderValue, Method};
+use axum::response::{IntoResponse, Response};
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::cors::{AllowOrigin, Any as AnyOrigin, CorsLayer};
+use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::GatewayConfig;
+use crate::error::ApiError;
+
+pub fn apply(router: Router, config: &GatewayConfig) -> Router {
+    router
+        .layer(axum::middleware::map_response(json_error_bodies))
+        .layer(DefaultBodyLimit::max(config.body_limit_bytes))
+        .layer(TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            config.request_timeout,
+        ))
+        .layer(cors(config))
+        .layer(TraceLayer::new_for_http())
+        .layer(SetSensitiveRequestHeadersLayer::new([
+            AUTHORIZATION,
+            COOKIE,
+        ]))
+        .layer(CatchPanicLayer::custom(panic_response))
+}
+
+fn cors(config: &GatewayConfig) -> CorsLayer {
+    let layer = CorsLayer::new()
+        .allow_methods([
+            Method::GET,
+            Method::POST,
+            Method::PUT,
+            Method::PATCH,
+            Method::DELETE,
+            Method::OPTIONS,
+        ])
+        .allow_headers([AUTHORIZATION, CONTENT_TYPE]);
+    match &config.cors_origins {
+        None => layer.allow_origin(AnyOrigin),
+        Some(origins) => layer.allow_origin(AllowOrigin::list(
+            origins
+                .iter()
+                .filter_map(|origin| HeaderValue::from_str(origin).ok()),
+        )),
+    }
+}
+
+/// Error responses built by layers or the router itself (405, 408, 413) come without a body; give them
+/// the error body clients expect everywhere.
+async fn json_error_bodies(response: Response) -> Response {
+    let status = response.status();
+    let has_body = response.headers().contains_key(CONTENT_TYPE);
+    if (status.is_client_error() || status.is_server_error()) && !has_body {
+        let reason = status.canonical_reason().unwrap_or("Error");
+        return ApiError::new(status, reason).into_response();
+    }
+    response
+}
+
+fn panic_response(_panic: Box<dyn Any + Send + 'static>) -> Response {
+    tracing::error!("handler panicked");
+    ApiError::internal().into_response()
+}

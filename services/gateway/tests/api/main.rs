@@ -1,0 +1,8 @@
+//! The gateway over HTTP, backed by a real auth service and a fresh Postgres database per test.
+
+mod auth_routes;
+mod errors;
+mod health;
+mod helpers;
+mod tokens;
+mod users_me;

@@ -1,0 +1,109 @@
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::helpers::{error_body, spawn_stack, token_of};
+
+#[tokio::test]
+async fn users_me_returns_the_callers_profile() {
+    let stack = spawn_stack().await;
+    let registered = stack.register("Alice", "alice@example.com").await;
+    let response = stack
+        .get_with("/api/v1/users/me", &token_of(&registered).await)
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        response.json::<Value>().await.expect("JSON"),
+        registered["user"]
+    );
+}
+
+#[tokio::test]
+async fn patch_users_me_changes_the_profile_and_validates_it() {
+    let stack = spawn_stack().await;
+    let token = token_of(&stack.register("Alice", "alice@example.com").await).await;
+    stack.register("Bob Bobson", "bob@example.com").await;
+
+    let patch = |body: Value| {
+        stack
+            .http
+            .patch(stack.url("/api/v1/users/me"))
+            .bearer_auth(&token)
+            .json(&body)
+            .send()
+    };
+
+    let response = patch(json!({"name": "Alice Liddell", "type": "COMPANY"}))
+        .await
+        .expect("sent");
+    assert_eq!(response.status(), StatusCode::OK);
+    let body: Value = response.json().await.expect("JSON");
+    assert_eq!(
+        (body["name"].as_str(), body["type"].as_str()),
+        (Some("Alice Liddell"), Some("COMPANY"))
+    );
+    let me: Value = stack
+        .get_with("/api/v1/users/me", &token)
+        .await
+        .json()
+        .await
+        .expect("JSON");
+    assert_eq!(me["name"], "Alice Liddell");
+
+    let invalid = patch(json!({"email": "not-an-address"}))
+        .await
+        .expect("sent");
+    assert_eq!(
+        error_body(invalid, StatusCode::BAD_REQUEST).await,
+        json!(["Email must be a valid email address"])
+    );
+    let taken = patch(json!({"email": "BOB@example.com"}))
+        .await
+        .expect("sent");
+    assert_eq!(
+        error_body(taken, StatusCode::CONFLICT).await,
+        "Email already exists"
+    );
+    let admin = patch(json!({"type": "ADMIN"})).await.expect("sent");
+    assert_eq!(
+        error_body(admin, StatusCode::FORBIDDEN).await,
+        "You cannot update user type to admin"
+    );
+    let unknown = patch(json!({"id": "someone-else"})).await.expect("sent");
+    assert_eq!(
+        error_body(unknown, StatusCode::BAD_REQUEST).await,
+        json!(["property id should not exist"])
+    );
+}
+
+#[tokio::test]
+async fn delete_users_me_removes_the_account() {
+    let stack = spawn_stack().await;
+    let registered = stack.register("Alice", "alice@example.com").await;
+    let token = token_of(&registered).await;
+    let response = stack
+        .http
+        .delete(stack.url("/api/v1/users/me"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        response.json::<Value>().await.expect("JSON"),
+        json!({"isSuccessful": true})
+    );
+
+    let id = registered["user"]["id"].as_str().expect("id");
+    let gone = stack.get_with("/api/v1/users/me", &token).await;
+    assert_eq!(
+        error_body(gone, StatusCode::NOT_FOUND).await,
+        format!("User #{id} not found")
+    );
+    let login = stack
+        .post(
+            "/api/v1/auth/login",
+            &json!({"email": "alice@example.com", "password": "password123"}),
+        )
+        .await;
+    assert_eq!(login.status(), StatusCode::UNAUTHORIZED);
+}
