@@ -94,7 +94,19 @@ impl Application {
     ) -> Result<(), StartError> {
         let (health, health_service) = tonic_health::server::health_reporter();
         health.set_serving::<AuthServiceServer<AuthGrpc>>().await;
-        tokio::spawn(watch_database(self.pool.clone(), health));
+        // Readiness follows the database: a service that cannot reach its data should get no traffic.
+        let watch = tokio::spawn(platform::database::watch(self.pool.clone(), move |up| {
+            let health = health.clone();
+            async move {
+                if up {
+                    health.set_serving::<AuthServiceServer<AuthGrpc>>().await;
+                } else {
+                    health
+                        .set_not_serving::<AuthServiceServer<AuthGrpc>>()
+                        .await;
+                }
+            }
+        }));
 
         tonic::transport::Server::builder()
             .timeout(Duration::from_secs(30))
@@ -102,28 +114,9 @@ impl Application {
             .add_service(AuthServiceServer::new(self.grpc))
             .serve_with_incoming_shutdown(TcpListenerStream::new(self.listener), shutdown)
             .await?;
+        watch.abort();
         self.pool.close().await;
         tracing::info!("auth service stopped");
         Ok(())
-    }
-}
-
-/// Readiness follows the database: a service that cannot reach its data should get no traffic.
-async fn watch_database(pool: PgPool, health: tonic_health::server::HealthReporter) {
-    let mut tick = tokio::time::interval(Duration::from_secs(5));
-    loop {
-        tick.tick().await;
-        if pool.is_closed() {
-            return;
-        }
-        match sqlx::query("SELECT 1").execute(&pool).await {
-            Ok(_) => health.set_serving::<AuthServiceServer<AuthGrpc>>().await,
-            Err(error) => {
-                tracing::warn!(%error, "database unreachable, reporting not serving");
-                health
-                    .set_not_serving::<AuthServiceServer<AuthGrpc>>()
-                    .await;
-            }
-        }
     }
 }

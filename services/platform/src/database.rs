@@ -47,3 +47,30 @@ fn connect_options(settings: &DatabaseSettings) -> PgConnectOptions {
         None => options,
     }
 }
+
+/// Checks the database every few seconds and reports whether it answers, so a service can flip its
+/// readiness. Returns when the pool is closed.
+pub async fn watch<F, Fut>(pool: PgPool, mut report: F)
+where
+    F: FnMut(bool) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let mut tick = tokio::time::interval(Duration::from_secs(5));
+    let mut was_up = true;
+    loop {
+        tick.tick().await;
+        if pool.is_closed() {
+            return;
+        }
+        let up = sqlx::query("SELECT 1").execute(&pool).await.is_ok();
+        if up != was_up {
+            if up {
+                tracing::info!("database reachable again");
+            } else {
+                tracing::warn!("database unreachable; reporting not ready");
+            }
+            report(up).await;
+            was_up = up;
+        }
+    }
+}

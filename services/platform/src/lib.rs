@@ -5,6 +5,7 @@
 //! - [`database`]: a Postgres pool confined to the service's own schema.
 //! - [`telemetry`]: `tracing` subscriber set-up (human logs in development, JSON in production).
 //! - [`shutdown`]: the future that resolves on SIGTERM or Ctrl-C.
+//! - [`trace`]: W3C `traceparent` parsing and creation, for propagation between services.
 //!
 //! Business rules never live here: a service's domain, errors and storage are its own.
 
@@ -12,6 +13,7 @@ pub mod config;
 pub mod database;
 pub mod shutdown;
 pub mod telemetry;
+pub mod trace;
 
 pub use config::{DatabaseSettings, Env, Environment};
 

@@ -1,5 +1,9 @@
 //! Test support shared by the services' integration tests: real infrastructure, isolated per test.
 //!
+//! - [`TestDatabase`]: a Postgres database per test.
+//! - [`TestBroker`]: RabbitMQ exchange names per test, and taps that receive what services publish.
+//! - [`TcpProxy`]: a proxy a test can cut and restore, to break a service's connection for real.
+//!
 //! [`TestDatabase`] creates a fresh Postgres database with a random name and drops it (forcibly closing
 //! whatever connections the test's services left open) when the test ends, pass or fail. Tests therefore
 //! run in parallel and leave nothing behind. A Postgres that cannot be reached fails the test with a
@@ -7,6 +11,12 @@
 //!
 //! The server is `TEST_DATABASE_HOST`/`TEST_DATABASE_PORT`/`TEST_DATABASE_USER` (default
 //! `127.0.0.1:5432` as `postgres`, the machine's trust-auth set-up).
+
+mod broker_support;
+mod proxy;
+
+pub use broker_support::{EventTap, TapEvent, TestBroker};
+pub use proxy::TcpProxy;
 
 use sqlx::{AssertSqlSafe, Connection, PgConnection};
 

@@ -1,0 +1,55 @@
+//! Who may do what, as pure functions over facts the caller has loaded. Every handler asks here, so the
+//! rules live in one place and are tested without a database.
+
+use uuid::Uuid;
+
+use crate::domain::Actor;
+
+/// Participants read and manage their conversation; an admin may act on any.
+pub fn may_access_conversation(actor: &Actor, is_participant: bool) -> bool {
+    actor.is_admin || is_participant
+}
+
+/// Only the sender edits or deletes a message; an admin may too.
+pub fn may_change_message(actor: &Actor, sender_id: Uuid) -> bool {
+    actor.is_admin || actor.user_id == sender_id
+}
+
+/// Sending is for participants only, admin or not: a message is always somebody's own words in the
+/// conversation.
+pub fn may_send(is_participant: bool) -> bool {
+    is_participant
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn actor(is_admin: bool) -> Actor {
+        Actor {
+            user_id: Uuid::new_v4(),
+            is_admin,
+        }
+    }
+
+    #[test]
+    fn participants_and_admins_access_a_conversation() {
+        assert!(may_access_conversation(&actor(false), true));
+        assert!(!may_access_conversation(&actor(false), false));
+        assert!(may_access_conversation(&actor(true), false));
+    }
+
+    #[test]
+    fn only_the_sender_or_an_admin_changes_a_message() {
+        let sender = actor(false);
+        assert!(may_change_message(&sender, sender.user_id));
+        assert!(!may_change_message(&actor(false), sender.user_id));
+        assert!(may_change_message(&actor(true), sender.user_id));
+    }
+
+    #[test]
+    fn only_participants_send() {
+        assert!(may_send(true));
+        assert!(!may_send(false));
+    }
+}

@@ -1,0 +1,48 @@
+//! Settings of the conversations service. Every variable is documented in the README.
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use broker::Exchanges;
+use platform::telemetry::LogFormat;
+use platform::{DatabaseSettings, Env, Environment};
+use secrecy::SecretString;
+
+#[derive(Debug, Clone)]
+pub struct ConversationsConfig {
+    pub environment: Environment,
+    pub log_format: LogFormat,
+    pub listen: SocketAddr,
+    pub database: DatabaseSettings,
+    pub auth_url: String,
+    /// Holds the broker's credentials, hence secret.
+    pub rabbitmq_url: SecretString,
+    pub exchanges: Exchanges,
+    pub relay_interval: Duration,
+    pub relay_grace: Duration,
+}
+
+pub const DEFAULT_RABBITMQ_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
+
+impl ConversationsConfig {
+    pub fn from_env(env: &Env) -> Result<Self, platform::Error> {
+        let bind: IpAddr = env.parse_or("BIND_ADDRESS", IpAddr::from([0, 0, 0, 0]))?;
+        let defaults = Exchanges::default();
+        Ok(Self {
+            environment: env.environment()?,
+            log_format: LogFormat::from_env(env)?,
+            listen: SocketAddr::new(bind, env.parse_or("CONVERSATIONS_PORT", 50052)?),
+            database: DatabaseSettings::from_env(env)?,
+            auth_url: env.string_or("AUTH_URL", "http://127.0.0.1:50051"),
+            rabbitmq_url: env
+                .secret("RABBITMQ_URL", "RABBITMQ_URL_FILE")?
+                .unwrap_or_else(|| SecretString::from(DEFAULT_RABBITMQ_URL)),
+            exchanges: Exchanges {
+                events: env.string_or("EVENTS_EXCHANGE", &defaults.events),
+                ephemeral: env.string_or("EPHEMERAL_EXCHANGE", &defaults.ephemeral),
+            },
+            relay_interval: Duration::from_millis(env.parse_or("OUTBOX_RELAY_INTERVAL_MS", 1000)?),
+            relay_grace: Duration::from_millis(env.parse_or("OUTBOX_RELAY_GRACE_MS", 2000)?),
+        })
+    }
+}

@@ -1,0 +1,148 @@
+//! Domain events: what a live client must learn about a change. Each is built here from the stored rows,
+//! written to the outbox in the change's transaction, and published by [`publisher`].
+
+pub mod publisher;
+
+use chrono::Utc;
+use junqo_proto::events::v1 as ev;
+use prost::Message;
+use uuid::Uuid;
+
+use crate::grpc::convert;
+use crate::store::{MessageRow, ReceiptRow};
+
+/// An event ready for the outbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewEvent {
+    pub event_id: Uuid,
+    pub routing_key: String,
+    pub payload: Vec<u8>,
+    pub traceparent: Option<String>,
+}
+
+/// An event stored in the outbox, with the row id that deletes it once confirmed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxEvent {
+    pub id: i64,
+    pub event: NewEvent,
+}
+
+fn build(
+    conversation_id: Uuid,
+    payload: ev::event::Payload,
+    traceparent: Option<&str>,
+) -> NewEvent {
+    let kind = kind_of(&payload);
+    let event_id = Uuid::new_v4();
+    let event = ev::Event {
+        event_id: event_id.to_string(),
+        occurred_at: Some(convert::timestamp(Utc::now())),
+        conversation_id: conversation_id.to_string(),
+        payload: Some(payload),
+    };
+    NewEvent {
+        event_id,
+        routing_key: broker::conversation_key(&conversation_id.to_string(), kind),
+        payload: event.encode_to_vec(),
+        traceparent: traceparent.map(str::to_owned),
+    }
+}
+
+/// The last part of the routing key, which consumers bind on.
+pub fn kind_of(payload: &ev::event::Payload) -> &'static str {
+    use ev::event::Payload as P;
+    match payload {
+        P::MessageCreated(_) => "message.created",
+        P::MessageUpdated(_) => "message.updated",
+        P::MessageDeleted(_) => "message.deleted",
+        P::MessageRead(_) => "message.read",
+        P::ParticipantsAdded(_) => "participants.added",
+        P::ParticipantsRemoved(_) => "participants.removed",
+        P::ConversationDeleted(_) => "conversation.deleted",
+        P::Typing(_) => "typing",
+        P::RoomNotice(_) => "room",
+        P::Presence(_) => "presence",
+    }
+}
+
+pub fn message_created(message: &MessageRow, traceparent: Option<&str>) -> NewEvent {
+    let payload = ev::event::Payload::MessageCreated(ev::MessageCreated {
+        message: Some(convert::message(message, &[])),
+    });
+    build(message.conversation_id, payload, traceparent)
+}
+
+pub fn message_updated(
+    message: &MessageRow,
+    receipts: &[ReceiptRow],
+    traceparent: Option<&str>,
+) -> NewEvent {
+    let payload = ev::event::Payload::MessageUpdated(ev::MessageUpdated {
+        message: Some(convert::message(message, receipts)),
+    });
+    build(message.conversation_id, payload, traceparent)
+}
+
+pub fn message_deleted(message: &MessageRow, traceparent: Option<&str>) -> NewEvent {
+    let payload = ev::event::Payload::MessageDeleted(ev::MessageDeleted {
+        message_id: message.id.to_string(),
+        sender_id: message.sender_id.to_string(),
+    });
+    build(message.conversation_id, payload, traceparent)
+}
+
+pub fn message_read(
+    conversation_id: Uuid,
+    receipt: &ReceiptRow,
+    traceparent: Option<&str>,
+) -> NewEvent {
+    let payload = ev::event::Payload::MessageRead(ev::MessageRead {
+        message_id: receipt.message_id.to_string(),
+        user_id: receipt.user_id.to_string(),
+        read_at: Some(convert::timestamp(receipt.read_at)),
+    });
+    build(conversation_id, payload, traceparent)
+}
+
+fn ids(users: &[Uuid]) -> Vec<String> {
+    users.iter().map(Uuid::to_string).collect()
+}
+
+pub fn participants_added(
+    conversation_id: Uuid,
+    users: &[Uuid],
+    by: Uuid,
+    traceparent: Option<&str>,
+) -> NewEvent {
+    let payload = ev::event::Payload::ParticipantsAdded(ev::ParticipantsAdded {
+        user_ids: ids(users),
+        by_user_id: by.to_string(),
+    });
+    build(conversation_id, payload, traceparent)
+}
+
+pub fn participants_removed(
+    conversation_id: Uuid,
+    users: &[Uuid],
+    by: Uuid,
+    traceparent: Option<&str>,
+) -> NewEvent {
+    let payload = ev::event::Payload::ParticipantsRemoved(ev::ParticipantsRemoved {
+        user_ids: ids(users),
+        by_user_id: by.to_string(),
+    });
+    build(conversation_id, payload, traceparent)
+}
+
+pub fn conversation_deleted(
+    conversation_id: Uuid,
+    participants: &[Uuid],
+    by: Uuid,
+    traceparent: Option<&str>,
+) -> NewEvent {
+    let payload = ev::event::Payload::ConversationDeleted(ev::ConversationDeleted {
+        participant_ids: ids(participants),
+        by_user_id: by.to_string(),
+    });
+    build(conversation_id, payload, traceparent)
+}

@@ -1,0 +1,352 @@
+use junqo_proto::conversations::v1 as pb;
+use junqo_proto::conversations::v1::conversations_service_server::ConversationsService;
+use tonic::{Request, Response, Status};
+use uuid::Uuid;
+
+use super::{Handlers, convert, traceparent};
+use crate::access::may_access_conversation;
+use crate::domain::{
+    Actor, ParticipantsForm, Title, page_limit, parse_id, parse_optional_id, parse_participants,
+};
+use crate::store::{self, conversations::NewConversation};
+use crate::{ConversationsError, events};
+
+/// The original's default page size for conversation lists.
+const DEFAULT_LIST_LIMIT: u32 = 10;
+
+impl Handlers {
+    /// The conversation as the actor sees it, or NotFound when it does not exist or they may not see it.
+    async fn visible(
+        &self,
+        actor: &Actor,
+        id: Uuid,
+    ) -> Result<pb::Conversation, ConversationsError> {
+        let row = store::conversations::find(self.pool(), actor.user_id, id)
+            .await?
+            .filter(|row| {
+                may_access_conversation(actor, row.participant_ids.contains(&actor.user_id))
+            })
+            .ok_or(ConversationsError::ConversationNotFound(id))?;
+        self.with_last_message(row).await
+    }
+
+    async fn with_last_message(
+        &self,
+        row: store::ConversationRow,
+    ) -> Result<pb::Conversation, ConversationsError> {
+        let last = match row.last_message_id {
+            Some(id) => store::messages::find(self.pool(), id).await?,
+            None => None,
+        };
+        Ok(convert::conversation(row, last.as_ref()))
+    }
+
+    /// Fails with NotFound unless the actor may act on the conversation.
+    pub(super) async fn ensure_access(
+        &self,
+        actor: &Actor,
+        id: Uuid,
+    ) -> Result<(), ConversationsError> {
+        match store::conversations::membership(self.pool(), id, actor.user_id).await? {
+            Some(is_participant) if may_access_conversation(actor, is_participant) => Ok(()),
+            _ => Err(ConversationsError::ConversationNotFound(id)),
+        }
+    }
+
+    /// Locks the conversation in `tx` and returns its participants, after checking the actor's access.
+    async fn lock_for(
+        tx: &mut sqlx::PgConnection,
+        actor: &Actor,
+        id: Uuid,
+    ) -> Result<Vec<Uuid>, ConversationsError> {
+        store::conversations::lock(tx, id)
+            .await?
+            .filter(|participants| {
+                may_access_conversation(actor, participants.contains(&actor.user_id))
+            })
+            .ok_or(ConversationsError::ConversationNotFound(id))
+    }
+}
+
+/// Collects every broken rule of a request before answering.
+#[derive(Default)]
+struct Checks(Vec<String>);
+
+impl Checks {
+    fn take<T: Default>(&mut self, parsed: Result<T, ConversationsError>) -> T {
+        match parsed {
+            Ok(value) => value,
+            Err(ConversationsError::Validation(messages)) => {
+                self.0.extend(messages);
+                T::default()
+            }
+            Err(other) => {
+                self.0.push(other.to_string());
+                T::default()
+            }
+        }
+    }
+
+    fn finish(self) -> Result<(), ConversationsError> {
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(ConversationsError::Validation(self.0))
+        }
+    }
+}
+
+#[tonic::async_trait]
+impl ConversationsService for Handlers {
+    async fn create_conversation(
+        &self,
+        request: Request<pb::CreateConversationRequest>,
+    ) -> Result<Response<pb::Conversation>, Status> {
+        let trace = traceparent(&request);
+        let request = request.into_inner();
+        let actor = Actor::parse(request.actor.as_ref())?;
+        let mut checks = Checks::default();
+        let mut participants = checks.take(parse_participants(
+            &request.participant_ids,
+            ParticipantsForm::Create,
+        ));
+        let title = checks.take(Title::parse_optional(request.title.as_deref()));
+        let offer_id = checks.take(parse_optional_id(request.offer_id.as_deref(), "Offer ID"));
+        let application_id = checks.take(parse_optional_id(
+            request.application_id.as_deref(),
+            "Application ID",
+        ));
+        checks.finish()?;
+
+        participants.retain(|id| *id != actor.user_id);
+        self.inner.users.ensure_exist(&participants).await?;
+        participants.insert(0, actor.user_id);
+
+        let id = Uuid::new_v4();
+        let mut tx = self
+            .pool()
+            .begin()
+            .await
+            .map_err(ConversationsError::from)?;
+        store::conversations::insert(
+            &mut tx,
+            NewConversation {
+                id,
+                title: title.as_ref().map(Title::as_str),
+                offer_id,
+                application_id,
+                participants: &participants,
+            },
+        )
+        .await?;
+        let event = events::participants_added(id, &participants, actor.user_id, Some(&trace));
+        let outbox = store::outbox::insert(&mut tx, vec![event]).await?;
+        tx.commit().await.map_err(ConversationsError::from)?;
+        self.publish(outbox);
+        Ok(Response::new(self.visible(&actor, id).await?))
+    }
+
+    async fn get_conversation(
+        &self,
+        request: Request<pb::ConversationRef>,
+    ) -> Result<Response<pb::Conversation>, Status> {
+        let request = request.into_inner();
+        let actor = Actor::parse(request.actor.as_ref())?;
+        let id = parse_id(&request.conversation_id, "Conversation ID")?;
+        Ok(Response::new(self.visible(&actor, id).await?))
+    }
+
+    async fn list_conversations(
+        &self,
+        request: Request<pb::ListConversationsRequest>,
+    ) -> Result<Response<pb::ListConversationsResponse>, Status> {
+        let request = request.into_inner();
+        let actor = Actor::parse(request.actor.as_ref())?;
+        let with = parse_optional_id(request.participant_id.as_deref(), "Participant ID")?;
+        let limit = page_limit(request.limit, DEFAULT_LIST_LIMIT);
+        let (rows, count) =
+            store::conversations::list(self.pool(), actor.user_id, with, limit, request.offset)
+                .await?;
+        let mut conversations = Vec::with_capacity(rows.len());
+        for row in rows {
+            conversations.push(self.with_last_message(row).await?);
+        }
+        Ok(Response::new(pb::ListConversationsResponse {
+            conversations,
+            count: u64::try_from(count).unwrap_or_default(),
+        }))
+    }
+
+    async fn delete_conversation(
+        &self,
+        request: Request<pb::ConversationRef>,
+    ) -> Result<Response<pb::Empty>, Status> {
+        let trace = traceparent(&request);
+        let request = request.into_inner();
+        let actor = Actor::parse(request.actor.as_ref())?;
+        let id = parse_id(&request.conversation_id, "Conversation ID")?;
+        let mut tx = self
+            .pool()
+            .begin()
+            .await
+            .map_err(ConversationsError::from)?;
+        let participants = Self::lock_for(&mut tx, &actor, id).await?;
+        store::conversations::delete(&mut tx, id).await?;
+        let event = events::conversation_deleted(id, &participants, actor.user_id, Some(&trace));
+        let outbox = store::outbox::insert(&mut tx, vec![event]).await?;
+        tx.commit().await.map_err(ConversationsError::from)?;
+        self.publish(outbox);
+        Ok(Response::new(pb::Empty {}))
+    }
+
+    async fn add_participants(
+        &self,
+        request: Request<pb::ParticipantsRequest>,
+    ) -> Result<Response<pb::Conversation>, Status> {
+        let trace = traceparent(&request);
+        let request = request.into_inner();
+        let actor = Actor::parse(request.actor.as_ref())?;
+        let id = parse_id(&request.conversation_id, "Conversation ID")?;
+        let users = parse_participants(&request.participant_ids, ParticipantsForm::Add)?;
+        self.ensure_access(&actor, id).await?;
+        self.inner.users.ensure_exist(&users).await?;
+
+        let mut tx = self
+            .pool()
+            .begin()
+            .await
+            .map_err(ConversationsError::from)?;
+        Self::lock_for(&mut tx, &actor, id).await?;
+        let added = store::conversations::add_participants(&mut tx, id, &users).await?;
+        let mut outbox = Vec::new();
+        if !added.is_empty() {
+            store::conversations::touch(&mut tx, id).await?;
+            let event = events::participants_added(id, &added, actor.user_id, Some(&trace));
+            outbox = store::outbox::insert(&mut tx, vec![event]).await?;
+        }
+        tx.commit().await.map_err(ConversationsError::from)?;
+        self.publish(outbox);
+        Ok(Response::new(self.visible(&actor, id).await?))
+    }
+
+    async fn remove_participants(
+        &self,
+        request: Request<pb::ParticipantsRequest>,
+    ) -> Result<Response<pb::Conversation>, Status> {
+        let trace = traceparent(&request);
+        let request = request.into_inner();
+        let actor = Actor::parse(request.actor.as_ref())?;
+        let id = parse_id(&request.conversation_id, "Conversation ID")?;
+        let users = parse_participants(&request.participant_ids, ParticipantsForm::Remove)?;
+
+        let mut tx = self
+            .pool()
+            .begin()
+            .await
+            .map_err(ConversationsError::from)?;
+        let participants = Self::lock_for(&mut tx, &actor, id).await?;
+        if participants.iter().all(|p| users.contains(p)) {
+            return Err(ConversationsError::Forbidden(
+                "Cannot remove all participants from a conversation",
+            )
+            .into());
+        }
+        let removed = store::conversations::remove_participants(&mut tx, id, &users).await?;
+        let mut outbox = Vec::new();
+        if !removed.is_empty() {
+            store::conversations::touch(&mut tx, id).await?;
+            let event = events::participants_removed(id, &removed, actor.user_id, Some(&trace));
+            outbox = store::outbox::insert(&mut tx, vec![event]).await?;
+        }
+        tx.commit().await.map_err(ConversationsError::from)?;
+        self.publish(outbox);
+        // A participant who removed themselves no longer sees the conversation, but is told how it ends.
+        let row = store::conversations::find(self.pool(), actor.user_id, id)
+            .await?
+            .ok_or(ConversationsError::ConversationNotFound(id))?;
+        Ok(Response::new(self.with_last_message(row).await?))
+    }
+
+    async fn get_title(
+        &self,
+        request: Request<pb::ConversationRef>,
+    ) -> Result<Response<pb::ConversationTitle>, Status> {
+        let request = request.into_inner();
+        let actor = Actor::parse(request.actor.as_ref())?;
+        let id = parse_id(&request.conversation_id, "Conversation ID")?;
+        self.ensure_access(&actor, id).await?;
+        let title = store::conversations::title(self.pool(), id, actor.user_id).await?;
+        Ok(Response::new(pb::ConversationTitle {
+            user_id: actor.user_id.to_string(),
+            conversation_id: id.to_string(),
+            title: title.unwrap_or_default(),
+        }))
+    }
+
+    async fn set_title(
+        &self,
+        request: Request<pb::SetTitleRequest>,
+    ) -> Result<Response<pb::ConversationTitle>, Status> {
+        let request = request.into_inner();
+        let actor = Actor::parse(request.actor.as_ref())?;
+        let id = parse_id(&request.conversation_id, "Conversation ID")?;
+        let title = Title::parse(&request.title)?;
+        // Titles are personal: only a participant has one, admin or not.
+        match store::conversations::membership(self.pool(), id, actor.user_id).await? {
+            Some(true) => {}
+            Some(false) if actor.is_admin => {
+                return Err(ConversationsError::Forbidden(
+                    "Only participants can set their own title",
+                )
+                .into());
+            }
+            _ => return Err(ConversationsError::ConversationNotFound(id).into()),
+        }
+        store::conversations::set_title(self.pool(), id, actor.user_id, title.as_str()).await?;
+        Ok(Response::new(pb::ConversationTitle {
+            user_id: actor.user_id.to_string(),
+            conversation_id: id.to_string(),
+            title: title.as_str().to_owned(),
+        }))
+    }
+
+    async fn delete_title(
+        &self,
+        request: Request<pb::ConversationRef>,
+    ) -> Result<Response<pb::Empty>, Status> {
+        let request = request.into_inner();
+        let actor = Actor::parse(request.actor.as_ref())?;
+        let id = parse_id(&request.conversation_id, "Conversation ID")?;
+        self.ensure_access(&actor, id).await?;
+        if !store::conversations::delete_title(self.pool(), id, actor.user_id).await? {
+            return Err(ConversationsError::TitleNotFound {
+                user: actor.user_id,
+                conversation: id,
+            }
+            .into());
+        }
+        Ok(Response::new(pb::Empty {}))
+    }
+
+    async fn check_access(
+        &self,
+        request: Request<pb::ConversationRef>,
+    ) -> Result<Response<pb::Empty>, Status> {
+        let request = request.into_inner();
+        let actor = Actor::parse(request.actor.as_ref())?;
+        let id = parse_id(&request.conversation_id, "Conversation ID")?;
+        self.ensure_access(&actor, id).await?;
+        Ok(Response::new(pb::Empty {}))
+    }
+
+    async fn list_contacts(
+        &self,
+        request: Request<pb::ListContactsRequest>,
+    ) -> Result<Response<pb::ListContactsResponse>, Status> {
+        let actor = Actor::parse(request.get_ref().actor.as_ref())?;
+        let contacts = store::conversations::contacts(self.pool(), actor.user_id).await?;
+        Ok(Response::new(pb::ListContactsResponse {
+            user_ids: contacts.iter().map(Uuid::to_string).collect(),
+        }))
+    }
+}

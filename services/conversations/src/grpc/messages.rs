@@ -1,0 +1,245 @@
+use junqo_proto::conversations::v1 as pb;
+use junqo_proto::conversations::v1::messages_service_server::MessagesService;
+use tonic::{Request, Response, Status};
+use uuid::Uuid;
+
+use super::{Handlers, convert, traceparent};
+use crate::access::{may_access_conversation, may_change_message, may_send};
+use crate::domain::{Actor, MessageContent, page_limit, parse_id};
+use crate::store::{self, MessageRow};
+use crate::writer::Draft;
+use crate::{ConversationsError, events};
+
+/// The original's default page size for message history.
+const DEFAULT_HISTORY_LIMIT: u32 = 20;
+const MAX_CLIENT_MESSAGE_ID: usize = 128;
+
+impl Handlers {
+    /// The message if the actor may see its conversation; NotFound alike when it does not exist.
+    async fn visible_message(
+        &self,
+        actor: &Actor,
+        id: Uuid,
+    ) -> Result<MessageRow, ConversationsError> {
+        let message = store::messages::find(self.pool(), id)
+            .await?
+            .ok_or(ConversationsError::MessageNotFound(id))?;
+        match store::conversations::membership(self.pool(), message.conversation_id, actor.user_id)
+            .await?
+        {
+            Some(is_participant) if may_access_conversation(actor, is_participant) => Ok(message),
+            _ => Err(ConversationsError::MessageNotFound(id)),
+        }
+    }
+
+    /// Locks a message the actor is about to change; NotFound if they cannot see it, Forbidden if they
+    /// see it but did not send it.
+    async fn lock_own_message(
+        tx: &mut sqlx::PgConnection,
+        actor: &Actor,
+        id: Uuid,
+        forbidden: &'static str,
+    ) -> Result<MessageRow, ConversationsError> {
+        let message = store::messages::lock(tx, id)
+            .await?
+            .ok_or(ConversationsError::MessageNotFound(id))?;
+        let participants = store::conversations::lock(tx, message.conversation_id)
+            .await?
+            .unwrap_or_default();
+        if !may_access_conversation(actor, participants.contains(&actor.user_id)) {
+            return Err(ConversationsError::MessageNotFound(id));
+        }
+        if !may_change_message(actor, message.sender_id) {
+            return Err(ConversationsError::Forbidden(forbidden));
+        }
+        Ok(message)
+    }
+}
+
+fn with_receipts(rows: &[MessageRow], receipts: &[store::ReceiptRow]) -> Vec<pb::Message> {
+    rows.iter()
+        .map(|row| convert::message(row, receipts))
+        .collect()
+}
+
+#[tonic::async_trait]
+impl MessagesService for Handlers {
+    async fn create_message(
+        &self,
+        request: Request<pb::CreateMessageRequest>,
+    ) -> Result<Response<pb::Message>, Status> {
+        let trace = traceparent(&request);
+        let request = request.into_inner();
+        let actor = Actor::parse(request.actor.as_ref())?;
+        let conversation_id = parse_id(&request.conversation_id, "Conversation ID")?;
+        let content = MessageContent::parse(request.content)?;
+        let client_message_id = request.client_message_id.filter(|id| !id.is_empty());
+        if client_message_id
+            .as_ref()
+            .is_some_and(|id| id.chars().count() > MAX_CLIENT_MESSAGE_ID)
+        {
+            return Err(ConversationsError::Validation(vec![format!(
+                "Client message ID must be at most {MAX_CLIENT_MESSAGE_ID} characters long"
+            )])
+            .into());
+        }
+        let is_participant =
+            store::conversations::membership(self.pool(), conversation_id, actor.user_id).await?;
+        if !is_participant.is_some_and(may_send) {
+            return Err(ConversationsError::ConversationNotFound(conversation_id).into());
+        }
+        let row = self
+            .inner
+            .writer
+            .write(Draft {
+                conversation_id,
+                sender_id: actor.user_id,
+                content,
+                client_message_id,
+                traceparent: Some(trace),
+            })
+            .await?;
+        Ok(Response::new(convert::message(&row, &[])))
+    }
+
+    async fn get_message(
+        &self,
+        request: Request<pb::MessageRef>,
+    ) -> Result<Response<pb::Message>, Status> {
+        let request = request.into_inner();
+        let actor = Actor::parse(request.actor.as_ref())?;
+        let id = parse_id(&request.message_id, "Message ID")?;
+        let message = self.visible_message(&actor, id).await?;
+        let receipts = store::messages::receipts(self.pool(), &[id]).await?;
+        Ok(Response::new(convert::message(&message, &receipts)))
+    }
+
+    async fn list_messages(
+        &self,
+        request: Request<pb::ListMessagesRequest>,
+    ) -> Result<Response<pb::ListMessagesResponse>, Status> {
+        let request = request.into_inner();
+        let actor = Actor::parse(request.actor.as_ref())?;
+        let conversation_id = parse_id(&request.conversation_id, "Conversation ID")?;
+        self.ensure_access(&actor, conversation_id).await?;
+        let limit = page_limit(request.limit, DEFAULT_HISTORY_LIMIT);
+        let rows = match request.after_seq {
+            Some(after) => {
+                store::messages::after_seq(self.pool(), conversation_id, after, limit).await?
+            }
+            None => {
+                let before = request.before.as_ref().and_then(convert::from_timestamp);
+                store::messages::history(self.pool(), conversation_id, limit, before).await?
+            }
+        };
+        let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
+        let receipts = store::messages::receipts(self.pool(), &ids).await?;
+        Ok(Response::new(pb::ListMessagesResponse {
+            count: rows.len() as u64,
+            messages: with_receipts(&rows, &receipts),
+        }))
+    }
+
+    async fn update_message(
+        &self,
+        request: Request<pb::UpdateMessageRequest>,
+    ) -> Result<Response<pb::Message>, Status> {
+        let trace = traceparent(&request);
+        let request = request.into_inner();
+        let actor = Actor::parse(request.actor.as_ref())?;
+        let id = parse_id(&request.message_id, "Message ID")?;
+        let content = MessageContent::parse(request.content)?;
+        let mut tx = self
+            .pool()
+            .begin()
+            .await
+            .map_err(ConversationsError::from)?;
+        Self::lock_own_message(
+            &mut tx,
+            &actor,
+            id,
+            "You do not have permission to update this message",
+        )
+        .await?;
+        let updated = store::messages::update_content(&mut tx, id, content.as_str()).await?;
+        let receipts = store::messages::receipts(self.pool(), &[id]).await?;
+        let event = events::message_updated(&updated, &receipts, Some(&trace));
+        let outbox = store::outbox::insert(&mut tx, vec![event]).await?;
+        tx.commit().await.map_err(ConversationsError::from)?;
+        self.publish(outbox);
+        Ok(Response::new(convert::message(&updated, &receipts)))
+    }
+
+    async fn delete_message(
+        &self,
+        request: Request<pb::MessageRef>,
+    ) -> Result<Response<pb::Message>, Status> {
+        let trace = traceparent(&request);
+        let request = request.into_inner();
+        let actor = Actor::parse(request.actor.as_ref())?;
+        let id = parse_id(&request.message_id, "Message ID")?;
+        let mut tx = self
+            .pool()
+            .begin()
+            .await
+            .map_err(ConversationsError::from)?;
+        let message = Self::lock_own_message(
+            &mut tx,
+            &actor,
+            id,
+            "You do not have permission to delete this message",
+        )
+        .await?;
+        store::messages::delete(&mut tx, &message).await?;
+        let event = events::message_deleted(&message, Some(&trace));
+        let outbox = store::outbox::insert(&mut tx, vec![event]).await?;
+        tx.commit().await.map_err(ConversationsError::from)?;
+        self.publish(outbox);
+        Ok(Response::new(convert::message(&message, &[])))
+    }
+
+    async fn mark_read(
+        &self,
+        request: Request<pb::MessageRef>,
+    ) -> Result<Response<pb::ReadReceipt>, Status> {
+        let trace = traceparent(&request);
+        let request = request.into_inner();
+        let actor = Actor::parse(request.actor.as_ref())?;
+        let id = parse_id(&request.message_id, "Message ID")?;
+        let message = self.visible_message(&actor, id).await?;
+        // Receipts say who in the conversation has read: an admin looking in leaves none.
+        if store::conversations::membership(self.pool(), message.conversation_id, actor.user_id)
+            .await?
+            != Some(true)
+        {
+            return Err(
+                ConversationsError::Forbidden("Only participants mark messages as read").into(),
+            );
+        }
+        let mut tx = self
+            .pool()
+            .begin()
+            .await
+            .map_err(ConversationsError::from)?;
+        let receipt = store::messages::mark_read(&mut tx, id, actor.user_id).await?;
+        let event = events::message_read(message.conversation_id, &receipt, Some(&trace));
+        let outbox = store::outbox::insert(&mut tx, vec![event]).await?;
+        tx.commit().await.map_err(ConversationsError::from)?;
+        self.publish(outbox);
+        Ok(Response::new(convert::receipt(&receipt)))
+    }
+
+    async fn list_read_receipts(
+        &self,
+        request: Request<pb::MessageRef>,
+    ) -> Result<Response<pb::ListReadReceiptsResponse>, Status> {
+        let request = request.into_inner();
+        let actor = Actor::parse(request.actor.as_ref())?;
+        let id = parse_id(&request.message_id, "Message ID")?;
+        self.visible_message(&actor, id).await?;
+        let receipts = store::messages::receipts(self.pool(), &[id]).await?;
+        Ok(Response::new(pb::ListReadReceiptsResponse {
+            receipts: receipts.iter().map(convert::receipt).collect(),
+        }))
+    }
+}

@@ -1,0 +1,66 @@
+//! The gRPC edge: `junqo.conversations.v1.ConversationsService` and `MessagesService`. Each handler
+//! parses its request into domain types, asks [`crate::access`] whether the actor may, applies the change
+//! (with its outbox event, in one transaction) and answers.
+
+mod conversations;
+pub mod convert;
+mod messages;
+
+use std::sync::Arc;
+
+use sqlx::PgPool;
+use tonic::Request;
+
+use crate::events::OutboxEvent;
+use crate::events::publisher::EventPublisher;
+use crate::users::UserDirectory;
+use crate::writer::MessageWriter;
+
+/// What both services share. Cloning is cheap.
+#[derive(Clone)]
+pub struct Handlers {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    pool: PgPool,
+    writer: MessageWriter,
+    publisher: EventPublisher,
+    users: UserDirectory,
+}
+
+impl Handlers {
+    pub fn new(
+        pool: PgPool,
+        writer: MessageWriter,
+        publisher: EventPublisher,
+        users: UserDirectory,
+    ) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                pool,
+                writer,
+                publisher,
+                users,
+            }),
+        }
+    }
+
+    fn pool(&self) -> &PgPool {
+        &self.inner.pool
+    }
+
+    fn publish(&self, events: Vec<OutboxEvent>) {
+        self.inner.publisher.publish(events);
+    }
+}
+
+/// The caller's trace context, or a new one: every event carries one.
+fn traceparent<T>(request: &Request<T>) -> String {
+    request
+        .metadata()
+        .get("traceparent")
+        .and_then(|v| v.to_str().ok())
+        .and_then(platform::trace::parse_traceparent)
+        .map_or_else(platform::trace::new_traceparent, str::to_owned)
+}

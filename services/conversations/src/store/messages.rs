@@ -1,0 +1,232 @@
+//! Messages and read receipts.
+
+use chrono::{DateTime, Utc};
+use sqlx::{PgConnection, PgPool};
+use uuid::Uuid;
+
+use super::{MessageRow, ReceiptRow};
+use crate::ConversationsError;
+
+const COLUMNS: &str = "id, conversation_id, seq, sender_id, content, created_at, updated_at";
+
+/// What a batch of new messages reserves in one conversation.
+pub struct Reservation {
+    pub conversation_id: Uuid,
+    pub count: i32,
+    pub last_message_id: Uuid,
+}
+
+/// The numbers reserved: the conversation's new last sequence number and last message time.
+#[derive(Debug, sqlx::FromRow)]
+pub struct Reserved {
+    pub id: Uuid,
+    pub last_seq: i64,
+    pub last_message_at: DateTime<Utc>,
+}
+
+/// Reserves sequence numbers and creation times for new messages, under each conversation row's lock:
+/// the `count` messages of a conversation get the `count` numbers after its `last_seq`, and times that
+/// are strictly increasing at millisecond precision (never before now, always after the previous message).
+/// Conversations that no longer exist are absent from the answer.
+pub async fn reserve(
+    tx: &mut PgConnection,
+    reservations: &[Reservation],
+) -> Result<Vec<Reserved>, ConversationsError> {
+    let ids: Vec<Uuid> = reservations.iter().map(|r| r.conversation_id).collect();
+    let counts: Vec<i32> = reservations.iter().map(|r| r.count).collect();
+    let last_ids: Vec<Uuid> = reservations.iter().map(|r| r.last_message_id).collect();
+    Ok(sqlx::query_as(
+        "UPDATE conversations c SET
+            last_seq = c.last_seq + v.k,
+            last_message_id = v.last_id,
+            last_message_at = GREATEST(
+                date_trunc('milliseconds', clock_timestamp()) + (v.k - 1) * interval '1 millisecond',
+                c.last_message_at + v.k * interval '1 millisecond')
+         FROM unnest($1::uuid[], $2::int4[], $3::uuid[]) AS v(id, k, last_id)
+         WHERE c.id = v.id
+         RETURNING c.id, c.last_seq, c.last_message_at",
+    )
+    .bind(&ids)
+    .bind(&counts)
+    .bind(&last_ids)
+    .fetch_all(&mut *tx)
+    .await?)
+}
+
+pub async fn insert_many(
+    tx: &mut PgConnection,
+    rows: &[MessageRow],
+    client_ids: &[Option<&str>],
+) -> Result<(), ConversationsError> {
+    let column = |f: fn(&MessageRow) -> Uuid| rows.iter().map(f).collect::<Vec<_>>();
+    let seqs: Vec<i64> = rows.iter().map(|r| r.seq).collect();
+    let contents: Vec<&str> = rows.iter().map(|r| r.content.as_str()).collect();
+    let times: Vec<DateTime<Utc>> = rows.iter().map(|r| r.created_at).collect();
+    sqlx::query(
+        "INSERT INTO messages (id, conversation_id, seq, sender_id, content, client_message_id, created_at, updated_at)
+         SELECT id, conversation_id, seq, sender_id, content, client_id, created_at, created_at
+         FROM unnest($1::uuid[], $2::uuid[], $3::int8[], $4::uuid[], $5::text[], $6::text[], $7::timestamptz[])
+              AS x(id, conversation_id, seq, sender_id, content, client_id, created_at)",
+    )
+    .bind(column(|r| r.id))
+    .bind(column(|r| r.conversation_id))
+    .bind(&seqs)
+    .bind(column(|r| r.sender_id))
+    .bind(&contents)
+    .bind(client_ids)
+    .bind(&times)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+/// Messages already stored under these (sender, client message id) pairs, with their client ids.
+pub async fn find_by_client_ids(
+    db: &PgPool,
+    senders: &[Uuid],
+    client_ids: &[&str],
+) -> Result<Vec<(MessageRow, String)>, ConversationsError> {
+    #[derive(sqlx::FromRow)]
+    struct Found {
+        #[sqlx(flatten)]
+        message: MessageRow,
+        client_message_id: String,
+    }
+    let found: Vec<Found> = sqlx::query_as(
+        "SELECT m.id, m.conversation_id, m.seq, m.sender_id, m.content, m.created_at, m.updated_at,
+                m.client_message_id
+         FROM messages m JOIN unnest($1::uuid[], $2::text[]) AS k(sender_id, client_id)
+           ON m.sender_id = k.sender_id AND m.client_message_id = k.client_id",
+    )
+    .bind(senders)
+    .bind(client_ids)
+    .fetch_all(db)
+    .await?;
+    Ok(found
+        .into_iter()
+        .map(|f| (f.message, f.client_message_id))
+        .collect())
+}
+
+pub async fn find(db: &PgPool, id: Uuid) -> Result<Option<MessageRow>, ConversationsError> {
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM messages WHERE id = $1"
+    )))
+    .bind(id)
+    .fetch_optional(db)
+    .await?)
+}
+
+/// Locks a message for an edit or a delete.
+pub async fn lock(
+    tx: &mut PgConnection,
+    id: Uuid,
+) -> Result<Option<MessageRow>, ConversationsError> {
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM messages WHERE id = $1 FOR UPDATE"
+    )))
+    .bind(id)
+    .fetch_optional(&mut *tx)
+    .await?)
+}
+
+/// Newest first, strictly older than `before` when given.
+pub async fn history(
+    db: &PgPool,
+    conversation: Uuid,
+    limit: u32,
+    before: Option<DateTime<Utc>>,
+) -> Result<Vec<MessageRow>, ConversationsError> {
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM messages
+         WHERE conversation_id = $1 AND ($2::timestamptz IS NULL OR created_at < $2)
+         ORDER BY created_at DESC LIMIT $3"
+    )))
+    .bind(conversation)
+    .bind(before)
+    .bind(i64::from(limit))
+    .fetch_all(db)
+    .await?)
+}
+
+/// Oldest first, strictly after sequence number `after`: what a reconnecting client missed.
+pub async fn after_seq(
+    db: &PgPool,
+    conversation: Uuid,
+    after: i64,
+    limit: u32,
+) -> Result<Vec<MessageRow>, ConversationsError> {
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM messages WHERE conversation_id = $1 AND seq > $2 ORDER BY seq LIMIT $3"
+    )))
+    .bind(conversation)
+    .bind(after)
+    .bind(i64::from(limit))
+    .fetch_all(db)
+    .await?)
+}
+
+pub async fn update_content(
+    tx: &mut PgConnection,
+    id: Uuid,
+    content: &str,
+) -> Result<MessageRow, ConversationsError> {
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "UPDATE messages SET content = $2, updated_at = greatest(now(), created_at) WHERE id = $1 RETURNING {COLUMNS}"
+    )))
+    .bind(id)
+    .bind(content)
+    .fetch_one(&mut *tx)
+    .await?)
+}
+
+/// Deletes a message; if it was its conversation's newest, the previous one becomes the last message.
+pub async fn delete(tx: &mut PgConnection, message: &MessageRow) -> Result<(), ConversationsError> {
+    sqlx::query("DELETE FROM messages WHERE id = $1")
+        .bind(message.id)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query(
+        "UPDATE conversations SET last_message_id =
+            (SELECT id FROM messages WHERE conversation_id = $1 ORDER BY seq DESC LIMIT 1)
+         WHERE id = $1 AND last_message_id = $2",
+    )
+    .bind(message.conversation_id)
+    .bind(message.id)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+/// Records that `user` read the message; reading again keeps the first time.
+pub async fn mark_read(
+    tx: &mut PgConnection,
+    message: Uuid,
+    user: Uuid,
+) -> Result<ReceiptRow, ConversationsError> {
+    Ok(sqlx::query_as(
+        "INSERT INTO read_receipts (id, message_id, user_id) VALUES ($1, $2, $3)
+         ON CONFLICT (message_id, user_id) DO UPDATE SET read_at = read_receipts.read_at
+         RETURNING id, message_id, user_id, read_at",
+    )
+    .bind(Uuid::new_v4())
+    .bind(message)
+    .bind(user)
+    .fetch_one(&mut *tx)
+    .await?)
+}
+
+pub async fn receipts(
+    db: &PgPool,
+    messages: &[Uuid],
+) -> Result<Vec<ReceiptRow>, ConversationsError> {
+    if messages.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(sqlx::query_as(
+        "SELECT id, message_id, user_id, read_at FROM read_receipts WHERE message_id = ANY($1) ORDER BY read_at, user_id",
+    )
+    .bind(messages)
+    .fetch_all(db)
+    .await?)
+}

@@ -1,0 +1,46 @@
+//! The user directory, owned by the auth service: asked whether participants exist before they join.
+
+use junqo_proto::auth::v1::GetUsersRequest;
+use junqo_proto::auth::v1::auth_service_client::AuthServiceClient;
+use tonic::transport::Channel;
+use uuid::Uuid;
+
+use crate::ConversationsError;
+
+#[derive(Clone)]
+pub struct UserDirectory {
+    client: AuthServiceClient<Channel>,
+}
+
+impl UserDirectory {
+    pub fn new(channel: Channel) -> Self {
+        Self {
+            client: AuthServiceClient::new(channel),
+        }
+    }
+
+    /// Fails with the first id that names no user.
+    pub async fn ensure_exist(&self, ids: &[Uuid]) -> Result<(), ConversationsError> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let request = GetUsersRequest {
+            user_ids: ids.iter().map(Uuid::to_string).collect(),
+        };
+        let found = self
+            .client
+            .clone()
+            .get_users(request)
+            .await
+            .map_err(ConversationsError::Auth)?
+            .into_inner()
+            .users;
+        match ids
+            .iter()
+            .find(|id| !found.iter().any(|u| u.id == id.to_string()))
+        {
+            Some(missing) => Err(ConversationsError::UnknownUser(*missing)),
+            None => Ok(()),
+        }
+    }
+}

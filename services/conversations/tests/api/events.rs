@@ -1,0 +1,134 @@
+use std::time::Duration;
+
+use junqo_proto::events::v1::event::Payload;
+use testkit::TcpProxy;
+
+use crate::helpers::{spawn, spawn_with};
+
+#[tokio::test]
+async fn a_new_message_is_published_with_its_fields_id_and_trace() {
+    let service = spawn().await;
+    let alice = service.user("Alice").await;
+    let bob = service.user("Bob").await;
+    let conversation = service.conversation(&alice, &[&bob]).await;
+    let mut tap = service
+        .broker
+        .tap(&format!("conversation.{}.message.*", conversation.id))
+        .await;
+
+    let message = service.send(&alice, &conversation, "published?").await;
+    let delivered = tap.next().await;
+
+    assert_eq!(
+        delivered.routing_key,
+        format!("conversation.{}.message.created", conversation.id)
+    );
+    assert_eq!(
+        delivered.message_id.as_deref(),
+        Some(delivered.event.event_id.as_str())
+    );
+    assert!(delivered.persistent);
+    let traceparent = delivered.traceparent.expect("a traceparent header");
+    assert!(
+        platform::trace::parse_traceparent(&traceparent).is_some(),
+        "{traceparent}"
+    );
+    assert_eq!(delivered.event.conversation_id, conversation.id);
+    match delivered.event.payload {
+        Some(Payload::MessageCreated(created)) => assert_eq!(created.message, Some(message)),
+        other => panic!("expected message.created, got {other:?}"),
+    }
+
+    // Confirmed events leave the outbox.
+    let mut db = service.db.connect().await;
+    let mut left: i64 = 1;
+    for _ in 0..50 {
+        left = sqlx::query_scalar("SELECT count(*) FROM conversations.outbox")
+            .fetch_one(&mut db)
+            .await
+            .expect("count");
+        if left == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(left, 0, "confirmed events are deleted from the outbox");
+}
+
+#[tokio::test]
+async fn membership_changes_are_published() {
+    let service = spawn().await;
+    let alice = service.user("Alice").await;
+    let bob = service.user("Bob").await;
+    let mut tap = service.broker.tap("conversation.*.participants.*").await;
+    let conversation = service.conversation(&alice, &[&bob]).await;
+    match tap.next().await.event.payload {
+        Some(Payload::ParticipantsAdded(added)) => {
+            assert_eq!(added.user_ids, [alice.user_id.clone(), bob.user_id.clone()]);
+            assert_eq!(added.by_user_id, alice.user_id);
+        }
+        other => panic!("expected participants.added, got {other:?}"),
+    }
+    let _ = conversation;
+}
+
+#[tokio::test]
+async fn an_event_the_broker_missed_is_relayed_once_it_is_back() {
+    let proxy = TcpProxy::start("127.0.0.1:5672".parse().expect("address")).await;
+    let service = spawn_with(|env| {
+        env.set(
+            "RABBITMQ_URL",
+            format!("amqp://guest:guest@127.0.0.1:{}/%2f", proxy.port),
+        );
+    })
+    .await;
+    let alice = service.user("Alice").await;
+    let conversation = service.conversation(&alice, &[]).await;
+    let mut tap = service.broker.tap("conversation.*.message.created").await;
+
+    proxy.cut();
+    let message = service
+        .send(&alice, &conversation, "sent while the broker was away")
+        .await;
+    assert!(
+        tap.next_within(Duration::from_millis(1500)).await.is_none(),
+        "nothing can be published while the broker is unreachable"
+    );
+
+    proxy.restore();
+    let delivered = tap.next().await;
+    match delivered.event.payload {
+        Some(Payload::MessageCreated(created)) => {
+            assert_eq!(created.message.map(|m| m.id), Some(message.id))
+        }
+        other => panic!("expected the missed message, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_republished_event_keeps_its_event_id() {
+    let service = spawn().await;
+    let alice = service.user("Alice").await;
+    let conversation = service.conversation(&alice, &[]).await;
+    let mut tap = service.broker.tap("conversation.*.message.created").await;
+    service.send(&alice, &conversation, "once or twice").await;
+    let first = tap.next().await;
+
+    // As if the process died after publishing but before deleting the row: the row is back.
+    let mut db = service.db.connect().await;
+    sqlx::query(
+        "INSERT INTO conversations.outbox (event_id, routing_key, payload, created_at)
+         VALUES ($1, $2, $3, now() - interval '1 minute')",
+    )
+    .bind(uuid::Uuid::parse_str(&first.event.event_id).expect("uuid"))
+    .bind(&first.routing_key)
+    .bind(prost::Message::encode_to_vec(&first.event))
+    .execute(&mut db)
+    .await
+    .expect("row restored");
+
+    let duplicate = tap.next().await;
+    assert_eq!(duplicate.event.event_id, first.event.event_id);
+    assert_eq!(duplicate.message_id, first.message_id);
+    assert_eq!(duplicate.event, first.event);
+}

@@ -1,0 +1,178 @@
+use junqo_proto::auth::v1::SignUpRequest;
+use junqo_proto::auth::v1::auth_service_client::AuthServiceClient;
+use junqo_proto::conversations::v1::conversations_service_client::ConversationsServiceClient;
+use junqo_proto::conversations::v1::messages_service_client::MessagesServiceClient;
+use junqo_proto::conversations::v1::{
+    Actor, Conversation, CreateConversationRequest, CreateMessageRequest, Message,
+};
+use platform::Env;
+use testkit::{TestBroker, TestDatabase};
+use tokio::sync::oneshot;
+use tonic::transport::Channel;
+
+pub struct TestService {
+    pub conversations: ConversationsServiceClient<Channel>,
+    pub messages: MessagesServiceClient<Channel>,
+    auth: AuthServiceClient<Channel>,
+    pub db: TestDatabase,
+    pub broker: TestBroker,
+    stop_conversations: Option<oneshot::Sender<()>>,
+    conversations_task: Option<tokio::task::JoinHandle<()>>,
+    _stop_auth: oneshot::Sender<()>,
+}
+
+fn stopper() -> (
+    oneshot::Sender<()>,
+    impl Future<Output = ()> + Send + 'static,
+) {
+    let (stop, stopped) = oneshot::channel::<()>();
+    (stop, async move {
+        let _ = stopped.await;
+    })
+}
+
+pub async fn spawn() -> TestService {
+    spawn_with(|_| {}).await
+}
+
+/// Starts auth and conversations after `customise` has adjusted the environment.
+pub async fn spawn_with(customise: impl FnOnce(&mut Env)) -> TestService {
+    let db = TestDatabase::create().await;
+    let broker = TestBroker::new();
+    let mut env = Env::from_pairs(db.env_pairs().into_iter().chain(broker.env_pairs()));
+    env.set("JWT_SECRET", "conversations-test-secret")
+        .set("BIND_ADDRESS", "127.0.0.1")
+        .set("AUTH_PORT", "0")
+        .set("CONVERSATIONS_PORT", "0")
+        .set("OUTBOX_RELAY_INTERVAL_MS", "200")
+        .set("OUTBOX_RELAY_GRACE_MS", "300");
+
+    let auth_app = auth::Application::build(auth::AuthConfig::from_env(&env).expect("auth config"))
+        .await
+        .expect("auth starts");
+    let auth_url = format!("http://127.0.0.1:{}", auth_app.port());
+    env.set("AUTH_URL", auth_url.clone());
+    let (stop_auth, auth_stopped) = stopper();
+    tokio::spawn(auth_app.run_until_stopped(auth_stopped));
+
+    customise(&mut env);
+    let app = conversations::Application::build(
+        conversations::ConversationsConfig::from_env(&env).expect("conversations config"),
+    )
+    .await
+    .expect("conversations starts");
+    let url = format!("http://127.0.0.1:{}", app.port());
+    let (stop_conversations, conversations_stopped) = stopper();
+    let conversations_task = tokio::spawn(async move {
+        app.run_until_stopped(conversations_stopped)
+            .await
+            .expect("conversations stops cleanly");
+    });
+
+    let channel = Channel::from_shared(url)
+        .expect("valid url")
+        .connect()
+        .await
+        .expect("conversations answers");
+    TestService {
+        conversations: ConversationsServiceClient::new(channel.clone()),
+        messages: MessagesServiceClient::new(channel),
+        auth: AuthServiceClient::connect(auth_url)
+            .await
+            .expect("auth answers"),
+        db,
+        broker,
+        stop_conversations: Some(stop_conversations),
+        conversations_task: Some(conversations_task),
+        _stop_auth: stop_auth,
+    }
+}
+
+impl TestService {
+    /// Signs up a user (a student) and returns them as an actor.
+    pub async fn user(&self, name: &str) -> Actor {
+        let response = self
+            .auth
+            .clone()
+            .sign_up(SignUpRequest {
+                name: Some(name.into()),
+                email: Some(format!(
+                    "{}-{}@example.com",
+                    name.to_lowercase(),
+                    uuid::Uuid::new_v4().simple()
+                )),
+                r#type: Some("STUDENT".into()),
+                password: Some("password123".into()),
+            })
+            .await
+            .expect("sign-up succeeds")
+            .into_inner();
+        Actor {
+            user_id: response.user.expect("user").id,
+            user_type: "STUDENT".into(),
+        }
+    }
+
+    pub async fn conversation(&self, creator: &Actor, others: &[&Actor]) -> Conversation {
+        self.conversations
+            .clone()
+            .create_conversation(CreateConversationRequest {
+                actor: Some(creator.clone()),
+                participant_ids: others.iter().map(|a| a.user_id.clone()).collect(),
+                ..Default::default()
+            })
+            .await
+            .expect("conversation created")
+            .into_inner()
+    }
+
+    pub async fn send(
+        &self,
+        sender: &Actor,
+        conversation: &Conversation,
+        content: &str,
+    ) -> Message {
+        self.messages
+            .clone()
+            .create_message(CreateMessageRequest {
+                actor: Some(sender.clone()),
+                conversation_id: conversation.id.clone(),
+                content: content.into(),
+                client_message_id: None,
+            })
+            .await
+            .expect("message sent")
+            .into_inner()
+    }
+
+    /// Stops the conversations service as SIGTERM would, waiting until it has drained.
+    pub async fn stop(&mut self) {
+        if let Some(stop) = self.stop_conversations.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.conversations_task.take() {
+            task.await.expect("conversations task ends");
+        }
+    }
+}
+
+pub fn admin() -> Actor {
+    Actor {
+        user_id: uuid::Uuid::new_v4().to_string(),
+        user_type: "ADMIN".into(),
+    }
+}
+
+pub fn violations(status: &tonic::Status) -> Vec<String> {
+    use prost::Message as _;
+    assert_eq!(status.code(), tonic::Code::InvalidArgument, "{status:?}");
+    junqo_proto::common::v1::FieldViolations::decode(status.details())
+        .expect("INVALID_ARGUMENT carries FieldViolations")
+        .messages
+}
+
+/// A message time as (seconds, nanos), comparable.
+pub fn at(timestamp: &Option<prost_types::Timestamp>) -> (i64, i32) {
+    let t = timestamp.as_ref().expect("timestamps are always set");
+    (t.seconds, t.nanos)
+}
