@@ -13,6 +13,7 @@ pub struct GatewayConfig {
     pub log_format: LogFormat,
     pub listen: SocketAddr,
     pub auth_url: String,
+    pub conversations_url: String,
     pub jwt_secret: SecretString,
     /// `None`: every origin may call (the seed's behaviour when `CORS_ORIGINS` is unset).
     pub cors_origins: Option<Vec<String>>,
@@ -39,6 +40,7 @@ impl GatewayConfig {
             log_format: LogFormat::from_env(env)?,
             listen: SocketAddr::new(bind, env.parse_or("GATEWAY_PORT", 3000)?),
             auth_url: env.string_or("AUTH_URL", "http://127.0.0.1:50051"),
+            conversations_url: env.string_or("CONVERSATIONS_URL", "http://127.0.0.1:50052"),
             jwt_secret: env.jwt_secret()?,
             cors_origins,
             body_limit_bytes: env.parse_or("HTTP_BODY_LIMIT_BYTES", 1024 * 1024)?,

@@ -5,6 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use junqo_proto::auth::v1::auth_service_client::AuthServiceClient;
+use junqo_proto::conversations::v1::conversations_service_client::ConversationsServiceClient;
+use junqo_proto::conversations::v1::messages_service_client::MessagesServiceClient;
 use jwt::TokenVerifier;
 use tonic::transport::{Channel, Endpoint};
 
@@ -14,15 +16,22 @@ use crate::GatewayConfig;
 pub struct AppState {
     pub auth: AuthServiceClient<Channel>,
     pub auth_channel: Channel,
+    pub conversations: ConversationsServiceClient<Channel>,
+    pub messages: MessagesServiceClient<Channel>,
+    pub conversations_channel: Channel,
     pub verifier: Arc<TokenVerifier>,
 }
 
 impl AppState {
     pub fn new(config: &GatewayConfig) -> Result<Self, tonic::transport::Error> {
         let auth_channel = channel(&config.auth_url)?;
+        let conversations_channel = channel(&config.conversations_url)?;
         Ok(Self {
             auth: AuthServiceClient::new(auth_channel.clone()),
             auth_channel,
+            conversations: ConversationsServiceClient::new(conversations_channel.clone()),
+            messages: MessagesServiceClient::new(conversations_channel.clone()),
+            conversations_channel,
             verifier: Arc::new(TokenVerifier::new(&config.jwt_secret)),
         })
     }

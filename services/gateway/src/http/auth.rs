@@ -1,30 +1,34 @@
 //! `/auth`: sign-up, sign-in and the token check. The only routes that need no token.
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::http::request::Parts;
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use junqo_proto::auth::v1::{SignInRequest, SignUpRequest};
-use serde_json::{Value, json};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-use super::dto::AuthPayload;
+use super::dto::{AuthPayload, ErrorDto, IsLoggedIn, LoginBody, RegisterBody};
 use super::{Caller, JsonObject};
 use crate::error::ApiError;
 use crate::state::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/auth/register", post(register))
-        .route("/auth/login", post(login))
-        .route("/auth/is-logged-in", get(is_logged_in))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(register))
+        .routes(routes!(login))
+        .routes(routes!(is_logged_in))
 }
 
+/// Create an account and get a token for it.
+#[utoipa::path(post, path = "/auth/register", tag = "auth", request_body = RegisterBody,
+    responses((status = 201, body = AuthPayload), (status = 400, body = ErrorDto), (status = 403, body = ErrorDto),
+              (status = 409, body = ErrorDto)))]
 async fn register(
     State(state): State<AppState>,
     body: JsonObject,
 ) -> Result<(StatusCode, Json<AuthPayload>), ApiError> {
-    body.allow_only(&["name", "email", "type", "password"])?;
+    body.allow_fields_of::<RegisterBody>()?;
     let request = SignUpRequest {
         name: body.text("name"),
         email: body.text("email"),
@@ -35,11 +39,14 @@ async fn register(
     Ok((StatusCode::CREATED, Json(response.into())))
 }
 
+/// Exchange an email and password for a token.
+#[utoipa::path(post, path = "/auth/login", tag = "auth", request_body = LoginBody,
+    responses((status = 200, body = AuthPayload), (status = 400, body = ErrorDto), (status = 401, body = ErrorDto)))]
 async fn login(
     State(state): State<AppState>,
     body: JsonObject,
 ) -> Result<Json<AuthPayload>, ApiError> {
-    body.allow_only(&["email", "password"])?;
+    body.allow_fields_of::<LoginBody>()?;
     let request = SignInRequest {
         email: body.text("email"),
         password: body.text("password"),
@@ -48,7 +55,10 @@ async fn login(
     Ok(Json(response.into()))
 }
 
-/// Never 401: answers whether the request carries a valid token.
-async fn is_logged_in(State(state): State<AppState>, parts: Parts) -> Json<Value> {
-    Json(json!({ "isLoggedIn": Caller::from_parts(&parts, &state).is_some() }))
+/// Whether the request carries a valid token. Never 401.
+#[utoipa::path(get, path = "/auth/is-logged-in", tag = "auth", responses((status = 200, body = IsLoggedIn)))]
+async fn is_logged_in(State(state): State<AppState>, parts: Parts) -> Json<IsLoggedIn> {
+    Json(IsLoggedIn {
+        is_logged_in: Caller::from_parts(&parts, &state).is_some(),
+    })
 }

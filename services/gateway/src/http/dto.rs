@@ -1,25 +1,39 @@
-//! The JSON shapes of responses, with the original backend's field names.
+//! The JSON shapes of the public API, with the original backend's field names. Request bodies are
+//! documented here too: their schema is also the list of properties a request may carry.
 
-use junqo_proto::auth::v1 as pb;
+use junqo_proto::auth::v1 as auth;
+use junqo_proto::conversations::v1 as conv;
+use prost_types::Timestamp;
 use serde::Serialize;
+use utoipa::ToSchema;
 
-#[derive(Debug, Serialize)]
+/// ISO-8601 UTC with milliseconds, as JavaScript's `Date.toISOString()` writes it. Message times are
+/// unique per conversation at this precision, so a client paging with `before` misses nothing.
+pub fn iso(at: Option<&Timestamp>) -> String {
+    at.and_then(|t| chrono::DateTime::from_timestamp(t.seconds, u32::try_from(t.nanos).ok()?))
+        .unwrap_or_default()
+        .format("%Y-%m-%dT%H:%M:%S%.3fZ")
+        .to_string()
+}
+
+#[derive(Debug, Serialize, ToSchema)]
 pub struct UserDto {
     pub id: String,
     pub name: String,
     pub email: String,
+    /// STUDENT, SCHOOL, COMPANY or ADMIN.
     #[serde(rename = "type")]
+    #[schema(rename = "type")]
     pub user_type: &'static str,
 }
 
-impl From<pb::User> for UserDto {
-    fn from(user: pb::User) -> Self {
+impl From<auth::User> for UserDto {
+    fn from(user: auth::User) -> Self {
         let user_type = match user.r#type() {
-            pb::UserType::Student => "STUDENT",
-            pb::UserType::School => "SCHOOL",
-            pb::UserType::Company => "COMPANY",
-            pb::UserType::Admin => "ADMIN",
-            pb::UserType::Unspecified => "STUDENT",
+            auth::UserType::Student | auth::UserType::Unspecified => "STUDENT",
+            auth::UserType::School => "SCHOOL",
+            auth::UserType::Company => "COMPANY",
+            auth::UserType::Admin => "ADMIN",
         };
         Self {
             id: user.id,
@@ -30,17 +44,225 @@ impl From<pb::User> for UserDto {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct AuthPayload {
     pub token: String,
     pub user: UserDto,
 }
 
-impl From<pb::AuthResponse> for AuthPayload {
-    fn from(response: pb::AuthResponse) -> Self {
+impl From<auth::AuthResponse> for AuthPayload {
+    fn from(response: auth::AuthResponse) -> Self {
         Self {
             token: response.token,
             user: response.user.unwrap_or_default().into(),
         }
     }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ReadStatusDto {
+    pub id: String,
+    pub message_id: String,
+    pub user_id: String,
+    pub read_at: String,
+}
+
+impl From<conv::ReadReceipt> for ReadStatusDto {
+    fn from(receipt: conv::ReadReceipt) -> Self {
+        Self {
+            read_at: iso(receipt.read_at.as_ref()),
+            id: receipt.id,
+            message_id: receipt.message_id,
+            user_id: receipt.user_id,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MessageDto {
+    pub id: String,
+    /// Always the authenticated sender, never taken from a request body.
+    pub sender_id: String,
+    pub conversation_id: String,
+    pub content: String,
+    pub read_status: Vec<ReadStatusDto>,
+    pub created_at: String,
+    pub updated_at: String,
+    /// Position in the conversation, from 1, without gaps.
+    pub seq: i64,
+}
+
+impl From<conv::Message> for MessageDto {
+    fn from(message: conv::Message) -> Self {
+        Self {
+            created_at: iso(message.created_at.as_ref()),
+            updated_at: iso(message.updated_at.as_ref()),
+            id: message.id,
+            sender_id: message.sender_id,
+            conversation_id: message.conversation_id,
+            content: message.content,
+            read_status: message.read_status.into_iter().map(Into::into).collect(),
+            seq: message.seq,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ConversationDto {
+    pub id: String,
+    /// Every participant, the caller included.
+    pub participants_ids: Vec<String>,
+    pub last_message: Option<MessageDto>,
+    /// The caller's own title for the conversation, else the one given at creation.
+    pub title: Option<String>,
+    pub offer_id: Option<String>,
+    pub application_id: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl From<conv::Conversation> for ConversationDto {
+    fn from(conversation: conv::Conversation) -> Self {
+        Self {
+            created_at: iso(conversation.created_at.as_ref()),
+            updated_at: iso(conversation.updated_at.as_ref()),
+            id: conversation.id,
+            participants_ids: conversation.participant_ids,
+            last_message: conversation.last_message.map(Into::into),
+            title: conversation.title,
+            offer_id: conversation.offer_id,
+            application_id: conversation.application_id,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ConversationTitleDto {
+    pub user_id: String,
+    pub conversation_id: String,
+    pub title: String,
+}
+
+impl From<conv::ConversationTitle> for ConversationTitleDto {
+    fn from(title: conv::ConversationTitle) -> Self {
+        Self {
+            user_id: title.user_id,
+            conversation_id: title.conversation_id,
+            title: title.title,
+        }
+    }
+}
+
+/// A page of results and how many there are.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Rows<T: ToSchema> {
+    pub rows: Vec<T>,
+    pub count: u64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct IsLoggedIn {
+    pub is_logged_in: bool,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DeletedAccount {
+    pub is_successful: bool,
+}
+
+/// Every error: `message` is a sentence, or for validation failures one sentence per broken rule.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)]
+pub struct ErrorDto {
+    #[schema(value_type = Object, example = json!(["Name must be at least 3 characters long"]))]
+    pub message: serde_json::Value,
+    /// The HTTP reason phrase.
+    pub error: String,
+    pub status_code: u16,
+}
+
+// Request bodies. Their properties are the only ones a request may carry.
+
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct RegisterBody {
+    /// 3 to 255 characters.
+    pub name: String,
+    /// A valid address of 5 to 255 characters; unique regardless of case.
+    pub email: String,
+    /// STUDENT, SCHOOL or COMPANY.
+    #[schema(rename = "type")]
+    pub user_type: String,
+    /// 8 to 72 characters.
+    pub password: String,
+}
+
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct LoginBody {
+    pub email: String,
+    pub password: String,
+}
+
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct UpdateMeBody {
+    pub name: Option<String>,
+    pub email: Option<String>,
+    pub password: Option<String>,
+    /// Any type but ADMIN.
+    #[schema(rename = "type")]
+    pub user_type: Option<String>,
+}
+
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct CreateConversationBody {
+    /// The other participants; the caller is always added.
+    #[schema(rename = "participantsIds")]
+    pub participants_ids: Vec<uuid::Uuid>,
+    /// At most 50 characters.
+    pub title: Option<String>,
+    #[schema(rename = "offerId")]
+    pub offer_id: Option<uuid::Uuid>,
+    #[schema(rename = "applicationId")]
+    pub application_id: Option<uuid::Uuid>,
+}
+
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct ParticipantsBody {
+    #[schema(rename = "participantsIds")]
+    pub participants_ids: Vec<uuid::Uuid>,
+}
+
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct TitleBody {
+    /// 1 to 50 characters.
+    pub title: String,
+}
+
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct ContentBody {
+    /// 1 to 10,000 characters.
+    pub content: String,
+    /// Optional: a retry with the same id returns the first message instead of storing a second.
+    #[schema(rename = "clientMessageId")]
+    pub client_message_id: Option<String>,
+}
+
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct EditBody {
+    /// 1 to 10,000 characters.
+    pub content: String,
 }

@@ -2,11 +2,15 @@
 //! read as the business rule alone.
 
 use axum::body::Bytes;
-use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::extract::{FromRequest, FromRequestParts, Path, Request};
 use axum::http::StatusCode;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
+use junqo_proto::conversations::v1::Actor;
 use serde_json::{Map, Value};
+use utoipa::PartialSchema;
+use utoipa::openapi::{RefOr, Schema};
+use uuid::Uuid;
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -17,6 +21,8 @@ pub struct Caller {
     pub claims: jwt::Claims,
     /// The token itself, forwarded to services that act on the user's own account.
     pub token: String,
+    /// The request's W3C trace context, passed on to the services it calls.
+    pub traceparent: Option<String>,
 }
 
 impl Caller {
@@ -25,15 +31,39 @@ impl Caller {
         let header = parts.headers.get(AUTHORIZATION)?.to_str().ok()?;
         let token = jwt::bearer(header)?;
         let claims = state.verifier.verify(token).ok()?;
+        let traceparent = parts
+            .headers
+            .get("traceparent")
+            .and_then(|v| v.to_str().ok())
+            .and_then(platform::trace::parse_traceparent)
+            .map(str::to_owned);
         Some(Self {
             claims,
             token: token.to_owned(),
+            traceparent,
         })
     }
 
-    /// A gRPC request carrying this caller's token, for RPCs that act on the caller's own account.
-    pub fn request<T>(&self, message: T) -> Result<tonic::Request<T>, ApiError> {
+    /// The caller as the conversations service knows them.
+    pub fn actor(&self) -> Option<Actor> {
+        Some(Actor {
+            user_id: self.claims.sub.to_string(),
+            user_type: self.claims.user_type.as_str().to_owned(),
+        })
+    }
+
+    /// A gRPC request on the caller's behalf, carrying the trace context.
+    pub fn call<T>(&self, message: T) -> tonic::Request<T> {
         let mut request = tonic::Request::new(message);
+        if let Some(value) = self.traceparent.as_deref().and_then(|t| t.parse().ok()) {
+            request.metadata_mut().insert("traceparent", value);
+        }
+        request
+    }
+
+    /// A gRPC request carrying this caller's token, for RPCs that act on the caller's own account.
+    pub fn call_as_user<T>(&self, message: T) -> Result<tonic::Request<T>, ApiError> {
+        let mut request = self.call(message);
         let value = format!("Bearer {}", self.token)
             .parse()
             .map_err(|_| ApiError::unauthorized())?;
@@ -59,6 +89,17 @@ impl FromRequestParts<AppState> for Caller {
 pub struct JsonObject(Map<String, Value>);
 
 impl JsonObject {
+    /// Refuses any property that the documented body `T` does not have, so the OpenAPI schema and
+    /// what the route accepts cannot disagree.
+    pub fn allow_fields_of<T: PartialSchema>(&self) -> Result<&Self, ApiError> {
+        let allowed: Vec<String> = match T::schema() {
+            RefOr::T(Schema::Object(object)) => object.properties.keys().cloned().collect(),
+            _ => Vec::new(),
+        };
+        let allowed: Vec<&str> = allowed.iter().map(String::as_str).collect();
+        self.allow_only(&allowed)
+    }
+
     /// Refuses any property not in `allowed`, naming each one.
     pub fn allow_only(&self, allowed: &[&str]) -> Result<&Self, ApiError> {
         let unknown: Vec<String> = self
@@ -118,6 +159,106 @@ impl<S: Send + Sync> FromRequest<S> for JsonObject {
                 StatusCode::BAD_REQUEST,
                 format!("Malformed JSON body: {error}"),
             )),
+        }
+    }
+}
+
+/// A UUID path segment (`/conversations/{id}`); anything else is 400 with the original's sentence.
+#[derive(Debug, Clone, Copy)]
+pub struct PathId(pub Uuid);
+
+impl<S: Send + Sync> FromRequestParts<S> for PathId {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let invalid = || {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "Validation failed (uuid v 4 is expected)",
+            )
+        };
+        let Path(raw) = Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(|_| invalid())?;
+        raw.parse().map(Self).map_err(|_| invalid())
+    }
+}
+
+/// The query string as name/value pairs, refusing names a route does not take.
+#[derive(Debug, Default)]
+pub struct QueryParams(Vec<(String, String)>);
+
+impl<S: Send + Sync> FromRequestParts<S> for QueryParams {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let query = parts.uri.query().unwrap_or_default();
+        let pairs = serde_urlencoded::from_str::<Vec<(String, String)>>(query)
+            .map_err(|_| ApiError::new(StatusCode::BAD_REQUEST, "Malformed query string"))?;
+        Ok(Self(pairs))
+    }
+}
+
+impl QueryParams {
+    pub fn allow_only(&self, allowed: &[&str]) -> Result<&Self, ApiError> {
+        let unknown: Vec<String> = self
+            .0
+            .iter()
+            .filter(|(name, _)| !allowed.contains(&name.as_str()))
+            .map(|(name, _)| format!("property {name} should not exist"))
+            .collect();
+        if unknown.is_empty() {
+            Ok(self)
+        } else {
+            Err(ApiError::validation(unknown))
+        }
+    }
+
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// An integer parameter with the original's sentences: `label` names it ("Limit"), `min` and `max`
+    /// bound it, and each broken rule is listed (the bound first, as the original did).
+    pub fn integer(
+        &self,
+        name: &str,
+        label: &str,
+        bounds: (i64, Option<i64>),
+        default: i64,
+        violations: &mut Vec<String>,
+    ) -> i64 {
+        let Some(raw) = self.get(name) else {
+            return default;
+        };
+        let (min, max) = bounds;
+        let number = raw.trim().parse::<f64>().ok().filter(|n| n.is_finite());
+        let mut broken = Vec::new();
+        match number {
+            None => {
+                broken.push(format!("{label} must be at least {min}"));
+                broken.push(format!("{label} must be an integer"));
+            }
+            Some(n) => {
+                if n < min as f64 {
+                    broken.push(format!("{label} must be at least {min}"));
+                }
+                if let Some(max) = max.filter(|max| n > *max as f64) {
+                    broken.push(format!("{label} must not exceed {max}"));
+                }
+                if n.fract() != 0.0 {
+                    broken.push(format!("{label} must be an integer"));
+                }
+            }
+        }
+        if broken.is_empty() {
+            number.map_or(default, |n| n as i64)
+        } else {
+            violations.extend(broken);
+            default
         }
     }
 }

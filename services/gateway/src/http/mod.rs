@@ -1,14 +1,21 @@
-//! The HTTP surface: one module per area of the public API, merged here under `/api/v1`.
+//! The HTTP surface: one module per area of the public API, merged here under `/api/v1`, together with
+//! the OpenAPI document generated from the same handlers (so the document cannot drift from the routes).
 
 mod auth;
+mod conversations;
 mod dto;
 mod extract;
 mod health;
 mod layers;
+mod messages;
 mod users;
 
 use axum::Router;
 use axum::http::{Method, Uri};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_swagger_ui::SwaggerUi;
 
 use crate::GatewayConfig;
 use crate::error::ApiError;
@@ -16,10 +23,50 @@ use crate::state::AppState;
 
 pub use extract::{Caller, JsonObject};
 
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Junqo API", description = "The public REST API of the Junqo messaging backend."),
+    servers((url = "/api/v1")),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "auth", description = "Sign-up, sign-in and token check"),
+        (name = "users", description = "The caller's own profile"),
+        (name = "conversations", description = "Conversations, participants and titles"),
+        (name = "messages", description = "Messages and their history"),
+    )
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let scheme = HttpBuilder::new()
+            .scheme(HttpAuthScheme::Bearer)
+            .bearer_format("JWT")
+            .build();
+        openapi
+            .components
+            .get_or_insert_with(Default::default)
+            .add_security_scheme("bearer", SecurityScheme::Http(scheme));
+    }
+}
+
+/// The public routes and their OpenAPI document, built together.
+pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(auth::router())
+        .merge(users::router())
+        .merge(conversations::router())
+        .merge(messages::router())
+        .split_for_parts()
+}
+
 pub fn router(state: AppState, config: &GatewayConfig) -> Router {
-    let api = Router::new().merge(auth::router()).merge(users::router());
+    let (api, document) = api();
     let app = Router::new()
         .nest("/api/v1", api)
+        .merge(SwaggerUi::new("/api/v1/docs").url("/api/v1/openapi.json", document))
         .merge(health::router())
         .fallback(not_found)
         .with_state(state);

@@ -1,35 +1,45 @@
 //! `/users/me`: the caller's own profile. The auth service acts on the user named by the forwarded
 //! token, never on an id from the request.
 
+use axum::Json;
 use axum::extract::State;
-use axum::routing::get;
-use axum::{Json, Router};
 use junqo_proto::auth::v1::{DeleteUserRequest, GetUserRequest, UpdateUserRequest};
-use serde_json::{Value, json};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-use super::dto::UserDto;
+use super::dto::{DeletedAccount, ErrorDto, UpdateMeBody, UserDto};
 use super::{Caller, JsonObject};
 use crate::error::ApiError;
 use crate::state::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/users/me", get(me).patch(update_me).delete(delete_me))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(me, update_me, delete_me))
 }
 
+#[utoipa::path(get, path = "/users/me", tag = "users", security(("bearer" = [])),
+    responses((status = 200, body = UserDto), (status = 401, body = ErrorDto), (status = 404, body = ErrorDto)))]
 async fn me(State(state): State<AppState>, caller: Caller) -> Result<Json<UserDto>, ApiError> {
     let request = GetUserRequest {
         user_id: caller.claims.sub.to_string(),
     };
-    let user = state.auth.clone().get_user(request).await?.into_inner();
+    let user = state
+        .auth
+        .clone()
+        .get_user(caller.call(request))
+        .await?
+        .into_inner();
     Ok(Json(user.into()))
 }
 
+#[utoipa::path(patch, path = "/users/me", tag = "users", request_body = UpdateMeBody, security(("bearer" = [])),
+    responses((status = 200, body = UserDto), (status = 400, body = ErrorDto), (status = 403, body = ErrorDto),
+              (status = 409, body = ErrorDto)))]
 async fn update_me(
     State(state): State<AppState>,
     caller: Caller,
     body: JsonObject,
 ) -> Result<Json<UserDto>, ApiError> {
-    body.allow_only(&["name", "email", "password", "type"])?;
+    body.allow_fields_of::<UpdateMeBody>()?;
     let request = UpdateUserRequest {
         name: body.text("name"),
         email: body.text("email"),
@@ -39,17 +49,24 @@ async fn update_me(
     let user = state
         .auth
         .clone()
-        .update_user(caller.request(request)?)
+        .update_user(caller.call_as_user(request)?)
         .await?
         .into_inner();
     Ok(Json(user.into()))
 }
 
-async fn delete_me(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>, ApiError> {
+#[utoipa::path(delete, path = "/users/me", tag = "users", security(("bearer" = [])),
+    responses((status = 200, body = DeletedAccount), (status = 401, body = ErrorDto)))]
+async fn delete_me(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<DeletedAccount>, ApiError> {
     state
         .auth
         .clone()
-        .delete_user(caller.request(DeleteUserRequest {})?)
+        .delete_user(caller.call_as_user(DeleteUserRequest {})?)
         .await?;
-    Ok(Json(json!({ "isSuccessful": true })))
+    Ok(Json(DeletedAccount {
+        is_successful: true,
+    }))
 }

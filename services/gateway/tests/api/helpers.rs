@@ -1,17 +1,18 @@
 use platform::Env;
 use reqwest::{Client, Response, StatusCode};
 use serde_json::{Value, json};
-use testkit::TestDatabase;
+use testkit::{TestBroker, TestDatabase};
 use tokio::sync::oneshot;
 
 pub const SECRET: &str = "gateway-test-secret";
 
-/// The gateway and the auth service behind it, each on a free port, on a fresh database.
+/// The gateway and the auth and conversations services behind it, each on a free port, on a fresh
+/// database and fresh broker names.
 pub struct TestStack {
     pub base: String,
     pub http: Client,
-    /// Held so the database lives as long as the stack, and is dropped with it.
-    _db: TestDatabase,
+    pub db: TestDatabase,
+    pub broker: TestBroker,
     _stops: Vec<oneshot::Sender<()>>,
 }
 
@@ -32,10 +33,12 @@ pub async fn spawn_stack() -> TestStack {
 /// Starts the stack after `customise` has had its say on the gateway's environment.
 pub async fn spawn_stack_with(customise: impl FnOnce(&mut Env)) -> TestStack {
     let db = TestDatabase::create().await;
-    let mut env = Env::from_pairs(db.env_pairs());
+    let broker = TestBroker::new();
+    let mut env = Env::from_pairs(db.env_pairs().into_iter().chain(broker.env_pairs()));
     env.set("JWT_SECRET", SECRET)
         .set("BIND_ADDRESS", "127.0.0.1")
         .set("AUTH_PORT", "0")
+        .set("CONVERSATIONS_PORT", "0")
         .set("GATEWAY_PORT", "0");
 
     let auth = auth::Application::build(auth::AuthConfig::from_env(&env).expect("auth config"))
@@ -44,6 +47,18 @@ pub async fn spawn_stack_with(customise: impl FnOnce(&mut Env)) -> TestStack {
     env.set("AUTH_URL", format!("http://127.0.0.1:{}", auth.port()));
     let (stop_auth, auth_stopped) = stopper();
     tokio::spawn(auth.run_until_stopped(auth_stopped));
+
+    let conversations = conversations::Application::build(
+        conversations::ConversationsConfig::from_env(&env).expect("conversations config"),
+    )
+    .await
+    .expect("conversations starts");
+    env.set(
+        "CONVERSATIONS_URL",
+        format!("http://127.0.0.1:{}", conversations.port()),
+    );
+    let (stop_conversations, conversations_stopped) = stopper();
+    tokio::spawn(conversations.run_until_stopped(conversations_stopped));
 
     customise(&mut env);
     let gateway = gateway::Application::build(
@@ -58,8 +73,9 @@ pub async fn spawn_stack_with(customise: impl FnOnce(&mut Env)) -> TestStack {
     TestStack {
         base,
         http: Client::new(),
-        _db: db,
-        _stops: vec![stop_auth, stop_gateway],
+        db,
+        broker,
+        _stops: vec![stop_auth, stop_conversations, stop_gateway],
     }
 }
 
@@ -75,6 +91,56 @@ impl TestStack {
             .send()
             .await
             .expect("request is sent")
+    }
+
+    /// Sends `method path` with the token and an optional JSON body.
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: &str,
+        body: Option<Value>,
+    ) -> Response {
+        let mut request = self.http.request(method, self.url(path)).bearer_auth(token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        request.send().await.expect("request is sent")
+    }
+
+    /// Registers a user and returns `(token, user id)`.
+    pub async fn user(&self, name: &str) -> (String, String) {
+        let email = format!(
+            "{}-{}@example.com",
+            name.to_lowercase(),
+            uuid::Uuid::new_v4().simple()
+        );
+        let body = self.register(name, &email).await;
+        (
+            token_of(&body).await,
+            body["user"]["id"].as_str().expect("id").to_owned(),
+        )
+    }
+
+    /// Registers a user, makes them an admin in the database, and returns a token that says so.
+    pub async fn admin(&self) -> String {
+        let email = format!("admin-{}@example.com", uuid::Uuid::new_v4().simple());
+        self.register("Admin", &email).await;
+        let mut db = self.db.connect().await;
+        sqlx::query("UPDATE auth.users SET type = 'ADMIN' WHERE email = $1")
+            .bind(&email)
+            .execute(&mut db)
+            .await
+            .expect("promoted");
+        let response = self
+            .post(
+                "/api/v1/auth/login",
+                &json!({"email": email, "password": "password123"}),
+            )
+            .await;
+        let body: Value = response.json().await.expect("JSON");
+        assert_eq!(body["user"]["type"], "ADMIN");
+        token_of(&body).await
     }
 
     pub async fn get_with(&self, path: &str, token: &str) -> Response {

@@ -1,8 +1,11 @@
 //! The gateway over HTTP, backed by a real auth service and a fresh Postgres database per test.
 
 mod auth_routes;
+mod conversation_routes;
 mod errors;
 mod health;
 mod helpers;
+mod message_routes;
+mod openapi;
 mod tokens;
 mod users_me;
