@@ -1,0 +1,51 @@
+//! `bench`: drives a running Junqo stack and prints the figures recorded in docs/benchmarks.md.
+//!
+//! Modes (one subcommand each, in its own module):
+//! - `grpc-send`: message inserts straight through the conversations service's gRPC API.
+//!
+//! Every mode creates its own users and conversations (named after a random run id), so runs never
+//! interfere, and stops by itself after the given duration.
+
+mod grpc_send;
+mod report;
+mod setup;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(about = "Load generator for the Junqo messaging backend")]
+struct Cli {
+    #[command(subcommand)]
+    mode: Mode,
+}
+
+#[derive(Subcommand)]
+enum Mode {
+    /// Sends messages through conversations.CreateMessage as fast as `concurrency` callers allow.
+    GrpcSend(grpc_send::Args),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BenchError {
+    #[error("cannot reach {what}: {source}")]
+    Connect {
+        what: &'static str,
+        source: tonic::transport::Error,
+    },
+    #[error("{what} failed: {status}")]
+    Call { what: &'static str, status: tonic::Status },
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let outcome = match Cli::parse().mode {
+        Mode::GrpcSend(args) => grpc_send::run(args).await,
+    };
+    match outcome {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("bench: {error}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

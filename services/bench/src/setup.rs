@@ -1,0 +1,72 @@
+//! Users and conversations for a run, created through the real APIs.
+
+use junqo_proto::auth::v1::SignUpRequest;
+use junqo_proto::auth::v1::auth_service_client::AuthServiceClient;
+use junqo_proto::conversations::v1::conversations_service_client::ConversationsServiceClient;
+use junqo_proto::conversations::v1::{Actor, CreateConversationRequest};
+use tonic::transport::Channel;
+
+use crate::BenchError;
+
+pub struct BenchUser {
+    pub actor: Actor,
+    pub token: String,
+}
+
+pub async fn channel(url: &str, what: &'static str) -> Result<Channel, BenchError> {
+    Channel::from_shared(url.to_owned())
+        .map_err(|_| BenchError::Call {
+            what,
+            status: tonic::Status::invalid_argument("bad url"),
+        })?
+        .connect()
+        .await
+        .map_err(|source| BenchError::Connect { what, source })
+}
+
+/// Signs up `count` users, a few at a time (password hashing is deliberately slow).
+pub async fn users(auth: &Channel, run: &str, count: usize) -> Result<Vec<BenchUser>, BenchError> {
+    let mut users = Vec::with_capacity(count);
+    for chunk in (0..count).collect::<Vec<_>>().chunks(8) {
+        let signups = chunk.iter().map(|i| {
+            let mut client = AuthServiceClient::new(auth.clone());
+            let request = SignUpRequest {
+                name: Some(format!("Bench user {i}")),
+                email: Some(format!("bench-{run}-{i}@example.com")),
+                r#type: Some("STUDENT".into()),
+                password: Some("bench-password".into()),
+            };
+            async move { client.sign_up(request).await }
+        });
+        for response in futures::future::join_all(signups).await {
+            let response = response.map_err(|status| BenchError::Call { what: "sign-up", status })?.into_inner();
+            let user = response.user.unwrap_or_default();
+            users.push(BenchUser {
+                actor: Actor {
+                    user_id: user.id,
+                    user_type: "STUDENT".into(),
+                },
+                token: response.token,
+            });
+        }
+    }
+    Ok(users)
+}
+
+/// Pairs users up into two-member conversations; returns their ids.
+pub async fn pairs(conversations: &Channel, users: &[BenchUser]) -> Result<Vec<String>, BenchError> {
+    let mut ids = Vec::new();
+    for pair in users.chunks_exact(2) {
+        let request = CreateConversationRequest {
+            actor: Some(pair[0].actor.clone()),
+            participant_ids: vec![pair[1].actor.user_id.clone()],
+            ..Default::default()
+        };
+        let created = ConversationsServiceClient::new(conversations.clone())
+            .create_conversation(request)
+            .await
+            .map_err(|status| BenchError::Call { what: "create conversation", status })?;
+        ids.push(created.into_inner().id);
+    }
+    Ok(ids)
+}
