@@ -67,10 +67,23 @@ pub async fn run(args: Args) -> Result<(), BenchError> {
     let stored = latencies.len();
     let (p50, p99, max) = percentiles(&mut latencies);
 
-    println!("grpc-send: {} conversations, concurrency {}, {:.1} s", ids.len(), args.concurrency, elapsed.as_secs_f64());
+    println!(
+        "grpc-send: {} conversations, concurrency {}, {:.1} s",
+        ids.len(),
+        args.concurrency,
+        elapsed.as_secs_f64()
+    );
     println!("  stored         {stored} messages ({errors} errors)");
-    println!("  rate           {:.0} messages/s", stored as f64 / elapsed.as_secs_f64());
-    println!("  latency        p50 {}  p99 {}  max {}", ms(p50), ms(p99), ms(max));
+    println!(
+        "  rate           {:.0} messages/s",
+        stored as f64 / elapsed.as_secs_f64()
+    );
+    println!(
+        "  latency        p50 {}  p99 {}  max {}",
+        ms(p50),
+        ms(p99),
+        ms(max)
+    );
     print_memory(&["auth", "conversations"]);
     Ok(())
 }

@@ -33,7 +33,10 @@ pub enum BenchError {
         source: tonic::transport::Error,
     },
     #[error("{what} failed: {status}")]
-    Call { what: &'static str, status: tonic::Status },
+    Call {
+        what: &'static str,
+        status: tonic::Status,
+    },
 }
 
 #[tokio::main]

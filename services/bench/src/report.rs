@@ -21,11 +21,15 @@ pub fn rss_kib(name: &str) -> Option<u64> {
     let mut total = None;
     for entry in std::fs::read_dir("/proc").ok()?.flatten() {
         let path = entry.path();
-        let Ok(comm) = std::fs::read_to_string(path.join("comm")) else { continue };
+        let Ok(comm) = std::fs::read_to_string(path.join("comm")) else {
+            continue;
+        };
         if comm.trim() != name {
             continue;
         }
-        let Ok(status) = std::fs::read_to_string(path.join("status")) else { continue };
+        let Ok(status) = std::fs::read_to_string(path.join("status")) else {
+            continue;
+        };
         let rss = status
             .lines()
             .find_map(|line| line.strip_prefix("VmRSS:"))

@@ -39,7 +39,12 @@ pub async fn users(auth: &Channel, run: &str, count: usize) -> Result<Vec<BenchU
             async move { client.sign_up(request).await }
         });
         for response in futures::future::join_all(signups).await {
-            let response = response.map_err(|status| BenchError::Call { what: "sign-up", status })?.into_inner();
+            let response = response
+                .map_err(|status| BenchError::Call {
+                    what: "sign-up",
+                    status,
+                })?
+                .into_inner();
             let user = response.user.unwrap_or_default();
             users.push(BenchUser {
                 actor: Actor {
@@ -54,7 +59,10 @@ pub async fn users(auth: &Channel, run: &str, count: usize) -> Result<Vec<BenchU
 }
 
 /// Pairs users up into two-member conversations; returns their ids.
-pub async fn pairs(conversations: &Channel, users: &[BenchUser]) -> Result<Vec<String>, BenchError> {
+pub async fn pairs(
+    conversations: &Channel,
+    users: &[BenchUser],
+) -> Result<Vec<String>, BenchError> {
     let mut ids = Vec::new();
     for pair in users.chunks_exact(2) {
         let request = CreateConversationRequest {
@@ -65,7 +73,10 @@ pub async fn pairs(conversations: &Channel, users: &[BenchUser]) -> Result<Vec<S
         let created = ConversationsServiceClient::new(conversations.clone())
             .create_conversation(request)
             .await
-            .map_err(|status| BenchError::Call { what: "create conversation", status })?;
+            .map_err(|status| BenchError::Call {
+                what: "create conversation",
+                status,
+            })?;
         ids.push(created.into_inner().id);
     }
     Ok(ids)

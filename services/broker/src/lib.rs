@@ -22,8 +22,14 @@ pub const CONTENT_TYPE: &str = "application/x-protobuf";
 pub const TRACEPARENT_HEADER: &str = "traceparent";
 
 #[derive(Debug, thiserror::Error)]
-#[error("RabbitMQ: {0}")]
-pub struct Error(#[from] lapin::Error);
+pub enum Error {
+    #[error("RabbitMQ: {0}")]
+    Lapin(#[from] lapin::Error),
+    #[error("RabbitMQ: connecting timed out")]
+    Timeout,
+    #[error("RabbitMQ: {0}")]
+    Closed(&'static str),
+}
 
 /// The exchange names a service uses; tests give each run its own.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,13 +53,7 @@ pub async fn connect(url: &str, service: &str) -> Result<Connection, Error> {
     let connect = Connection::connect(url, properties);
     match tokio::time::timeout(Duration::from_secs(10), connect).await {
         Ok(result) => Ok(result?),
-        Err(_) => Err(Error(
-            lapin::ErrorKind::IOError(std::sync::Arc::new(std::io::Error::new(
-                std::io::ErrorKind::TimedOut,
-                "connecting to RabbitMQ timed out",
-            )))
-            .into(),
-        )),
+        Err(_) => Err(Error::Timeout),
     }
 }
 

@@ -25,16 +25,6 @@ impl GatewayConfig {
     pub fn from_env(env: &Env) -> Result<Self, platform::Error> {
         let environment = env.environment()?;
         let bind: IpAddr = env.parse_or("BIND_ADDRESS", IpAddr::from([0, 0, 0, 0]))?;
-        let cors_origins = env.get("CORS_ORIGINS").map(|list| {
-            list.split(',')
-                .map(|origin| origin.trim().trim_end_matches('/').to_owned())
-                .filter(|origin| !origin.is_empty())
-                .collect::<Vec<_>>()
-        });
-        // Any origin is fine on a laptop; in production it would let every web page call with a user's token.
-        if environment == Environment::Production && cors_origins.is_none() {
-            return Err(platform::Error::Missing("CORS_ORIGINS"));
-        }
         Ok(Self {
             environment,
             log_format: LogFormat::from_env(env)?,
@@ -42,7 +32,7 @@ impl GatewayConfig {
             auth_url: env.string_or("AUTH_URL", "http://127.0.0.1:50051"),
             conversations_url: env.string_or("CONVERSATIONS_URL", "http://127.0.0.1:50052"),
             jwt_secret: env.jwt_secret()?,
-            cors_origins,
+            cors_origins: env.cors_origins()?,
             body_limit_bytes: env.parse_or("HTTP_BODY_LIMIT_BYTES", 1024 * 1024)?,
             request_timeout: Duration::from_secs(env.parse_or("HTTP_REQUEST_TIMEOUT_SECONDS", 30)?),
         })

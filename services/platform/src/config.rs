@@ -88,6 +88,21 @@ impl Env {
         }
     }
 
+    /// `CORS_ORIGINS`, comma-separated; `None` (any origin) when unset, which production refuses: it
+    /// would let every web page call the API with a user's token.
+    pub fn cors_origins(&self) -> Result<Option<Vec<String>>, Error> {
+        let origins = self.get("CORS_ORIGINS").map(|list| {
+            list.split(',')
+                .map(|origin| origin.trim().trim_end_matches('/').to_owned())
+                .filter(|origin| !origin.is_empty())
+                .collect::<Vec<_>>()
+        });
+        if self.environment()? == Environment::Production && origins.is_none() {
+            return Err(Error::Missing("CORS_ORIGINS"));
+        }
+        Ok(origins)
+    }
+
     pub fn environment(&self) -> Result<Environment, Error> {
         self.parse_or("NODE_ENV", Environment::Development)
     }

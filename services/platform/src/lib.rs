@@ -4,6 +4,7 @@
 //!   and the seed's database variables with its defaults.
 //! - [`database`]: a Postgres pool confined to the service's own schema.
 //! - [`telemetry`]: `tracing` subscriber set-up (human logs in development, JSON in production).
+//! - [`http`]: HTTP layers the public-facing services share (CORS).
 //! - [`shutdown`]: the future that resolves on SIGTERM or Ctrl-C.
 //! - [`trace`]: W3C `traceparent` parsing and creation, for propagation between services.
 //!
@@ -11,6 +12,7 @@
 
 pub mod config;
 pub mod database;
+pub mod http;
 pub mod shutdown;
 pub mod telemetry;
 pub mod trace;

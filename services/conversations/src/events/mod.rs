@@ -83,10 +83,11 @@ pub fn message_updated(
     build(message.conversation_id, payload, traceparent)
 }
 
-pub fn message_deleted(message: &MessageRow, traceparent: Option<&str>) -> NewEvent {
+pub fn message_deleted(message: &MessageRow, by: Uuid, traceparent: Option<&str>) -> NewEvent {
     let payload = ev::event::Payload::MessageDeleted(ev::MessageDeleted {
         message_id: message.id.to_string(),
         sender_id: message.sender_id.to_string(),
+        by_user_id: by.to_string(),
     });
     build(message.conversation_id, payload, traceparent)
 }

@@ -191,7 +191,7 @@ impl MessagesService for Handlers {
         )
         .await?;
         store::messages::delete(&mut tx, &message).await?;
-        let event = events::message_deleted(&message, Some(&trace));
+        let event = events::message_deleted(&message, actor.user_id, Some(&trace));
         let outbox = store::outbox::insert(&mut tx, vec![event]).await?;
         tx.commit().await.map_err(ConversationsError::from)?;
         self.publish(outbox);

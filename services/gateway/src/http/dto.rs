@@ -3,18 +3,9 @@
 
 use junqo_proto::auth::v1 as auth;
 use junqo_proto::conversations::v1 as conv;
-use prost_types::Timestamp;
 use serde::Serialize;
 use utoipa::ToSchema;
-
-/// ISO-8601 UTC with milliseconds, as JavaScript's `Date.toISOString()` writes it. Message times are
-/// unique per conversation at this precision, so a client paging with `before` misses nothing.
-pub fn iso(at: Option<&Timestamp>) -> String {
-    at.and_then(|t| chrono::DateTime::from_timestamp(t.seconds, u32::try_from(t.nanos).ok()?))
-        .unwrap_or_default()
-        .format("%Y-%m-%dT%H:%M:%S%.3fZ")
-        .to_string()
-}
+pub use wire::{MessageDto, iso};
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct UserDto {
@@ -55,56 +46,6 @@ impl From<auth::AuthResponse> for AuthPayload {
         Self {
             token: response.token,
             user: response.user.unwrap_or_default().into(),
-        }
-    }
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct ReadStatusDto {
-    pub id: String,
-    pub message_id: String,
-    pub user_id: String,
-    pub read_at: String,
-}
-
-impl From<conv::ReadReceipt> for ReadStatusDto {
-    fn from(receipt: conv::ReadReceipt) -> Self {
-        Self {
-            read_at: iso(receipt.read_at.as_ref()),
-            id: receipt.id,
-            message_id: receipt.message_id,
-            user_id: receipt.user_id,
-        }
-    }
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct MessageDto {
-    pub id: String,
-    /// Always the authenticated sender, never taken from a request body.
-    pub sender_id: String,
-    pub conversation_id: String,
-    pub content: String,
-    pub read_status: Vec<ReadStatusDto>,
-    pub created_at: String,
-    pub updated_at: String,
-    /// Position in the conversation, from 1, without gaps.
-    pub seq: i64,
-}
-
-impl From<conv::Message> for MessageDto {
-    fn from(message: conv::Message) -> Self {
-        Self {
-            created_at: iso(message.created_at.as_ref()),
-            updated_at: iso(message.updated_at.as_ref()),
-            id: message.id,
-            sender_id: message.sender_id,
-            conversation_id: message.conversation_id,
-            content: message.content,
-            read_status: message.read_status.into_iter().map(Into::into).collect(),
-            seq: message.seq,
         }
     }
 }

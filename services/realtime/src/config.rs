@@ -1,0 +1,55 @@
+//! Settings of the realtime service. Every variable is documented in the README.
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use broker::Exchanges;
+use platform::telemetry::LogFormat;
+use platform::{Env, Environment};
+use secrecy::SecretString;
+
+#[derive(Debug, Clone)]
+pub struct RealtimeConfig {
+    pub environment: Environment,
+    pub log_format: LogFormat,
+    pub listen: SocketAddr,
+    pub jwt_secret: SecretString,
+    pub conversations_url: String,
+    pub rabbitmq_url: SecretString,
+    pub exchanges: Exchanges,
+    /// `None`: every origin may connect (browsers polling from another origin need this).
+    pub cors_origins: Option<Vec<String>>,
+    /// The largest Socket.IO packet a client may send; a larger one closes that client's connection.
+    pub max_payload_bytes: usize,
+    pub ping_interval: Duration,
+    pub ping_timeout: Duration,
+    /// How long "is typing" lasts without a new startTyping.
+    pub typing_timeout: Duration,
+}
+
+impl RealtimeConfig {
+    pub fn from_env(env: &Env) -> Result<Self, platform::Error> {
+        let environment = env.environment()?;
+        let bind: IpAddr = env.parse_or("BIND_ADDRESS", IpAddr::from([0, 0, 0, 0]))?;
+        let defaults = Exchanges::default();
+        Ok(Self {
+            environment,
+            log_format: LogFormat::from_env(env)?,
+            listen: SocketAddr::new(bind, env.parse_or("REALTIME_PORT", 3001)?),
+            jwt_secret: env.jwt_secret()?,
+            conversations_url: env.string_or("CONVERSATIONS_URL", "http://127.0.0.1:50052"),
+            rabbitmq_url: env
+                .secret("RABBITMQ_URL", "RABBITMQ_URL_FILE")?
+                .unwrap_or_else(|| SecretString::from("amqp://guest:guest@127.0.0.1:5672/%2f")),
+            exchanges: Exchanges {
+                events: env.string_or("EVENTS_EXCHANGE", &defaults.events),
+                ephemeral: env.string_or("EPHEMERAL_EXCHANGE", &defaults.ephemeral),
+            },
+            cors_origins: env.cors_origins()?,
+            max_payload_bytes: env.parse_or("SOCKET_MAX_PAYLOAD_BYTES", 1024 * 1024)?,
+            ping_interval: Duration::from_millis(env.parse_or("SOCKET_PING_INTERVAL_MS", 25_000)?),
+            ping_timeout: Duration::from_millis(env.parse_or("SOCKET_PING_TIMEOUT_MS", 20_000)?),
+            typing_timeout: Duration::from_millis(env.parse_or("TYPING_TIMEOUT_MS", 5_000)?),
+        })
+    }
+}

@@ -1,0 +1,300 @@
+//! The task that owns this instance's RabbitMQ connection, queue, bindings and room counts.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use broker::Exchanges;
+use broker::lapin::options::{
+    BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, BasicQosOptions, QueueBindOptions,
+    QueueDeclareOptions,
+};
+use broker::lapin::types::FieldTable;
+use broker::lapin::{Channel, Connection, Consumer};
+use futures::StreamExt;
+use junqo_proto::events::v1::Event;
+use prost::Message;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use super::dedup::RecentIds;
+use super::dispatch::Dispatcher;
+use super::{Command, Fanout};
+
+#[derive(Debug, Clone)]
+pub struct FanoutSettings {
+    pub url: String,
+    pub exchanges: Exchanges,
+    pub instance_id: String,
+}
+
+/// How many deliveries may be in flight to this instance before it acknowledges some.
+const PREFETCH: u16 = 512;
+/// Event ids remembered for de-duplication.
+const DEDUP_WINDOW: usize = 50_000;
+
+/// Starts the task; returns the handle for handlers and the task to await at shutdown.
+pub fn spawn(settings: FanoutSettings, stop: CancellationToken) -> (Fanout, FanoutRunner) {
+    let (commands, receiver) = mpsc::unbounded_channel();
+    let runner = FanoutRunner {
+        settings,
+        receiver,
+        stop,
+        rooms: HashMap::new(),
+        recent: RecentIds::new(DEDUP_WINDOW),
+    };
+    (Fanout { commands }, runner)
+}
+
+/// The task's state, started with [`FanoutRunner::start`] once the dispatcher (which needs the
+/// Socket.IO handle) exists.
+pub struct FanoutRunner {
+    settings: FanoutSettings,
+    receiver: mpsc::UnboundedReceiver<Command>,
+    stop: CancellationToken,
+    /// Local sockets per conversation room; a room is bound while its count is above zero.
+    rooms: HashMap<Uuid, usize>,
+    recent: RecentIds,
+}
+
+struct Session {
+    connection: Connection,
+    consume: Channel,
+    publish: Channel,
+    consumer: Consumer,
+    queue: String,
+}
+
+impl FanoutRunner {
+    pub fn start(self, dispatcher: Dispatcher) -> JoinHandle<()> {
+        tokio::spawn(self.run(dispatcher))
+    }
+
+    async fn run(mut self, dispatcher: Dispatcher) {
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            match self.connect().await {
+                Ok(session) => {
+                    tracing::info!(queue = %session.queue, rooms = self.rooms.len(), "consuming events from RabbitMQ");
+                    backoff = Duration::from_millis(100);
+                    let outcome = self.serve(&session, &dispatcher).await;
+                    let _ = session.connection.close(200, "shutting down".into()).await;
+                    match outcome {
+                        Ok(()) => return,
+                        Err(error) => tracing::warn!(%error, "lost RabbitMQ; reconnecting"),
+                    }
+                }
+                Err(error) => tracing::warn!(%error, retry_in = ?backoff, "cannot reach RabbitMQ"),
+            }
+            // Until the broker is back, joins are counted (and bound on reconnection) and ephemeral
+            // events are dropped: nobody else would receive them either.
+            let pause = tokio::time::sleep(backoff);
+            tokio::pin!(pause);
+            loop {
+                tokio::select! {
+                    () = &mut pause => break,
+                    () = self.stop.cancelled() => return,
+                    command = self.receiver.recv() => match command {
+                        Some(command) => self.count(command),
+                        None => return,
+                    },
+                }
+            }
+            backoff = (backoff * 2).min(Duration::from_secs(5));
+        }
+    }
+
+    /// Applies a command to the counts alone (while disconnected).
+    fn count(&mut self, command: Command) {
+        match command {
+            Command::Join { room, bound } => {
+                *self.rooms.entry(room).or_default() += 1;
+                let _ = bound.send(());
+            }
+            Command::Leave { room } => {
+                self.decrement(room);
+            }
+            Command::Publish { .. } => {}
+        }
+    }
+
+    /// Lowers a room's count; true if it reached zero.
+    fn decrement(&mut self, room: Uuid) -> bool {
+        match self.rooms.get_mut(&room) {
+            Some(count) if *count > 1 => {
+                *count -= 1;
+                false
+            }
+            Some(_) => {
+                self.rooms.remove(&room);
+                true
+            }
+            None => false,
+        }
+    }
+
+    async fn connect(&self) -> Result<Session, broker::Error> {
+        let connection = broker::connect(&self.settings.url, "realtime").await?;
+        let consume = connection
+            .create_channel()
+            .await
+            .map_err(broker::Error::from)?;
+        let publish = connection
+            .create_channel()
+            .await
+            .map_err(broker::Error::from)?;
+        broker::declare_events(&consume, &self.settings.exchanges).await?;
+        broker::declare_ephemeral(&consume, &self.settings.exchanges).await?;
+        let queue = format!("realtime.{}", self.settings.instance_id);
+        let options = QueueDeclareOptions {
+            exclusive: true,
+            auto_delete: true,
+            ..Default::default()
+        };
+        consume
+            .queue_declare(queue.as_str().into(), options, FieldTable::default())
+            .await
+            .map_err(broker::Error::from)?;
+        let session_queue = queue.clone();
+        bind(
+            &consume,
+            &queue,
+            &self.settings.exchanges.ephemeral,
+            "presence.*",
+        )
+        .await?;
+        for room in self.rooms.keys() {
+            self.bind_room(&consume, &queue, *room).await?;
+        }
+        consume
+            .basic_qos(PREFETCH, BasicQosOptions::default())
+            .await
+            .map_err(broker::Error::from)?;
+        let consumer = consume
+            .basic_consume(
+                queue.as_str().into(),
+                "".into(),
+                BasicConsumeOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .map_err(broker::Error::from)?;
+        Ok(Session {
+            connection,
+            consume,
+            publish,
+            consumer,
+            queue: session_queue,
+        })
+    }
+
+    async fn bind_room(
+        &self,
+        channel: &Channel,
+        queue: &str,
+        room: Uuid,
+    ) -> Result<(), broker::Error> {
+        let key = format!("conversation.{room}.#");
+        bind(channel, queue, &self.settings.exchanges.events, &key).await?;
+        bind(channel, queue, &self.settings.exchanges.ephemeral, &key).await
+    }
+
+    async fn unbind_room(
+        &self,
+        channel: &Channel,
+        queue: &str,
+        room: Uuid,
+    ) -> Result<(), broker::Error> {
+        let key = format!("conversation.{room}.#");
+        for exchange in [
+            &self.settings.exchanges.events,
+            &self.settings.exchanges.ephemeral,
+        ] {
+            channel
+                .queue_unbind(
+                    queue.into(),
+                    exchange.as_str().into(),
+                    key.as_str().into(),
+                    FieldTable::default(),
+                )
+                .await
+                .map_err(broker::Error::from)?;
+        }
+        Ok(())
+    }
+
+    async fn serve(
+        &mut self,
+        session: &Session,
+        dispatcher: &Dispatcher,
+    ) -> Result<(), broker::Error> {
+        let mut consumer = session.consumer.clone();
+        loop {
+            tokio::select! {
+                biased;
+                () = self.stop.cancelled() => return Ok(()),
+                command = self.receiver.recv() => match command {
+                    None => return Ok(()),
+                    Some(Command::Join { room, bound }) => {
+                        let count = self.rooms.entry(room).or_default();
+                        *count += 1;
+                        if *count == 1 {
+                            self.bind_room(&session.consume, &session.queue, room).await?;
+                        }
+                        let _ = bound.send(());
+                    }
+                    Some(Command::Leave { room }) => {
+                        if self.decrement(room) {
+                            self.unbind_room(&session.consume, &session.queue, room).await?;
+                        }
+                    }
+                    Some(Command::Publish { routing_key, event }) => {
+                        let properties = broker::event_properties(&event.event_id, None, false);
+                        session
+                            .publish
+                            .basic_publish(
+                                self.settings.exchanges.ephemeral.as_str().into(),
+                                routing_key.as_str().into(),
+                                BasicPublishOptions::default(),
+                                &event.encode_to_vec(),
+                                properties,
+                            )
+                            .await
+                            .map_err(broker::Error::from)?;
+                    }
+                },
+                delivery = consumer.next() => {
+                    let Some(delivery) = delivery else {
+                        return Err(broker::Error::Closed("the consumer was cancelled"));
+                    };
+                    let delivery = delivery.map_err(broker::Error::from)?;
+                    match Event::decode(delivery.data.as_slice()) {
+                        Ok(event) if self.recent.first_time(&event.event_id) => dispatcher.dispatch(event).await,
+                        Ok(_) => tracing::debug!("duplicate event dropped"),
+                        Err(error) => tracing::warn!(%error, "undecodable event dropped"),
+                    }
+                    delivery.ack(BasicAckOptions::default()).await.map_err(broker::Error::from)?;
+                }
+            }
+        }
+    }
+}
+
+async fn bind(
+    channel: &Channel,
+    queue: &str,
+    exchange: &str,
+    key: &str,
+) -> Result<(), broker::Error> {
+    channel
+        .queue_bind(
+            queue.into(),
+            exchange.into(),
+            key.into(),
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .map_err(broker::Error::from)
+}

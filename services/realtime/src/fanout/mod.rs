@@ -1,0 +1,67 @@
+//! The RabbitMQ side of the realtime service.
+//!
+//! Each instance has one connection and one exclusive queue. The queue is bound, on both the durable
+//! events exchange and the ephemeral one, to `conversation.<id>.#` for each conversation that has at least
+//! one socket in its room on this instance (bound when the room gains its first local member, before that
+//! member's join is acknowledged; unbound when it loses its last), and to `presence.*`. So an instance
+//! receives exactly the events of the rooms it hosts, whatever their number elsewhere.
+//!
+//! A single task ([`connection`]) owns the connection, the room counts and the bindings, and applies
+//! commands in order, so a bind and an unbind of one room can never race. Deliveries are turned into
+//! emits by [`dispatch`], each event serialized once per room.
+
+mod connection;
+mod dedup;
+pub mod dispatch;
+
+use junqo_proto::events::v1::Event;
+use tokio::sync::{mpsc, oneshot};
+use uuid::Uuid;
+
+pub use connection::{FanoutSettings, spawn};
+
+pub(crate) enum Command {
+    /// A local socket joined the room; answered once the room's bindings are in place.
+    Join {
+        room: Uuid,
+        bound: oneshot::Sender<()>,
+    },
+    /// A local socket left the room.
+    Leave { room: Uuid },
+    /// An ephemeral event for the other instances (and this one).
+    Publish {
+        routing_key: String,
+        event: Box<Event>,
+    },
+}
+
+/// The handle the socket handlers use.
+#[derive(Clone)]
+pub struct Fanout {
+    commands: mpsc::UnboundedSender<Command>,
+}
+
+impl Fanout {
+    /// Counts a local member of `room`, binding the room first if it is the first one.
+    pub async fn join(&self, room: Uuid) {
+        let (bound, done) = oneshot::channel();
+        if self.commands.send(Command::Join { room, bound }).is_ok() {
+            let _ = done.await;
+        }
+    }
+
+    pub fn leave(&self, room: Uuid) {
+        let _ = self.commands.send(Command::Leave { room });
+    }
+
+    pub fn publish(&self, routing_key: String, event: Event) {
+        let _ = self.commands.send(Command::Publish {
+            routing_key,
+            event: Box::new(event),
+        });
+    }
+}
+
+pub fn presence_key(user: Uuid) -> String {
+    format!("presence.{user}")
+}

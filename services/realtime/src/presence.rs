@@ -1,0 +1,114 @@
+//! Who is online, across instances. Each instance counts its own sockets per user; when a user's first
+//! local socket connects (or last one leaves) it announces that on RabbitMQ, and every instance, itself
+//! included, applies the announcement here. A user is online while at least one instance has them.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
+
+use uuid::Uuid;
+
+#[derive(Default)]
+pub struct Presence {
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    /// Sockets of each user on this instance.
+    local: HashMap<Uuid, usize>,
+    /// The instances on which each user has at least one socket.
+    online: HashMap<Uuid, HashSet<String>>,
+}
+
+impl Presence {
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        // A panic while holding this lock leaves counts that are still usable; never propagate it.
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Counts a new local socket; true if it is the user's first on this instance.
+    pub fn socket_connected(&self, user: Uuid) -> bool {
+        let mut state = self.state();
+        let count = state.local.entry(user).or_default();
+        *count += 1;
+        *count == 1
+    }
+
+    /// Forgets a local socket; true if it was the user's last on this instance.
+    pub fn socket_disconnected(&self, user: Uuid) -> bool {
+        let mut state = self.state();
+        match state.local.get_mut(&user) {
+            Some(count) if *count > 1 => {
+                *count -= 1;
+                false
+            }
+            Some(_) => {
+                state.local.remove(&user);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Applies an instance's announcement; returns the user's new status if it changed.
+    pub fn apply(&self, user: Uuid, instance: &str, online: bool) -> Option<bool> {
+        let mut state = self.state();
+        let was_online = state.online.get(&user).is_some_and(|i| !i.is_empty());
+        if online {
+            state
+                .online
+                .entry(user)
+                .or_default()
+                .insert(instance.to_owned());
+        } else if let Some(instances) = state.online.get_mut(&user) {
+            instances.remove(instance);
+            if instances.is_empty() {
+                state.online.remove(&user);
+            }
+        }
+        let is_online = state.online.contains_key(&user);
+        (was_online != is_online).then_some(is_online)
+    }
+
+    pub fn is_online(&self, user: Uuid) -> bool {
+        self.state().online.contains_key(&user)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_first_and_last_local_socket_count() {
+        let presence = Presence::default();
+        let user = Uuid::new_v4();
+        assert!(presence.socket_connected(user));
+        assert!(!presence.socket_connected(user));
+        assert!(!presence.socket_disconnected(user));
+        assert!(presence.socket_disconnected(user));
+        assert!(
+            !presence.socket_disconnected(user),
+            "an unknown user is not counted below zero"
+        );
+    }
+
+    #[test]
+    fn a_user_is_online_while_any_instance_has_them() {
+        let presence = Presence::default();
+        let user = Uuid::new_v4();
+        assert_eq!(presence.apply(user, "a", true), Some(true));
+        assert_eq!(presence.apply(user, "b", true), None);
+        assert_eq!(presence.apply(user, "a", false), None);
+        assert!(presence.is_online(user));
+        assert_eq!(presence.apply(user, "b", false), Some(false));
+        assert!(!presence.is_online(user));
+        assert_eq!(
+            presence.apply(user, "b", false),
+            None,
+            "a repeated announcement changes nothing"
+        );
+    }
+}

@@ -1,0 +1,103 @@
+//! The client events of the default namespace, one module per group:
+//! - [`rooms`]: joinRoom, leaveRoom;
+//! - [`messages`]: sendMessage, getMessageHistory, updateMessage, deleteMessage, markMessageRead;
+//! - [`typing`]: startTyping, stopTyping;
+//! - [`status`]: getOnlineUsers, and presence on connect and disconnect.
+//!
+//! Every handler reads its payload with [`payload::Payload`], asks the conversations service (which
+//! decides what the user may do), then answers: its success event and ack, or its error event and a
+//! failed ack. Bad input never closes the connection.
+
+mod messages;
+mod payload;
+mod rooms;
+mod status;
+mod typing;
+
+use std::sync::Arc;
+
+use serde_json::Value;
+use socketioxide::extract::{AckSender, Extension, MaybeExtension, SocketRef, State};
+use socketioxide::socket::DisconnectReason;
+use uuid::Uuid;
+
+use crate::error::SocketError;
+use crate::handshake::Session;
+use crate::hub::{Hub, user_room};
+
+/// Registers the event handlers of a freshly authenticated socket.
+pub async fn on_connect(
+    socket: SocketRef,
+    State(hub): State<Arc<Hub>>,
+    Extension(session): Extension<Arc<Session>>,
+) {
+    // Handlers first, before any await: an event sent right after "connect" must find them.
+    socket.on("joinRoom", rooms::join);
+    socket.on("leaveRoom", rooms::leave);
+    socket.on("sendMessage", messages::send);
+    socket.on("getMessageHistory", messages::history);
+    socket.on("updateMessage", messages::update);
+    socket.on("deleteMessage", messages::delete);
+    socket.on("markMessageRead", messages::mark_read);
+    socket.on("startTyping", typing::start);
+    socket.on("stopTyping", typing::stop);
+    socket.on("getOnlineUsers", status::online_users);
+    socket.on_disconnect(on_disconnect);
+
+    socket.join(user_room(session.user_id));
+    if hub.presence.socket_connected(session.user_id) {
+        status::announce(&hub, &session, true).await;
+    }
+}
+
+/// Leaves every conversation room (telling the room), stops typing, and announces the user offline if
+/// this was their last socket here. Only infallible extractors: a failing one would skip the clean-up.
+async fn on_disconnect(
+    socket: SocketRef,
+    State(hub): State<Arc<Hub>>,
+    MaybeExtension(session): MaybeExtension<Arc<Session>>,
+    reason: DisconnectReason,
+) {
+    let Some(session) = session else { return };
+    tracing::debug!(user = %session.user_id, %reason, "socket disconnected");
+    for room in socket.rooms() {
+        if let Ok(conversation) = room.parse::<Uuid>() {
+            rooms::left(&hub, &session, conversation);
+            typing::clear(&hub, &session, conversation);
+        }
+    }
+    if hub.presence.socket_disconnected(session.user_id) {
+        status::announce(&hub, &session, false).await;
+    }
+}
+
+/// Answers an event: the ack on success; on failure the event's error event and a failed ack.
+fn answer(
+    socket: &SocketRef,
+    ack: AckSender,
+    error_event: &str,
+    outcome: Result<Value, SocketError>,
+) {
+    match outcome {
+        Ok(value) => {
+            let _ = ack.send(&value);
+        }
+        Err(error) => {
+            let _ = socket.emit(error_event, &error.event_payload());
+            let _ = ack.send(&error.ack_payload());
+        }
+    }
+}
+
+/// An ephemeral event about a conversation, with a fresh id.
+fn ephemeral_event(
+    conversation: Uuid,
+    payload: junqo_proto::events::v1::event::Payload,
+) -> junqo_proto::events::v1::Event {
+    junqo_proto::events::v1::Event {
+        event_id: Uuid::new_v4().to_string(),
+        occurred_at: None,
+        conversation_id: conversation.to_string(),
+        payload: Some(payload),
+    }
+}

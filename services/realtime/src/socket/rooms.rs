@@ -1,0 +1,91 @@
+//! joinRoom and leaveRoom. Only participants join: the conversations service is asked every time.
+
+use std::sync::Arc;
+
+use junqo_proto::conversations::v1::ConversationRef;
+use junqo_proto::events::v1::{RoomNotice, event::Payload as EventPayload};
+use serde_json::{Value, json};
+use socketioxide::extract::{AckSender, Extension, SocketRef, State, TryData};
+use uuid::Uuid;
+
+use super::answer;
+use super::payload::Payload;
+use crate::error::SocketError;
+use crate::handshake::Session;
+use crate::hub::Hub;
+
+pub async fn join(
+    socket: SocketRef,
+    TryData(raw): TryData<Value>,
+    ack: AckSender,
+    State(hub): State<Arc<Hub>>,
+    Extension(session): Extension<Arc<Session>>,
+) {
+    let outcome = async {
+        let mut payload = Payload::parse(raw)?;
+        let conversation = payload.id("conversationId", "Conversation ID");
+        payload.finish()?;
+        let request = ConversationRef {
+            actor: Some(session.actor()),
+            conversation_id: conversation.to_string(),
+        };
+        hub.conversations
+            .clone()
+            .check_access(request)
+            .await
+            .map_err(SocketError::from)?;
+        let room = conversation.to_string();
+        if !socket.rooms().iter().any(|r| *r == room) {
+            // Bound before the join is acknowledged: nothing sent after the ack can be missed.
+            hub.fanout.join(conversation).await;
+            socket.join(room.clone());
+            notice(&hub, &session, conversation, true);
+        }
+        let _ = socket.emit("joinRoomSuccess", &json!({ "conversationId": room }));
+        Ok(json!({ "success": true, "conversationId": room }))
+    }
+    .await;
+    answer(&socket, ack, "joinRoomError", outcome);
+}
+
+pub async fn leave(
+    socket: SocketRef,
+    TryData(raw): TryData<Value>,
+    ack: AckSender,
+    State(hub): State<Arc<Hub>>,
+    Extension(session): Extension<Arc<Session>>,
+) {
+    let outcome = (|| {
+        let mut payload = Payload::parse(raw)?;
+        let conversation = payload.id("conversationId", "Conversation ID");
+        payload.finish()?;
+        let room = conversation.to_string();
+        if socket.rooms().iter().any(|r| *r == room) {
+            socket.leave(room.clone());
+            left(&hub, &session, conversation);
+            super::typing::clear(&hub, &session, conversation);
+        }
+        let _ = socket.emit("leaveRoomSuccess", &json!({ "conversationId": room }));
+        Ok::<_, SocketError>(json!({ "success": true, "conversationId": room }))
+    })();
+    answer(&socket, ack, "leaveRoomError", outcome);
+}
+
+/// A socket of `session`'s user is no longer in the room (it left, or disconnected).
+pub fn left(hub: &Hub, session: &Session, conversation: Uuid) {
+    notice(hub, session, conversation, false);
+    hub.fanout.leave(conversation);
+}
+
+/// Tells the room, on every instance, that the user joined or left.
+fn notice(hub: &Hub, session: &Session, conversation: Uuid, joined: bool) {
+    let payload = EventPayload::RoomNotice(RoomNotice {
+        user_id: session.user_id.to_string(),
+        joined,
+    });
+    let event = super::ephemeral_event(conversation, payload);
+    hub.fanout.publish(
+        broker::conversation_key(&conversation.to_string(), "room"),
+        event,
+    );
+}

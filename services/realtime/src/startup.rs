@@ -1,0 +1,169 @@
+//! Start-up: the Socket.IO server on axum, the RabbitMQ fan-out task, and an orderly stop: on SIGTERM
+//! every socket is closed at the transport level, which Socket.IO clients treat as a lost connection and
+//! answer by reconnecting (to another instance, behind a load balancer).
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::get;
+use junqo_proto::conversations::v1::conversations_service_client::ConversationsServiceClient;
+use junqo_proto::conversations::v1::messages_service_client::MessagesServiceClient;
+use jwt::TokenVerifier;
+use platform::Env;
+use secrecy::ExposeSecret;
+use socketioxide::SocketIo;
+use socketioxide::handler::ConnectHandler;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tonic::transport::{Channel, Endpoint};
+
+use crate::fanout::dispatch::Dispatcher;
+use crate::fanout::{self, FanoutSettings};
+use crate::hub::Hub;
+use crate::presence::Presence;
+use crate::{RealtimeConfig, handshake, socket};
+
+pub async fn run(
+    env: Env,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), StartError> {
+    let config = RealtimeConfig::from_env(&env)?;
+    platform::telemetry::init("realtime", config.log_format);
+    let app = Application::build(config).await?;
+    tracing::info!(port = app.port(), "realtime listening (Socket.IO)");
+    app.run_until_stopped(shutdown).await
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Platform(#[from] platform::Error),
+    #[error("invalid service address: {0}")]
+    Upstream(#[from] tonic::transport::Error),
+    #[error("cannot listen: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Outgoing packets buffered per socket before emits to it fail (a client that stops reading).
+const SOCKET_BUFFER: usize = 64;
+/// Initial WebSocket read buffer per connection; it grows for larger messages.
+const WS_READ_BUFFER: usize = 1024;
+
+pub struct Application {
+    listener: TcpListener,
+    port: u16,
+    router: Router,
+    io: SocketIo,
+    fanout_task: JoinHandle<()>,
+    stop_fanout: CancellationToken,
+}
+
+impl Application {
+    pub async fn build(config: RealtimeConfig) -> Result<Self, StartError> {
+        let conversations = Endpoint::from_shared(config.conversations_url.clone())?
+            .connect_timeout(Duration::from_secs(2))
+            .timeout(Duration::from_secs(10))
+            .tcp_nodelay(true)
+            .connect_lazy();
+        let instance_id = uuid::Uuid::new_v4().simple().to_string();
+        let stop_fanout = CancellationToken::new();
+        let settings = FanoutSettings {
+            url: config.rabbitmq_url.expose_secret().to_owned(),
+            exchanges: config.exchanges.clone(),
+            instance_id: instance_id.clone(),
+        };
+        let (fanout, runner) = fanout::spawn(settings, stop_fanout.clone());
+        let presence = Arc::new(Presence::default());
+        let hub = Arc::new(Hub {
+            verifier: TokenVerifier::new(&config.jwt_secret),
+            conversations: ConversationsServiceClient::new(conversations.clone()),
+            messages: MessagesServiceClient::new(conversations.clone()),
+            fanout: fanout.clone(),
+            presence: presence.clone(),
+            typing: Mutex::new(HashMap::new()),
+            typing_timeout: config.typing_timeout,
+            instance_id,
+        });
+
+        let (layer, io) = SocketIo::builder()
+            .ping_interval(config.ping_interval)
+            .ping_timeout(config.ping_timeout)
+            .max_payload(config.max_payload_bytes as u64)
+            .ws_max_message_size(config.max_payload_bytes)
+            .ws_max_frame_size(config.max_payload_bytes)
+            .ws_read_buffer_size(WS_READ_BUFFER)
+            .max_buffer_size(SOCKET_BUFFER)
+            .with_state(hub)
+            .build_layer();
+        io.ns("/", socket::on_connect.with(handshake::authenticate));
+        let fanout_task = runner.start(Dispatcher {
+            io: io.clone(),
+            presence,
+            fanout,
+        });
+
+        let router = Router::new()
+            .route("/health", get(|| async { "ok" }))
+            .route("/ready", get(ready))
+            .with_state(conversations)
+            .layer(layer)
+            .layer(platform::http::cors(config.cors_origins.as_deref()));
+        let listener = TcpListener::bind(config.listen).await?;
+        let port = listener.local_addr()?.port();
+        Ok(Self {
+            listener,
+            port,
+            router,
+            io,
+            fanout_task,
+            stop_fanout,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Serves until `shutdown` resolves, then closes every socket (clients reconnect elsewhere) and the
+    /// broker connection.
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), StartError> {
+        let io = self.io.clone();
+        axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(async move {
+                shutdown.await;
+                tracing::info!("closing every socket; clients will reconnect");
+                io.close().await;
+            })
+            .await?;
+        self.stop_fanout.cancel();
+        let _ = self.fanout_task.await;
+        tracing::info!("realtime stopped");
+        Ok(())
+    }
+}
+
+/// Ready while the conversations service answers: without it no room can be joined.
+async fn ready(State(conversations): State<Channel>) -> StatusCode {
+    let mut health = tonic_health::pb::health_client::HealthClient::new(conversations);
+    let check = health.check(tonic_health::pb::HealthCheckRequest {
+        service: "junqo.conversations.v1.ConversationsService".into(),
+    });
+    match tokio::time::timeout(Duration::from_secs(2), check).await {
+        Ok(Ok(response))
+            if response.get_ref().status
+                == tonic_health::pb::health_check_response::ServingStatus::Serving as i32 =>
+        {
+            StatusCode::OK
+        }
+        _ => StatusCode::SERVICE_UNAVAILABLE,
+    }
+}
