@@ -13,14 +13,16 @@ source scripts/lib.sh
 : "${GATEWAY_PORT:=3000}"
 : "${AUTH_PORT:=50051}"
 : "${CONVERSATIONS_PORT:=50052}"
+: "${REALTIME_PORT:=3001}"
 : "${PROFILE:=release}"
 if [ -z "${JWT_SECRET:-}" ] && [ -z "${JWT_SECRET_FILE:-}" ]; then
   JWT_SECRET="dev-only-$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')"
   log "JWT_SECRET is not set: using a random one for this run (tokens die with the stack)"
 fi
-export DATABASE_HOST DATABASE_PORT DATABASE_USER DATABASE_NAME JWT_SECRET GATEWAY_PORT AUTH_PORT CONVERSATIONS_PORT
+export DATABASE_HOST DATABASE_PORT DATABASE_USER DATABASE_NAME JWT_SECRET GATEWAY_PORT AUTH_PORT CONVERSATIONS_PORT REALTIME_PORT
 export AUTH_URL="${AUTH_URL:-http://127.0.0.1:$AUTH_PORT}"
 export CONVERSATIONS_URL="${CONVERSATIONS_URL:-http://127.0.0.1:$CONVERSATIONS_PORT}"
+export REALTIME_URL="${REALTIME_URL:-http://127.0.0.1:$REALTIME_PORT}"
 export RABBITMQ_URL="${RABBITMQ_URL:-amqp://guest:guest@$RABBITMQ_HOST:$RABBITMQ_PORT/%2f}"
 
 command -v cargo >/dev/null || die "cargo is not installed (https://rustup.rs)"
@@ -40,7 +42,7 @@ if command -v psql >/dev/null; then
   fi
 fi
 
-SERVICES=(auth conversations gateway)
+SERVICES=(auth conversations realtime gateway)
 log "building ${SERVICES[*]} ($PROFILE)"
 build_args=(--locked); [ "$PROFILE" = release ] && build_args+=(--release)
 for service in "${SERVICES[@]}"; do build_args+=(-p "$service"); done
@@ -66,8 +68,9 @@ start() { # name port
 }
 start auth "$AUTH_PORT"
 start conversations "$CONVERSATIONS_PORT"
+start realtime "$REALTIME_PORT"
 start gateway "$GATEWAY_PORT"
 
-log "Junqo API: http://localhost:$GATEWAY_PORT/api/v1   (Ctrl-C stops everything)"
+log "Junqo API: http://localhost:$GATEWAY_PORT/api/v1 and Socket.IO on http://localhost:$GATEWAY_PORT   (Ctrl-C stops everything)"
 wait -n "${pids[@]}" || true
 die "a service exited; see $logs/"

@@ -14,6 +14,8 @@ pub struct GatewayConfig {
     pub listen: SocketAddr,
     pub auth_url: String,
     pub conversations_url: String,
+    /// Where `/socket.io/` is forwarded: the realtime service.
+    pub realtime_url: String,
     pub jwt_secret: SecretString,
     /// `None`: every origin may call (the seed's behaviour when `CORS_ORIGINS` is unset).
     pub cors_origins: Option<Vec<String>>,
@@ -31,6 +33,7 @@ impl GatewayConfig {
             listen: SocketAddr::new(bind, env.parse_or("GATEWAY_PORT", 3000)?),
             auth_url: env.string_or("AUTH_URL", "http://127.0.0.1:50051"),
             conversations_url: env.string_or("CONVERSATIONS_URL", "http://127.0.0.1:50052"),
+            realtime_url: env.string_or("REALTIME_URL", "http://127.0.0.1:3001"),
             jwt_secret: env.jwt_secret()?,
             cors_origins: env.cors_origins()?,
             body_limit_bytes: env.parse_or("HTTP_BODY_LIMIT_BYTES", 1024 * 1024)?,

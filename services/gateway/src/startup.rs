@@ -42,7 +42,13 @@ impl Application {
     /// Binds the listener. With port 0 the OS picks a free port, read back with [`Self::port`].
     pub async fn build(config: GatewayConfig) -> Result<Self, StartError> {
         let state = AppState::new(&config)?;
-        let router = crate::http::router(state, &config);
+        let proxy = crate::http::SocketProxy::new(&config.realtime_url).map_err(|_| {
+            platform::Error::Invalid {
+                name: "REALTIME_URL",
+                reason: "not a URL".into(),
+            }
+        })?;
+        let router = crate::http::router(state, proxy, &config);
         let listener = TcpListener::bind(config.listen).await?;
         let port = listener.local_addr()?.port();
         Ok(Self {

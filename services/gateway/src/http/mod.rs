@@ -8,6 +8,7 @@ mod extract;
 mod health;
 mod layers;
 mod messages;
+mod socket_proxy;
 mod users;
 
 use axum::Router;
@@ -22,6 +23,7 @@ use crate::error::ApiError;
 use crate::state::AppState;
 
 pub use extract::{Caller, JsonObject};
+pub use socket_proxy::SocketProxy;
 
 #[derive(OpenApi)]
 #[openapi(
@@ -62,14 +64,15 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .split_for_parts()
 }
 
-pub fn router(state: AppState, config: &GatewayConfig) -> Router {
+pub fn router(state: AppState, proxy: SocketProxy, config: &GatewayConfig) -> Router {
     let (api, document) = api();
     let app = Router::new()
         .nest("/api/v1", api)
         .merge(SwaggerUi::new("/api/v1/docs").url("/api/v1/openapi.json", document))
         .merge(health::router())
         .fallback(not_found)
-        .with_state(state);
+        .with_state(state)
+        .merge(socket_proxy::router(proxy));
     layers::apply(app, config)
 }
 

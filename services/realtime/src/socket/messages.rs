@@ -7,12 +7,12 @@ use std::sync::Arc;
 use junqo_proto::conversations::v1::{
     CreateMessageRequest, ListMessagesRequest, MessageRef, UpdateMessageRequest,
 };
-use serde_json::{Value, json};
+use serde_json::json;
 use socketioxide::extract::{AckSender, Extension, SocketRef, State, TryData};
 use wire::{MessageDto, now_iso};
 
 use super::answer;
-use super::payload::Payload;
+use super::payload::{Json, Payload};
 use crate::error::SocketError;
 use crate::handshake::Session;
 use crate::hub::Hub;
@@ -23,7 +23,7 @@ const MAX_CLIENT_MESSAGE_ID: usize = 128;
 
 pub async fn send(
     socket: SocketRef,
-    TryData(raw): TryData<Value>,
+    TryData(raw): TryData<Json>,
     ack: AckSender,
     State(hub): State<Arc<Hub>>,
     Extension(session): Extension<Arc<Session>>,
@@ -61,7 +61,7 @@ pub async fn send(
 
 pub async fn history(
     socket: SocketRef,
-    TryData(raw): TryData<Value>,
+    TryData(raw): TryData<Json>,
     ack: AckSender,
     State(hub): State<Arc<Hub>>,
     Extension(session): Extension<Arc<Session>>,
@@ -105,7 +105,7 @@ pub async fn history(
 
 pub async fn update(
     socket: SocketRef,
-    TryData(raw): TryData<Value>,
+    TryData(raw): TryData<Json>,
     ack: AckSender,
     State(hub): State<Arc<Hub>>,
     Extension(session): Extension<Arc<Session>>,
@@ -138,7 +138,7 @@ pub async fn update(
 
 pub async fn delete(
     socket: SocketRef,
-    TryData(raw): TryData<Value>,
+    TryData(raw): TryData<Json>,
     ack: AckSender,
     State(hub): State<Arc<Hub>>,
     Extension(session): Extension<Arc<Session>>,
@@ -169,7 +169,7 @@ pub async fn delete(
 
 pub async fn mark_read(
     socket: SocketRef,
-    TryData(raw): TryData<Value>,
+    TryData(raw): TryData<Json>,
     ack: AckSender,
     State(hub): State<Arc<Hub>>,
     Extension(session): Extension<Arc<Session>>,

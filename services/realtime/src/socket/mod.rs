@@ -50,8 +50,8 @@ pub async fn on_connect(
     }
 }
 
-/// Leaves every conversation room (telling the room), stops typing, and announces the user offline if
-/// this was their last socket here. Only infallible extractors: a failing one would skip the clean-up.
+/// Announces the user offline if this was their last socket here, stops their typing, and leaves every
+/// conversation room (telling the room). Only infallible extractors: a failing one would skip the clean-up.
 async fn on_disconnect(
     socket: SocketRef,
     State(hub): State<Arc<Hub>>,
@@ -60,14 +60,19 @@ async fn on_disconnect(
 ) {
     let Some(session) = session else { return };
     tracing::debug!(user = %session.user_id, %reason, "socket disconnected");
-    for room in socket.rooms() {
-        if let Ok(conversation) = room.parse::<Uuid>() {
-            rooms::left(&hub, &session, conversation);
-            typing::clear(&hub, &session, conversation);
-        }
-    }
+    // Read before any await: the socket's rooms are being torn down.
+    let conversations: Vec<Uuid> = socket
+        .rooms()
+        .iter()
+        .filter_map(|room| room.parse().ok())
+        .collect();
+    // Presence first: whoever hears the room notices below has the status change already.
     if hub.presence.socket_disconnected(session.user_id) {
         status::announce(&hub, &session, false).await;
+    }
+    for conversation in conversations {
+        typing::clear(&hub, &session, conversation);
+        rooms::left(&hub, &session, conversation);
     }
 }
 

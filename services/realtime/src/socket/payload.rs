@@ -1,11 +1,81 @@
 //! Event payloads, checked with the original's sentences. A payload is a JSON object; a missing one is
 //! refused, anything else that is not an object reads as an empty object (as the original did).
 
-use serde_json::{Map, Value};
+use std::fmt;
+
+use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde_json::{Map, Number, Value};
 use socketioxide::ParserError;
 use uuid::Uuid;
 
 use crate::error::SocketError;
+
+/// An event argument as JSON. Binary attachments (which serde_json's own `Value` refuses) read as arrays
+/// of byte values, so a payload that carries one is still understood.
+pub struct Json(pub Value);
+
+impl<'de> Deserialize<'de> for Json {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(JsonVisitor).map(Json)
+    }
+}
+
+struct JsonVisitor;
+
+impl<'de> Visitor<'de> for JsonVisitor {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value or binary attachment")
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        Ok(Number::from_f64(v).map_or(Value::Null, Value::Number))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_owned()))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+    fn visit_bytes<E>(self, v: &[u8]) -> Result<Value, E> {
+        Ok(Value::Array(v.iter().map(|b| Value::from(*b)).collect()))
+    }
+    fn visit_byte_buf<E>(self, v: Vec<u8>) -> Result<Value, E> {
+        Ok(Value::Array(v.into_iter().map(Value::from).collect()))
+    }
+    fn visit_none<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_some<D: Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(Json(item)) = seq.next_element()? {
+            items.push(item);
+        }
+        Ok(Value::Array(items))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut fields = Map::new();
+        while let Some((key, Json(value))) = map.next_entry::<String, Json>()? {
+            fields.insert(key, value);
+        }
+        Ok(Value::Object(fields))
+    }
+}
 
 pub struct Payload {
     fields: Map<String, Value>,
@@ -16,8 +86,8 @@ pub struct Payload {
 const MAX_CONTENT_CHARS: usize = 10_000;
 
 impl Payload {
-    pub fn parse(raw: Result<Value, ParserError>) -> Result<Self, SocketError> {
-        match raw {
+    pub fn parse(raw: Result<Json, ParserError>) -> Result<Self, SocketError> {
+        match raw.map(|Json(value)| value) {
             Ok(Value::Object(fields)) => Ok(Self {
                 fields,
                 broken: Vec::new(),
@@ -149,12 +219,14 @@ mod tests {
     use serde_json::json;
 
     fn parse(value: Value) -> Payload {
-        Payload::parse(Ok(value)).expect("an object")
+        Payload::parse(Ok(Json(value))).expect("an object")
     }
 
     #[test]
     fn a_missing_payload_is_refused() {
-        let error = Payload::parse(Ok(Value::Null)).err().expect("refused");
+        let error = Payload::parse(Ok(Json(Value::Null)))
+            .err()
+            .expect("refused");
         assert_eq!(
             error.message,
             "Validation failed: Payload cannot be null or undefined"

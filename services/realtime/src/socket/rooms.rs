@@ -4,19 +4,19 @@ use std::sync::Arc;
 
 use junqo_proto::conversations::v1::ConversationRef;
 use junqo_proto::events::v1::{RoomNotice, event::Payload as EventPayload};
-use serde_json::{Value, json};
+use serde_json::json;
 use socketioxide::extract::{AckSender, Extension, SocketRef, State, TryData};
 use uuid::Uuid;
 
 use super::answer;
-use super::payload::Payload;
+use super::payload::{Json, Payload};
 use crate::error::SocketError;
 use crate::handshake::Session;
 use crate::hub::Hub;
 
 pub async fn join(
     socket: SocketRef,
-    TryData(raw): TryData<Value>,
+    TryData(raw): TryData<Json>,
     ack: AckSender,
     State(hub): State<Arc<Hub>>,
     Extension(session): Extension<Arc<Session>>,
@@ -50,7 +50,7 @@ pub async fn join(
 
 pub async fn leave(
     socket: SocketRef,
-    TryData(raw): TryData<Value>,
+    TryData(raw): TryData<Json>,
     ack: AckSender,
     State(hub): State<Arc<Hub>>,
     Extension(session): Extension<Arc<Session>>,

@@ -11,7 +11,7 @@ use uuid::Uuid;
 use wire::now_iso;
 
 use super::answer;
-use super::payload::Payload;
+use super::payload::{Json, Payload};
 use crate::error::SocketError;
 use crate::fanout::presence_key;
 use crate::handshake::Session;
@@ -57,20 +57,20 @@ pub async fn announce(hub: &Hub, session: &Session, online: bool) {
 
 pub async fn online_users(
     socket: SocketRef,
-    TryData(raw): TryData<Value>,
+    TryData(raw): TryData<Json>,
     ack: AckSender,
     State(hub): State<Arc<Hub>>,
     Extension(session): Extension<Arc<Session>>,
 ) {
     let outcome = async {
         let fields = match raw {
-            Ok(Value::Object(fields)) => fields,
+            Ok(Json(Value::Object(fields))) => fields,
             _ => serde_json::Map::new(),
         };
         let mut body = json!({ "timestamp": now_iso() });
         let candidates: Vec<String> = if fields.get("conversationId").is_some_and(|v| !v.is_null())
         {
-            let mut payload = Payload::parse(Ok(Value::Object(fields)))?;
+            let mut payload = Payload::parse(Ok(Json(Value::Object(fields))))?;
             let conversation = payload.id("conversationId", "Conversation ID");
             payload.finish()?;
             let request = ConversationRef {

@@ -5,19 +5,19 @@ use std::sync::Arc;
 
 use junqo_proto::conversations::v1::ConversationRef;
 use junqo_proto::events::v1::{Typing, event::Payload as EventPayload};
-use serde_json::{Value, json};
+use serde_json::json;
 use socketioxide::extract::{AckSender, Extension, SocketRef, State, TryData};
 use uuid::Uuid;
 
 use super::answer;
-use super::payload::Payload;
+use super::payload::{Json, Payload};
 use crate::error::SocketError;
 use crate::handshake::Session;
 use crate::hub::Hub;
 
 pub async fn start(
     socket: SocketRef,
-    TryData(raw): TryData<Value>,
+    TryData(raw): TryData<Json>,
     ack: AckSender,
     State(hub): State<Arc<Hub>>,
     Extension(session): Extension<Arc<Session>>,
@@ -49,7 +49,7 @@ pub async fn start(
 
 pub async fn stop(
     socket: SocketRef,
-    TryData(raw): TryData<Value>,
+    TryData(raw): TryData<Json>,
     ack: AckSender,
     State(hub): State<Arc<Hub>>,
     Extension(session): Extension<Arc<Session>>,
@@ -80,7 +80,7 @@ async fn member_of(
     socket: &SocketRef,
     hub: &Hub,
     session: &Session,
-    raw: Result<Value, socketioxide::ParserError>,
+    raw: Result<Json, socketioxide::ParserError>,
 ) -> Result<Uuid, SocketError> {
     let mut payload = Payload::parse(raw)?;
     let conversation = payload.id("conversationId", "Conversation ID");
