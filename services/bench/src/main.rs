@@ -2,13 +2,18 @@
 //!
 //! Modes (one subcommand each, in its own module):
 //! - `grpc-send`: message inserts straight through the conversations service's gRPC API.
+//! - `sockets`: the whole message path, socket to socket, at a fixed rate.
+//! - `idle`: many idle connections, and the realtime service's memory per connection.
 //!
 //! Every mode creates its own users and conversations (named after a random run id), so runs never
 //! interfere, and stops by itself after the given duration.
 
 mod grpc_send;
+mod idle;
 mod report;
 mod setup;
+mod sio;
+mod sockets;
 
 use clap::{Parser, Subcommand};
 
@@ -23,6 +28,10 @@ struct Cli {
 enum Mode {
     /// Sends messages through conversations.CreateMessage as fast as `concurrency` callers allow.
     GrpcSend(grpc_send::Args),
+    /// Sends through Socket.IO at a fixed rate into two-member conversations and measures delivery.
+    Sockets(sockets::Args),
+    /// Holds idle Socket.IO connections and reports memory per connection.
+    Idle(idle::Args),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -37,12 +46,18 @@ pub enum BenchError {
         what: &'static str,
         status: tonic::Status,
     },
+    #[error("socket: {0}")]
+    Socket(#[from] sio::SioError),
+    #[error("refused: {0}")]
+    Refused(String),
 }
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let outcome = match Cli::parse().mode {
         Mode::GrpcSend(args) => grpc_send::run(args).await,
+        Mode::Sockets(args) => sockets::run(args).await,
+        Mode::Idle(args) => idle::run(args).await,
     };
     match outcome {
         Ok(()) => std::process::ExitCode::SUCCESS,

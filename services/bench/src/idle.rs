@@ -1,0 +1,66 @@
+//! `idle`: holds many connected, authenticated sockets doing nothing, and reports the realtime service's
+//! resident memory per connection (the growth from before the first socket to after the last).
+
+use std::time::Duration;
+
+use crate::report::{print_memory, rss_kib};
+use crate::{BenchError, setup, sio};
+
+#[derive(clap::Args)]
+pub struct Args {
+    #[arg(long, default_value = "http://127.0.0.1:50051")]
+    auth: String,
+    #[arg(long, default_value = "http://127.0.0.1:3001")]
+    socket_url: String,
+    #[arg(long, default_value_t = 5000)]
+    connections: usize,
+    /// The sockets are spread over this many users.
+    #[arg(long, default_value_t = 20)]
+    users: usize,
+    /// The name of the realtime process whose memory is read.
+    #[arg(long, default_value = "realtime")]
+    process: String,
+}
+
+pub async fn run(args: Args) -> Result<(), BenchError> {
+    let run = uuid::Uuid::new_v4().simple().to_string();
+    let auth = setup::channel(&args.auth, "auth").await?;
+    let users = setup::users(&auth, &run, args.users).await?;
+    let before = rss_kib(&args.process);
+
+    let mut held = Vec::with_capacity(args.connections);
+    let started = std::time::Instant::now();
+    for i in 0..args.connections {
+        let token = &users[i % users.len()].token;
+        let (client, events) = sio::connect(&args.socket_url, token).await?;
+        held.push((client, events));
+    }
+    let handshakes = started.elapsed();
+    // Let allocations settle (heartbeats have started, buffers sized) before reading memory.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let after = rss_kib(&args.process);
+
+    println!("idle: {} sockets over {} users", held.len(), users.len());
+    println!(
+        "  handshakes     {:.0}/s (one at a time, each with JWT verification)",
+        held.len() as f64 / handshakes.as_secs_f64()
+    );
+    match (before, after) {
+        (Some(before), Some(after)) => {
+            let per = (after.saturating_sub(before) as f64 * 1024.0) / held.len() as f64;
+            println!(
+                "  {} RSS    {:.1} MiB -> {:.1} MiB",
+                args.process,
+                before as f64 / 1024.0,
+                after as f64 / 1024.0
+            );
+            println!("  per connection {:.1} KiB", per / 1024.0);
+        }
+        _ => println!(
+            "  ({} is not running on this machine: no memory figures)",
+            args.process
+        ),
+    }
+    print_memory(&["gateway"]);
+    Ok(())
+}
