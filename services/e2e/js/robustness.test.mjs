@@ -145,3 +145,25 @@ test('an unknown conversation id and a message that is not yours get clear error
     closeAll(a, b);
   }
 });
+
+test('a participant who is removed leaves the room and hears no more', async () => {
+  const alice = await register('Alice');
+  const bob = await register('Bob');
+  const room = await conversation(alice, [bob]);
+  const a = await connectAs(alice);
+  const b = await connectAs(bob);
+  try {
+    await ask(a, 'joinRoom', { conversationId: room });
+    await ask(b, 'joinRoom', { conversationId: room });
+    const heard = record(b, ['receiveMessage']);
+    const removed = await api('DELETE', `/conversations/${room}/participants`, alice.token, { participantsIds: [bob.id] });
+    assert.equal(removed.status, 200);
+    const delivered = next(a, 'receiveMessage', (m) => m.content === 'after bob left');
+    await ask(a, 'sendMessage', { conversationId: room, content: 'after bob left' });
+    await delivered;
+    assert.deepEqual(heard.receiveMessage, [], 'bob no longer hears the conversation');
+    assert.equal((await ask(b, 'joinRoom', { conversationId: room })).statusCode, 404);
+  } finally {
+    closeAll(a, b);
+  }
+});
