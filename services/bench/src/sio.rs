@@ -121,9 +121,12 @@ impl Client {
 type Stream =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
+/// The next text frame that is not a heartbeat; heartbeats are answered on the way (the server may send
+/// its first ping before it answers the namespace CONNECT).
 async fn next_text(stream: &mut Stream) -> Result<String, SioError> {
     loop {
         match stream.next().await {
+            Some(Ok(Message::Text(text))) if text.as_str() == "2" => stream.send(Message::text("3")).await?,
             Some(Ok(Message::Text(text))) => return Ok(text.as_str().to_owned()),
             Some(Ok(_)) => continue,
             Some(Err(error)) => return Err(error.into()),
