@@ -15,5 +15,18 @@ ensure_rabbitmq
 log "npm ci (services/e2e/js)"
 npm ci --prefix services/e2e/js --no-audit --no-fund --loglevel=error
 
+# Deployment files: kustomize overlays against the Kubernetes API schemas, the project's rules, compose.
+command -v kubectl >/dev/null \
+  || die "kubectl is needed to render the Kubernetes manifests (Debian: apt-get install kubectl)"
+venv=target/deploy-checks
+if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c "import kubernetes_validate, yaml" 2>/dev/null; then
+  log "installing the manifest validator (kubernetes-validate) into $venv"
+  python3 -m venv "$venv" || die "python3 -m venv failed (Debian: apt-get install python3-venv)"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check kubernetes-validate==1.32.0 PyYAML==6.0.2 \
+    || die "cannot install kubernetes-validate from PyPI"
+fi
+log "deployment checks"
+"$venv/bin/python" scripts/check-deploy.py
+
 log "cargo test --workspace"
 cargo test --workspace --locked

@@ -30,6 +30,25 @@ pub mod conversations {
 pub mod events {
     pub mod v1 {
         tonic::include_proto!("junqo.events.v1");
+
+        impl event::Payload {
+            /// The kind of event, as the last part of its routing key (`conversation.<id>.<kind>`) and as
+            /// a metric label.
+            pub fn kind(&self) -> &'static str {
+                match self {
+                    Self::MessageCreated(_) => "message.created",
+                    Self::MessageUpdated(_) => "message.updated",
+                    Self::MessageDeleted(_) => "message.deleted",
+                    Self::MessageRead(_) => "message.read",
+                    Self::ParticipantsAdded(_) => "participants.added",
+                    Self::ParticipantsRemoved(_) => "participants.removed",
+                    Self::ConversationDeleted(_) => "conversation.deleted",
+                    Self::Typing(_) => "typing",
+                    Self::RoomNotice(_) => "room",
+                    Self::Presence(_) => "presence",
+                }
+            }
+        }
     }
 }
 

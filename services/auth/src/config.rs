@@ -12,6 +12,10 @@ pub struct AuthConfig {
     pub environment: Environment,
     pub log_format: LogFormat,
     pub listen: SocketAddr,
+    /// Health, readiness and metrics over plain HTTP.
+    pub admin_listen: SocketAddr,
+    /// Off in Kubernetes, where an init container runs `migrate` before the service starts.
+    pub migrate_on_start: bool,
     pub database: DatabaseSettings,
     pub jwt_secret: SecretString,
     pub token_ttl: Duration,
@@ -26,6 +30,8 @@ impl AuthConfig {
         Ok(Self {
             environment: env.environment()?,
             log_format: LogFormat::from_env(env)?,
+            admin_listen: SocketAddr::new(bind, env.parse_or("ADMIN_PORT", 9090)?),
+            migrate_on_start: env.parse_or("MIGRATE_ON_START", true)?,
             listen: SocketAddr::new(bind, env.parse_or("AUTH_PORT", 50051)?),
             database: DatabaseSettings::from_env(env)?,
             jwt_secret: env.jwt_secret()?,

@@ -85,12 +85,16 @@ impl PasswordHasher {
         &self,
         work: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, AuthError> {
-        let _admitted = self.admitted.try_acquire().map_err(|_| AuthError::Busy)?;
+        let _admitted = self.admitted.try_acquire().map_err(|_| {
+            metrics::counter!("auth_password_hash_rejected_total").increment(1);
+            AuthError::Busy
+        })?;
         let _running = self
             .running
             .acquire()
             .await
             .map_err(|_| AuthError::Internal("hasher closed".into()))?;
+        metrics::counter!("auth_password_hashes_total").increment(1);
         tokio::task::spawn_blocking(work)
             .await
             .map_err(|e| AuthError::Internal(format!("hashing task failed: {e}")))

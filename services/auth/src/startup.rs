@@ -58,6 +58,8 @@ pub async fn migrate(pool: &PgPool) -> Result<(), StartError> {
 pub struct Application {
     listener: TcpListener,
     port: u16,
+    admin: TcpListener,
+    admin_port: u16,
     pool: PgPool,
     grpc: AuthGrpc,
 }
@@ -66,9 +68,13 @@ impl Application {
     /// Connects, migrates and binds. With port 0 the OS picks a free port, read back with [`Self::port`].
     pub async fn build(config: AuthConfig) -> Result<Self, StartError> {
         let pool = platform::database::connect(&config.database, SCHEMA).await?;
-        migrate(&pool).await?;
+        if config.migrate_on_start {
+            migrate(&pool).await?;
+        }
         let listener = TcpListener::bind(config.listen).await?;
         let port = listener.local_addr()?.port();
+        let admin = TcpListener::bind(config.admin_listen).await?;
+        let admin_port = admin.local_addr()?.port();
         let grpc = AuthGrpc::new(
             UserStore::new(pool.clone()),
             PasswordHasher::new(config.hash_concurrency)?,
@@ -78,6 +84,8 @@ impl Application {
         Ok(Self {
             listener,
             port,
+            admin,
+            admin_port,
             pool,
             grpc,
         })
@@ -85,6 +93,11 @@ impl Application {
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The admin port: `/health`, `/ready`, `/metrics`.
+    pub fn admin_port(&self) -> u16 {
+        self.admin_port
     }
 
     /// Serves until `shutdown` resolves, then lets in-flight calls finish.
@@ -108,13 +121,25 @@ impl Application {
             }
         }));
 
+        let stop = platform::admin::shared_stop(shutdown);
+        let admin = tokio::spawn(platform::admin::serve(
+            self.admin,
+            "auth",
+            self.pool.clone(),
+            stop.clone().cancelled_owned(),
+        ));
         tonic::transport::Server::builder()
             .timeout(Duration::from_secs(30))
+            .layer(platform::metrics::GrpcMetricsLayer { service: "auth" })
             .add_service(health_service)
             .add_service(AuthServiceServer::new(self.grpc))
-            .serve_with_incoming_shutdown(TcpListenerStream::new(self.listener), shutdown)
+            .serve_with_incoming_shutdown(
+                TcpListenerStream::new(self.listener),
+                stop.cancelled_owned(),
+            )
             .await?;
         watch.abort();
+        let _ = admin.await;
         self.pool.close().await;
         tracing::info!("auth service stopped");
         Ok(())

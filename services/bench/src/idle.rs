@@ -4,7 +4,9 @@
 use std::time::Duration;
 
 use crate::report::{print_memory, rss_kib};
-use crate::{BenchError, setup, sio};
+use testkit::sio;
+
+use crate::{BenchError, setup};
 
 #[derive(clap::Args)]
 pub struct Args {

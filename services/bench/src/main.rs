@@ -12,7 +12,6 @@ mod grpc_send;
 mod idle;
 mod report;
 mod setup;
-mod sio;
 mod sockets;
 
 use clap::{Parser, Subcommand};
@@ -47,7 +46,7 @@ pub enum BenchError {
         status: tonic::Status,
     },
     #[error("socket: {0}")]
-    Socket(#[from] sio::SioError),
+    Socket(#[from] testkit::sio::SioError),
     #[error("refused: {0}")]
     Refused(String),
 }

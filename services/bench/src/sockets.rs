@@ -10,7 +10,9 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use crate::report::{ms, percentiles, print_memory};
-use crate::{BenchError, setup, sio};
+use testkit::sio;
+
+use crate::{BenchError, setup};
 
 #[derive(clap::Args)]
 pub struct Args {

@@ -13,6 +13,10 @@ pub struct ConversationsConfig {
     pub environment: Environment,
     pub log_format: LogFormat,
     pub listen: SocketAddr,
+    /// Health, readiness and metrics over plain HTTP.
+    pub admin_listen: SocketAddr,
+    /// Off in Kubernetes, where an init container runs `migrate` before the service starts.
+    pub migrate_on_start: bool,
     pub database: DatabaseSettings,
     pub auth_url: String,
     /// Holds the broker's credentials, hence secret.
@@ -31,6 +35,8 @@ impl ConversationsConfig {
         Ok(Self {
             environment: env.environment()?,
             log_format: LogFormat::from_env(env)?,
+            admin_listen: SocketAddr::new(bind, env.parse_or("ADMIN_PORT", 9090)?),
+            migrate_on_start: env.parse_or("MIGRATE_ON_START", true)?,
             listen: SocketAddr::new(bind, env.parse_or("CONVERSATIONS_PORT", 50052)?),
             database: DatabaseSettings::from_env(env)?,
             auth_url: env.string_or("AUTH_URL", "http://127.0.0.1:50051"),

@@ -63,6 +63,8 @@ pub async fn migrate(pool: &PgPool) -> Result<(), StartError> {
 pub struct Application {
     listener: TcpListener,
     port: u16,
+    admin: TcpListener,
+    admin_port: u16,
     pool: PgPool,
     handlers: Handlers,
     writer_task: JoinHandle<()>,
@@ -73,7 +75,9 @@ pub struct Application {
 impl Application {
     pub async fn build(config: ConversationsConfig) -> Result<Self, StartError> {
         let pool = platform::database::connect(&config.database, SCHEMA).await?;
-        migrate(&pool).await?;
+        if config.migrate_on_start {
+            migrate(&pool).await?;
+        }
         let auth = Endpoint::from_shared(config.auth_url.clone())?
             .connect_timeout(Duration::from_secs(2))
             .timeout(Duration::from_secs(10))
@@ -94,9 +98,13 @@ impl Application {
 
         let listener = TcpListener::bind(config.listen).await?;
         let port = listener.local_addr()?.port();
+        let admin = TcpListener::bind(config.admin_listen).await?;
+        let admin_port = admin.local_addr()?.port();
         Ok(Self {
             listener,
             port,
+            admin,
+            admin_port,
             pool,
             handlers,
             writer_task,
@@ -107,6 +115,11 @@ impl Application {
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The admin port: `/health`, `/ready`, `/metrics`.
+    pub fn admin_port(&self) -> u16 {
+        self.admin_port
     }
 
     /// Serves until `shutdown` resolves. Then: stop accepting and finish in-flight calls; let the writer
@@ -144,14 +157,28 @@ impl Application {
             }
         }));
 
+        let stop = platform::admin::shared_stop(shutdown);
+        let admin = tokio::spawn(platform::admin::serve(
+            self.admin,
+            "conversations",
+            self.pool.clone(),
+            stop.clone().cancelled_owned(),
+        ));
         let served = tonic::transport::Server::builder()
             .timeout(Duration::from_secs(30))
+            .layer(platform::metrics::GrpcMetricsLayer {
+                service: "conversations",
+            })
             .add_service(health_service)
             .add_service(ConversationsServiceServer::new(self.handlers.clone()))
             .add_service(MessagesServiceServer::new(self.handlers))
-            .serve_with_incoming_shutdown(TcpListenerStream::new(self.listener), shutdown)
+            .serve_with_incoming_shutdown(
+                TcpListenerStream::new(self.listener),
+                stop.cancelled_owned(),
+            )
             .await;
         watch.abort();
+        let _ = admin.await;
 
         if let Err(error) = self.writer_task.await {
             tracing::error!(%error, "message writer failed");

@@ -75,6 +75,7 @@ impl MessageWriter {
 async fn run(mut receiver: mpsc::Receiver<Pending>, pool: PgPool, publisher: EventPublisher) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while receiver.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        metrics::histogram!("conversations_write_batch_size").record(batch.len() as f64);
         write_batch(&pool, &publisher, std::mem::take(&mut batch)).await;
     }
     tracing::debug!("message writer drained");
@@ -297,6 +298,7 @@ async fn commit(
         .collect();
     let outbox = store::outbox::insert(&mut tx, new_events).await?;
     tx.commit().await?;
+    metrics::counter!("conversations_messages_written_total").increment(rows.len() as u64);
 
     let outcomes = outcomes
         .into_iter()

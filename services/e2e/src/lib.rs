@@ -12,6 +12,9 @@ pub const JWT_SECRET: &str = "end-to-end-test-secret";
 
 pub struct Stack {
     pub gateway_url: String,
+    pub auth_url: String,
+    pub auth_admin_url: String,
+    pub conversations_admin_url: String,
     pub realtime_a_url: String,
     pub realtime_b_url: String,
     pub db: TestDatabase,
@@ -39,6 +42,7 @@ impl Stack {
             .set("BIND_ADDRESS", "127.0.0.1")
             .set("AUTH_PORT", "0")
             .set("CONVERSATIONS_PORT", "0")
+            .set("ADMIN_PORT", "0")
             .set("REALTIME_PORT", "0")
             .set("GATEWAY_PORT", "0");
         customise(&mut env);
@@ -47,7 +51,9 @@ impl Stack {
         let auth = auth::Application::build(auth::AuthConfig::from_env(&env).expect("auth config"))
             .await
             .expect("auth starts");
-        env.set("AUTH_URL", format!("http://127.0.0.1:{}", auth.port()));
+        let auth_url = format!("http://127.0.0.1:{}", auth.port());
+        let auth_admin_url = format!("http://127.0.0.1:{}", auth.admin_port());
+        env.set("AUTH_URL", auth_url.clone());
         let (stop, stopped) = stopper();
         stops.push(stop);
         tokio::spawn(auth.run_until_stopped(stopped));
@@ -57,6 +63,7 @@ impl Stack {
         )
         .await
         .expect("conversations starts");
+        let conversations_admin_url = format!("http://127.0.0.1:{}", conversations.admin_port());
         env.set(
             "CONVERSATIONS_URL",
             format!("http://127.0.0.1:{}", conversations.port()),
@@ -93,6 +100,9 @@ impl Stack {
         let realtime_a_url = realtime_urls.pop().expect("two instances");
         Self {
             gateway_url,
+            auth_url,
+            auth_admin_url,
+            conversations_admin_url,
             realtime_a_url,
             realtime_b_url,
             db,

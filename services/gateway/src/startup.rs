@@ -41,6 +41,7 @@ pub struct Application {
 impl Application {
     /// Binds the listener. With port 0 the OS picks a free port, read back with [`Self::port`].
     pub async fn build(config: GatewayConfig) -> Result<Self, StartError> {
+        platform::metrics::handle();
         let state = AppState::new(&config)?;
         let proxy = crate::http::SocketProxy::new(&config.realtime_url).map_err(|_| {
             platform::Error::Invalid {

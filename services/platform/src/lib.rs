@@ -5,14 +5,18 @@
 //! - [`database`]: a Postgres pool confined to the service's own schema.
 //! - [`telemetry`]: `tracing` subscriber set-up (human logs in development, JSON in production).
 //! - [`http`]: HTTP layers the public-facing services share (CORS).
+//! - [`metrics`]: the Prometheus recorder and the HTTP and gRPC instruments; [`admin`]: the admin
+//!   endpoint (health, readiness, metrics) of the gRPC services.
 //! - [`shutdown`]: the future that resolves on SIGTERM or Ctrl-C.
 //! - [`trace`]: W3C `traceparent` parsing and creation, for propagation between services.
 //!
 //! Business rules never live here: a service's domain, errors and storage are its own.
 
+pub mod admin;
 pub mod config;
 pub mod database;
 pub mod http;
+pub mod metrics;
 pub mod shutdown;
 pub mod telemetry;
 pub mod trace;

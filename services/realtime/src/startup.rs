@@ -108,8 +108,10 @@ impl Application {
             fanout,
         });
 
+        platform::metrics::handle();
         let router = Router::new()
             .route("/health", get(|| async { "ok" }))
+            .route("/metrics", get(|| async { platform::metrics::render() }))
             .route("/ready", get(ready))
             .with_state(conversations)
             .layer(layer)

@@ -3,6 +3,7 @@
 //! - [`TestDatabase`]: a Postgres database per test.
 //! - [`TestBroker`]: RabbitMQ exchange names per test, and taps that receive what services publish.
 //! - [`TcpProxy`]: a proxy a test can cut and restore, to break a service's connection for real.
+//! - [`sio`]: a minimal Socket.IO v4 client over WebSocket (also used by the bench tool).
 //!
 //! [`TestDatabase`] creates a fresh Postgres database with a random name and drops it (forcibly closing
 //! whatever connections the test's services left open) when the test ends, pass or fail. Tests therefore
@@ -14,6 +15,7 @@
 
 mod broker_support;
 mod proxy;
+pub mod sio;
 
 pub use broker_support::{EventTap, TapEvent, TestBroker};
 pub use proxy::TcpProxy;

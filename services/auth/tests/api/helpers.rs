@@ -20,6 +20,7 @@ pub fn env_for(db: &TestDatabase) -> Env {
     let mut env = Env::from_pairs(db.env_pairs());
     env.set("JWT_SECRET", SECRET)
         .set("AUTH_PORT", "0")
+        .set("ADMIN_PORT", "0")
         .set("BIND_ADDRESS", "127.0.0.1");
     env
 }

@@ -32,7 +32,7 @@ fn build(
     payload: ev::event::Payload,
     traceparent: Option<&str>,
 ) -> NewEvent {
-    let kind = kind_of(&payload);
+    let kind = payload.kind();
     let event_id = Uuid::new_v4();
     let event = ev::Event {
         event_id: event_id.to_string(),
@@ -45,23 +45,6 @@ fn build(
         routing_key: broker::conversation_key(&conversation_id.to_string(), kind),
         payload: event.encode_to_vec(),
         traceparent: traceparent.map(str::to_owned),
-    }
-}
-
-/// The last part of the routing key, which consumers bind on.
-pub fn kind_of(payload: &ev::event::Payload) -> &'static str {
-    use ev::event::Payload as P;
-    match payload {
-        P::MessageCreated(_) => "message.created",
-        P::MessageUpdated(_) => "message.updated",
-        P::MessageDeleted(_) => "message.deleted",
-        P::MessageRead(_) => "message.read",
-        P::ParticipantsAdded(_) => "participants.added",
-        P::ParticipantsRemoved(_) => "participants.removed",
-        P::ConversationDeleted(_) => "conversation.deleted",
-        P::Typing(_) => "typing",
-        P::RoomNotice(_) => "room",
-        P::Presence(_) => "presence",
     }
 }
 

@@ -155,8 +155,14 @@ impl<'a> Session<'a> {
                 Some((id, outcome)) = pending.next() => {
                     self.in_flight.remove(&id);
                     match outcome {
-                        Ok(true) => self.confirmed.push(id),
-                        Ok(false) => tracing::warn!(outbox_id = id, "broker refused an event; the relay retries it"),
+                        Ok(true) => {
+                            metrics::counter!("conversations_events_confirmed_total").increment(1);
+                            self.confirmed.push(id);
+                        }
+                        Ok(false) => {
+                            metrics::counter!("conversations_events_nacked_total").increment(1);
+                            tracing::warn!(outbox_id = id, "broker refused an event; the relay retries it");
+                        }
                         Err(error) => return Err(error),
                     }
                     if self.confirmed.len() >= DELETE_BATCH {
@@ -176,9 +182,13 @@ impl<'a> Session<'a> {
                 _ = flush.tick(), if !self.confirmed.is_empty() => self.flush().await,
                 _ = relay.tick() => {
                     let grace = i64::try_from(self.settings.relay_grace.as_millis()).unwrap_or(i64::MAX);
+                    if let Ok(backlog) = outbox::backlog(self.pool).await {
+                        metrics::gauge!("conversations_outbox_backlog").set(backlog as f64);
+                    }
                     match outbox::stale(self.pool, grace, RELAY_BATCH).await {
                         Ok(rows) => {
                             if !rows.is_empty() {
+                                metrics::counter!("conversations_events_relayed_total").increment(rows.len() as u64);
                                 tracing::info!(count = rows.len(), "relaying events left in the outbox");
                             }
                             for event in rows {
@@ -229,6 +239,7 @@ impl<'a> Session<'a> {
                 properties,
             )
             .await?;
+        metrics::counter!("conversations_events_published_total").increment(1);
         let id = outbox_event.id;
         Ok(Some(Box::pin(async move {
             (id, confirm.await.map(|c| c.is_ack()))

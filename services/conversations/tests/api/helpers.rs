@@ -44,6 +44,7 @@ pub async fn spawn_with(customise: impl FnOnce(&mut Env)) -> TestService {
         .set("BIND_ADDRESS", "127.0.0.1")
         .set("AUTH_PORT", "0")
         .set("CONVERSATIONS_PORT", "0")
+        .set("ADMIN_PORT", "0")
         .set("OUTBOX_RELAY_INTERVAL_MS", "200")
         .set("OUTBOX_RELAY_GRACE_MS", "300");
 

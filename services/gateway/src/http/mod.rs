@@ -66,8 +66,16 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
 
 pub fn router(state: AppState, proxy: SocketProxy, config: &GatewayConfig) -> Router {
     let (api, document) = api();
+    // After routing, so requests are counted per declared route, not per raw path.
+    let api = api.route_layer(axum::middleware::from_fn(|request, next| {
+        platform::metrics::track_http("gateway", request, next)
+    }));
     let app = Router::new()
         .nest("/api/v1", api)
+        .route(
+            "/metrics",
+            axum::routing::get(|| async { platform::metrics::render() }),
+        )
         .merge(SwaggerUi::new("/api/v1/docs").url("/api/v1/openapi.json", document))
         .merge(health::router())
         .fallback(not_found)

@@ -39,6 +39,7 @@ pub async fn spawn_stack_with(customise: impl FnOnce(&mut Env)) -> TestStack {
         .set("BIND_ADDRESS", "127.0.0.1")
         .set("AUTH_PORT", "0")
         .set("CONVERSATIONS_PORT", "0")
+        .set("ADMIN_PORT", "0")
         .set("GATEWAY_PORT", "0");
 
     let auth = auth::Application::build(auth::AuthConfig::from_env(&env).expect("auth config"))

@@ -241,12 +241,14 @@ impl FanoutRunner {
                         *count += 1;
                         if *count == 1 {
                             self.bind_room(&session.consume, &session.queue, room).await?;
+                            metrics::gauge!("realtime_rooms").set(self.rooms.len() as f64);
                         }
                         let _ = bound.send(());
                     }
                     Some(Command::Leave { room }) => {
                         if self.decrement(room) {
                             self.unbind_room(&session.consume, &session.queue, room).await?;
+                            metrics::gauge!("realtime_rooms").set(self.rooms.len() as f64);
                         }
                     }
                     Some(Command::Publish { routing_key, event }) => {
@@ -262,6 +264,7 @@ impl FanoutRunner {
                             )
                             .await
                             .map_err(broker::Error::from)?;
+                        metrics::counter!("realtime_events_published_total").increment(1);
                     }
                 },
                 delivery = consumer.next() => {
@@ -270,8 +273,15 @@ impl FanoutRunner {
                     };
                     let delivery = delivery.map_err(broker::Error::from)?;
                     match Event::decode(delivery.data.as_slice()) {
-                        Ok(event) if self.recent.first_time(&event.event_id) => dispatcher.dispatch(event).await,
-                        Ok(_) => tracing::debug!("duplicate event dropped"),
+                        Ok(event) if self.recent.first_time(&event.event_id) => {
+                            let kind = event.payload.as_ref().map_or("empty", |p| p.kind());
+                            metrics::counter!("realtime_events_consumed_total", "kind" => kind).increment(1);
+                            dispatcher.dispatch(event).await;
+                        }
+                        Ok(_) => {
+                            metrics::counter!("realtime_events_duplicate_total").increment(1);
+                            tracing::debug!("duplicate event dropped");
+                        }
                         Err(error) => tracing::warn!(%error, "undecodable event dropped"),
                     }
                     delivery.ack(BasicAckOptions::default()).await.map_err(broker::Error::from)?;

@@ -28,6 +28,7 @@ pub async fn send(
     State(hub): State<Arc<Hub>>,
     Extension(session): Extension<Arc<Session>>,
 ) {
+    let started = std::time::Instant::now();
     let outcome = async {
         let mut payload = Payload::parse(raw)?;
         let conversation = payload.id("conversationId", "Conversation ID");
@@ -56,7 +57,7 @@ pub async fn send(
         Ok(json!({ "success": true, "messageId": message.id, "seq": message.seq }))
     }
     .await;
-    answer(&socket, ack, "messageError", outcome);
+    answer(&socket, ack, "sendMessage", started, outcome);
 }
 
 pub async fn history(
@@ -66,6 +67,7 @@ pub async fn history(
     State(hub): State<Arc<Hub>>,
     Extension(session): Extension<Arc<Session>>,
 ) {
+    let started = std::time::Instant::now();
     let outcome = async {
         let mut payload = Payload::parse(raw)?;
         let conversation = payload.id("conversationId", "Conversation ID");
@@ -100,7 +102,7 @@ pub async fn history(
         Ok(json!({ "success": true }))
     }
     .await;
-    answer(&socket, ack, "messageHistoryError", outcome);
+    answer(&socket, ack, "getMessageHistory", started, outcome);
 }
 
 pub async fn update(
@@ -110,6 +112,7 @@ pub async fn update(
     State(hub): State<Arc<Hub>>,
     Extension(session): Extension<Arc<Session>>,
 ) {
+    let started = std::time::Instant::now();
     let outcome = async {
         let mut payload = Payload::parse(raw)?;
         let message = payload.id("messageId", "Message ID");
@@ -133,7 +136,7 @@ pub async fn update(
         Ok(json!({ "success": true }))
     }
     .await;
-    answer(&socket, ack, "updateMessageError", outcome);
+    answer(&socket, ack, "updateMessage", started, outcome);
 }
 
 pub async fn delete(
@@ -143,6 +146,7 @@ pub async fn delete(
     State(hub): State<Arc<Hub>>,
     Extension(session): Extension<Arc<Session>>,
 ) {
+    let started = std::time::Instant::now();
     let outcome = async {
         let mut payload = Payload::parse(raw)?;
         let message = payload.id("messageId", "Message ID");
@@ -164,7 +168,7 @@ pub async fn delete(
         Ok(json!({ "success": true }))
     }
     .await;
-    answer(&socket, ack, "deleteMessageError", outcome);
+    answer(&socket, ack, "deleteMessage", started, outcome);
 }
 
 pub async fn mark_read(
@@ -174,6 +178,7 @@ pub async fn mark_read(
     State(hub): State<Arc<Hub>>,
     Extension(session): Extension<Arc<Session>>,
 ) {
+    let started = std::time::Instant::now();
     let outcome = async {
         let mut payload = Payload::parse(raw)?;
         let message = payload.id("messageId", "Message ID");
@@ -191,5 +196,5 @@ pub async fn mark_read(
         Ok(json!({ "success": true }))
     }
     .await;
-    answer(&socket, ack, "markReadError", outcome);
+    answer(&socket, ack, "markMessageRead", started, outcome);
 }

@@ -45,6 +45,7 @@ pub async fn on_connect(
     socket.on_disconnect(on_disconnect);
 
     socket.join(user_room(session.user_id));
+    metrics::gauge!("realtime_connected_sockets").increment(1.0);
     if hub.presence.socket_connected(session.user_id) {
         status::announce(&hub, &session, true).await;
     }
@@ -59,6 +60,7 @@ async fn on_disconnect(
     reason: DisconnectReason,
 ) {
     let Some(session) = session else { return };
+    metrics::gauge!("realtime_connected_sockets").decrement(1.0);
     tracing::debug!(user = %session.user_id, %reason, "socket disconnected");
     // Read before any await: the socket's rooms are being torn down.
     let conversations: Vec<Uuid> = socket
@@ -76,19 +78,44 @@ async fn on_disconnect(
     }
 }
 
-/// Answers an event: the ack on success; on failure the event's error event and a failed ack.
+/// The error event of each client event, as the contract names them.
+fn error_event(event: &str) -> &'static str {
+    match event {
+        "joinRoom" => "joinRoomError",
+        "leaveRoom" => "leaveRoomError",
+        "sendMessage" => "messageError",
+        "updateMessage" => "updateMessageError",
+        "deleteMessage" => "deleteMessageError",
+        "getMessageHistory" => "messageHistoryError",
+        "startTyping" | "stopTyping" => "typingError",
+        "markMessageRead" => "markReadError",
+        "getOnlineUsers" => "onlineUsersError",
+        _ => "error",
+    }
+}
+
+/// Answers an event: the ack on success; on failure the event's error event and a failed ack. Counted in
+/// `realtime_socket_events_total{event,status}` and timed in `realtime_socket_event_duration_seconds`.
 fn answer(
     socket: &SocketRef,
     ack: AckSender,
-    error_event: &str,
+    event: &'static str,
+    started: std::time::Instant,
     outcome: Result<Value, SocketError>,
 ) {
+    let status = match &outcome {
+        Ok(_) => 200,
+        Err(error) => error.status,
+    };
+    metrics::counter!("realtime_socket_events_total", "event" => event, "status" => status.to_string()).increment(1);
+    metrics::histogram!("realtime_socket_event_duration_seconds", "event" => event)
+        .record(started.elapsed().as_secs_f64());
     match outcome {
         Ok(value) => {
             let _ = ack.send(&value);
         }
         Err(error) => {
-            let _ = socket.emit(error_event, &error.event_payload());
+            let _ = socket.emit(error_event(event), &error.event_payload());
             let _ = ack.send(&error.ack_payload());
         }
     }

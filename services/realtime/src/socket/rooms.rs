@@ -21,6 +21,7 @@ pub async fn join(
     State(hub): State<Arc<Hub>>,
     Extension(session): Extension<Arc<Session>>,
 ) {
+    let started = std::time::Instant::now();
     let outcome = async {
         let mut payload = Payload::parse(raw)?;
         let conversation = payload.id("conversationId", "Conversation ID");
@@ -45,7 +46,7 @@ pub async fn join(
         Ok(json!({ "success": true, "conversationId": room }))
     }
     .await;
-    answer(&socket, ack, "joinRoomError", outcome);
+    answer(&socket, ack, "joinRoom", started, outcome);
 }
 
 pub async fn leave(
@@ -55,6 +56,7 @@ pub async fn leave(
     State(hub): State<Arc<Hub>>,
     Extension(session): Extension<Arc<Session>>,
 ) {
+    let started = std::time::Instant::now();
     let outcome = (|| {
         let mut payload = Payload::parse(raw)?;
         let conversation = payload.id("conversationId", "Conversation ID");
@@ -68,7 +70,7 @@ pub async fn leave(
         let _ = socket.emit("leaveRoomSuccess", &json!({ "conversationId": room }));
         Ok::<_, SocketError>(json!({ "success": true, "conversationId": room }))
     })();
-    answer(&socket, ack, "leaveRoomError", outcome);
+    answer(&socket, ack, "leaveRoom", started, outcome);
 }
 
 /// A socket of `session`'s user is no longer in the room (it left, or disconnected).

@@ -62,6 +62,7 @@ pub async fn online_users(
     State(hub): State<Arc<Hub>>,
     Extension(session): Extension<Arc<Session>>,
 ) {
+    let started = std::time::Instant::now();
     let outcome = async {
         let fields = match raw {
             Ok(Json(Value::Object(fields))) => fields,
@@ -102,5 +103,5 @@ pub async fn online_users(
         Ok(json!({ "success": true }))
     }
     .await;
-    answer(&socket, ack, "onlineUsersError", outcome);
+    answer(&socket, ack, "getOnlineUsers", started, outcome);
 }

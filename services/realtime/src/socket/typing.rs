@@ -22,6 +22,7 @@ pub async fn start(
     State(hub): State<Arc<Hub>>,
     Extension(session): Extension<Arc<Session>>,
 ) {
+    let started = std::time::Instant::now();
     let outcome = async {
         let conversation = member_of(&socket, &hub, &session, raw).await?;
         publish(&hub, &session, conversation, true);
@@ -44,7 +45,7 @@ pub async fn start(
         Ok(json!({ "success": true }))
     }
     .await;
-    answer(&socket, ack, "typingError", outcome);
+    answer(&socket, ack, "startTyping", started, outcome);
 }
 
 pub async fn stop(
@@ -54,6 +55,7 @@ pub async fn stop(
     State(hub): State<Arc<Hub>>,
     Extension(session): Extension<Arc<Session>>,
 ) {
+    let started = std::time::Instant::now();
     let outcome = async {
         let conversation = member_of(&socket, &hub, &session, raw).await?;
         if let Some(timer) = hub.typing_timers().remove(&(conversation, session.user_id)) {
@@ -63,7 +65,7 @@ pub async fn stop(
         Ok(json!({ "success": true }))
     }
     .await;
-    answer(&socket, ack, "typingError", outcome);
+    answer(&socket, ack, "stopTyping", started, outcome);
 }
 
 /// Stops the user's typing in the conversation if it is on (after a send, a leave, a disconnect).

@@ -126,7 +126,9 @@ type Stream =
 async fn next_text(stream: &mut Stream) -> Result<String, SioError> {
     loop {
         match stream.next().await {
-            Some(Ok(Message::Text(text))) if text.as_str() == "2" => stream.send(Message::text("3")).await?,
+            Some(Ok(Message::Text(text))) if text.as_str() == "2" => {
+                stream.send(Message::text("3")).await?
+            }
             Some(Ok(Message::Text(text))) => return Ok(text.as_str().to_owned()),
             Some(Ok(_)) => continue,
             Some(Err(error)) => return Err(error.into()),

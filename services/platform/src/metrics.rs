@@ -1,0 +1,152 @@
+//! Prometheus metrics. One recorder per process (installed on first use: tests run several services in
+//! one process), every metric name prefixed by its service, rendered as Prometheus text on `/metrics`.
+//!
+//! Shared instruments: [`track_http`] (axum middleware: requests and latency per route) and
+//! [`GrpcMetricsLayer`] (tower layer for tonic servers: calls, codes and latency per method). Each service
+//! adds its own (messages written, events published, sockets connected...).
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::OnceLock;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use axum::extract::{MatchedPath, Request};
+use axum::middleware::Next;
+use axum::response::Response;
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+
+/// Latency buckets in seconds, from 0.5 ms to 10 s.
+const LATENCY_BUCKETS: [f64; 14] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+
+/// The process's recorder, installed the first time.
+pub fn handle() -> PrometheusHandle {
+    HANDLE
+        .get_or_init(|| {
+            let recorder = PrometheusBuilder::new()
+                .set_buckets(&LATENCY_BUCKETS)
+                .expect("the bucket list is a non-empty constant")
+                .build_recorder();
+            let handle = recorder.handle();
+            if metrics::set_global_recorder(recorder).is_err() {
+                tracing::warn!(
+                    "a metrics recorder was already installed; /metrics may be incomplete"
+                );
+            }
+            let upkeep = handle.clone();
+            // Histograms need periodic upkeep; a plain thread works whatever runtime is (or is not) running.
+            let _ = std::thread::Builder::new()
+                .name("metrics-upkeep".into())
+                .spawn(move || {
+                    loop {
+                        std::thread::sleep(Duration::from_secs(5));
+                        upkeep.run_upkeep();
+                    }
+                });
+            handle
+        })
+        .clone()
+}
+
+/// The `/metrics` body.
+pub fn render() -> String {
+    handle().render()
+}
+
+/// Axum middleware: `<service>_http_requests_total{method,route,status}` and
+/// `<service>_http_request_duration_seconds{method,route}`, with the route as declared (`/conversations/{id}`),
+/// never the raw path (ids would explode the label set).
+pub async fn track_http(service: &'static str, request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let method = request.method().as_str().to_owned();
+    let started = Instant::now();
+    let response = next.run(request).await;
+    let status = response.status().as_u16().to_string();
+    metrics::counter!(format!("{service}_http_requests_total"), "method" => method.clone(), "route" => route.clone(), "status" => status)
+        .increment(1);
+    metrics::histogram!(format!("{service}_http_request_duration_seconds"), "method" => method, "route" => route)
+        .record(started.elapsed().as_secs_f64());
+    response
+}
+
+/// Tower layer for tonic servers: `<service>_grpc_requests_total{method,code}` and
+/// `<service>_grpc_request_duration_seconds{method}`. The code is the `grpc-status` of a trailers-only
+/// response (how tonic answers errors), else 0 (OK).
+#[derive(Clone, Copy)]
+pub struct GrpcMetricsLayer {
+    pub service: &'static str,
+}
+
+impl<S> tower::Layer<S> for GrpcMetricsLayer {
+    type Service = GrpcMetrics<S>;
+    fn layer(&self, inner: S) -> Self::Service {
+        GrpcMetrics {
+            inner,
+            service: self.service,
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct GrpcMetrics<S> {
+    inner: S,
+    service: &'static str,
+}
+
+impl<S, B, R> tower::Service<http::Request<B>> for GrpcMetrics<S>
+where
+    S: tower::Service<http::Request<B>, Response = http::Response<R>>,
+    S::Future: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<S::Response, S::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        let method = request
+            .uri()
+            .path()
+            .rsplit('/')
+            .next()
+            .unwrap_or_default()
+            .to_owned();
+        let service = self.service;
+        let started = Instant::now();
+        let call = self.inner.call(request);
+        Box::pin(async move {
+            let outcome = call.await;
+            let code = match &outcome {
+                Ok(response) => response
+                    .headers()
+                    .get("grpc-status")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("0")
+                    .to_owned(),
+                Err(_) => "transport".to_owned(),
+            };
+            metrics::counter!(format!("{service}_grpc_requests_total"), "method" => method.clone(), "code" => code).increment(1);
+            metrics::histogram!(format!("{service}_grpc_request_duration_seconds"), "method" => method)
+                .record(started.elapsed().as_secs_f64());
+            outcome
+        })
+    }
+}
+
+/// Gauges of a Postgres pool: `<service>_db_pool_connections{state="open"|"idle"}`.
+pub fn record_pool(service: &'static str, pool: &sqlx::PgPool) {
+    metrics::gauge!(format!("{service}_db_pool_connections"), "state" => "open")
+        .set(f64::from(pool.size()));
+    metrics::gauge!(format!("{service}_db_pool_connections"), "state" => "idle")
+        .set(pool.num_idle() as f64);
+}
