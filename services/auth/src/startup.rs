@@ -24,14 +24,20 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), StartError> {
     let config = AuthConfig::from_env(&env)?;
-    platform::telemetry::init("auth", config.log_format);
+    let telemetry = platform::telemetry::init(
+        "auth",
+        config.log_format,
+        env.get("OTEL_EXPORTER_OTLP_ENDPOINT"),
+    );
     if migrate_only {
         let pool = platform::database::connect(&config.database, SCHEMA).await?;
         return migrate(&pool).await;
     }
     let app = Application::build(config).await?;
     tracing::info!(port = app.port(), "auth service listening (gRPC)");
-    app.run_until_stopped(shutdown).await
+    let outcome = app.run_until_stopped(shutdown).await;
+    telemetry.shutdown().await;
+    outcome
 }
 
 /// Why the service could not start or stopped abnormally. Printed as one line by `main`.
@@ -130,6 +136,7 @@ impl Application {
         ));
         tonic::transport::Server::builder()
             .timeout(Duration::from_secs(30))
+            .trace_fn(platform::trace::grpc_server_span)
             .layer(platform::metrics::GrpcMetricsLayer { service: "auth" })
             .add_service(health_service)
             .add_service(AuthServiceServer::new(self.grpc))

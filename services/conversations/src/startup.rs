@@ -30,14 +30,20 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), StartError> {
     let config = ConversationsConfig::from_env(&env)?;
-    platform::telemetry::init("conversations", config.log_format);
+    let telemetry = platform::telemetry::init(
+        "conversations",
+        config.log_format,
+        env.get("OTEL_EXPORTER_OTLP_ENDPOINT"),
+    );
     if migrate_only {
         let pool = platform::database::connect(&config.database, SCHEMA).await?;
         return migrate(&pool).await;
     }
     let app = Application::build(config).await?;
     tracing::info!(port = app.port(), "conversations service listening (gRPC)");
-    app.run_until_stopped(shutdown).await
+    let outcome = app.run_until_stopped(shutdown).await;
+    telemetry.shutdown().await;
+    outcome
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -166,6 +172,7 @@ impl Application {
         ));
         let served = tonic::transport::Server::builder()
             .timeout(Duration::from_secs(30))
+            .trace_fn(platform::trace::grpc_server_span)
             .layer(platform::metrics::GrpcMetricsLayer {
                 service: "conversations",
             })

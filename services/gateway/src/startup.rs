@@ -15,10 +15,16 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), StartError> {
     let config = GatewayConfig::from_env(&env)?;
-    platform::telemetry::init("gateway", config.log_format);
+    let telemetry = platform::telemetry::init(
+        "gateway",
+        config.log_format,
+        env.get("OTEL_EXPORTER_OTLP_ENDPOINT"),
+    );
     let app = Application::build(config).await?;
     tracing::info!(port = app.port(), "gateway listening (HTTP, /api/v1)");
-    app.run_until_stopped(shutdown).await
+    let outcome = app.run_until_stopped(shutdown).await;
+    telemetry.shutdown().await;
+    outcome
 }
 
 /// Why the gateway could not start or stopped abnormally. Printed as one line by `main`.

@@ -1,9 +1,20 @@
-//! Logging set-up. `LOG_FORMAT` picks `json` or `pretty`; by default production logs JSON (one object per
+//! Logs and traces. `LOG_FORMAT` picks `json` or `pretty`; by default production logs JSON (one object per
 //! line, for collectors) and development logs for humans. `RUST_LOG` filters, default `info`.
+//!
+//! When `OTEL_EXPORTER_OTLP_ENDPOINT` is set, spans are also exported over OTLP/gRPC with the service's
+//! name (`junqo-<service>`); when it is not, nothing is exported and nothing complains. W3C trace context is
+//! the propagation format either way (see [`crate::trace`]).
 
 use std::str::FromStr;
 
-use tracing_subscriber::EnvFilter;
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_otlp::WithExportConfig;
+use opentelemetry_sdk::Resource;
+use opentelemetry_sdk::propagation::TraceContextPropagator;
+use opentelemetry_sdk::trace::SdkTracerProvider;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Layer};
 
 use crate::{Env, Environment, Error};
 
@@ -34,21 +45,77 @@ impl LogFormat {
     }
 }
 
-/// Installs the global subscriber. `service` names the process in every JSON line.
-pub fn init(service: &'static str, format: LogFormat) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_target(true);
-    let installed = match format {
-        LogFormat::Json => builder
+/// Keeps the trace exporter alive; [`Telemetry::shutdown`] flushes what is buffered.
+#[must_use = "dropping the telemetry handle stops trace export"]
+pub struct Telemetry {
+    provider: Option<SdkTracerProvider>,
+}
+
+/// Installs logging (and tracing export when `otlp_endpoint` is given) for the process. The first call
+/// wins: tests that start several services in one process share the first one's set-up.
+pub fn init(service: &'static str, format: LogFormat, otlp_endpoint: Option<&str>) -> Telemetry {
+    opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
+    let filter = || EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let logs = match format {
+        LogFormat::Json => tracing_subscriber::fmt::layer()
             .json()
             .flatten_event(true)
             .with_current_span(true)
-            .try_init(),
-        LogFormat::Pretty => builder.compact().try_init(),
+            .boxed(),
+        LogFormat::Pretty => tracing_subscriber::fmt::layer().compact().boxed(),
     };
+
+    let provider = otlp_endpoint.and_then(|endpoint| match exporter(service, endpoint) {
+        Ok(provider) => Some(provider),
+        Err(error) => {
+            eprintln!("{service}: traces will not be exported: {error}");
+            None
+        }
+    });
+    // The exporter's own HTTP/2 and gRPC internals stay out of the traces it exports.
+    let traces = provider.as_ref().map(|provider| {
+        tracing_opentelemetry::layer()
+            .with_tracer(provider.tracer(service))
+            .with_filter(EnvFilter::new("info,h2=off,hyper=off,tonic=off,tower=off"))
+    });
+    let installed = tracing_subscriber::registry()
+        .with(logs.with_filter(filter()))
+        .with(traces)
+        .try_init();
     if installed.is_ok() {
-        tracing::info!(service, "logging initialised");
+        tracing::info!(
+            service,
+            tracing = provider.is_some(),
+            "telemetry initialised"
+        );
+    }
+    Telemetry { provider }
+}
+
+fn exporter(
+    service: &'static str,
+    endpoint: &str,
+) -> Result<SdkTracerProvider, opentelemetry_otlp::ExporterBuildError> {
+    let exporter = opentelemetry_otlp::SpanExporter::builder()
+        .with_tonic()
+        .with_endpoint(endpoint)
+        .with_timeout(std::time::Duration::from_secs(3))
+        .build()?;
+    Ok(SdkTracerProvider::builder()
+        .with_batch_exporter(exporter)
+        .with_resource(
+            Resource::builder()
+                .with_service_name(format!("junqo-{service}"))
+                .build(),
+        )
+        .build())
+}
+
+impl Telemetry {
+    /// Flushes buffered spans. The SDK blocks while it flushes, so it runs on a blocking thread.
+    pub async fn shutdown(self) {
+        if let Some(provider) = self.provider {
+            let _ = tokio::task::spawn_blocking(move || provider.shutdown()).await;
+        }
     }
 }

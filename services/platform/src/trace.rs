@@ -1,5 +1,49 @@
 //! W3C trace context (`traceparent`) carried from the edge through gRPC metadata and AMQP headers, so a
-//! message's path can be followed across services.
+//! message's path can be followed across services: one trace from the REST request, through the gRPC
+//! calls and the event on RabbitMQ, to the socket delivery.
+
+use std::collections::HashMap;
+
+use opentelemetry::trace::TraceContextExt;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+
+/// The `traceparent` of the current span, when tracing is exported (otherwise spans have no context).
+pub fn current_traceparent() -> Option<String> {
+    let context = tracing::Span::current().context();
+    let span = context.span();
+    let span = span.span_context();
+    span.is_valid().then(|| {
+        format!(
+            "00-{}-{}-{:02x}",
+            span.trace_id(),
+            span.span_id(),
+            span.trace_flags().to_u8()
+        )
+    })
+}
+
+/// Makes `span` a child of the remote span named by `traceparent` (ignored if absent or malformed).
+/// Call it before the span is entered.
+pub fn set_remote_parent(span: &tracing::Span, traceparent: Option<&str>) {
+    let Some(traceparent) = traceparent.and_then(parse_traceparent) else {
+        return;
+    };
+    let carrier = HashMap::from([("traceparent".to_owned(), traceparent.to_owned())]);
+    let parent =
+        opentelemetry::global::get_text_map_propagator(|propagator| propagator.extract(&carrier));
+    let _ = span.set_parent(parent);
+}
+
+/// The span of an incoming gRPC call (for tonic's `Server::trace_fn`), child of the caller's span.
+pub fn grpc_server_span(request: &http::Request<()>) -> tracing::Span {
+    let span = tracing::info_span!("grpc", otel.name = %request.uri().path(), rpc.system = "grpc");
+    let traceparent = request
+        .headers()
+        .get("traceparent")
+        .and_then(|v| v.to_str().ok());
+    set_remote_parent(&span, traceparent);
+    span
+}
 
 /// The value if it is a well-formed version-00 `traceparent`, else `None`.
 pub fn parse_traceparent(value: &str) -> Option<&str> {

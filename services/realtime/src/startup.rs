@@ -34,10 +34,16 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), StartError> {
     let config = RealtimeConfig::from_env(&env)?;
-    platform::telemetry::init("realtime", config.log_format);
+    let telemetry = platform::telemetry::init(
+        "realtime",
+        config.log_format,
+        env.get("OTEL_EXPORTER_OTLP_ENDPOINT"),
+    );
     let app = Application::build(config).await?;
     tracing::info!(port = app.port(), "realtime listening (Socket.IO)");
-    app.run_until_stopped(shutdown).await
+    let outcome = app.run_until_stopped(shutdown).await;
+    telemetry.shutdown().await;
+    outcome
 }
 
 #[derive(Debug, thiserror::Error)]

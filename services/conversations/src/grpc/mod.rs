@@ -55,12 +55,15 @@ impl Handlers {
     }
 }
 
-/// The caller's trace context, or a new one: every event carries one.
+/// The trace context an event carries: this call's span when traces are exported, else the caller's
+/// context, else a new one.
 fn traceparent<T>(request: &Request<T>) -> String {
-    request
-        .metadata()
-        .get("traceparent")
-        .and_then(|v| v.to_str().ok())
-        .and_then(platform::trace::parse_traceparent)
-        .map_or_else(platform::trace::new_traceparent, str::to_owned)
+    platform::trace::current_traceparent().unwrap_or_else(|| {
+        request
+            .metadata()
+            .get("traceparent")
+            .and_then(|v| v.to_str().ok())
+            .and_then(platform::trace::parse_traceparent)
+            .map_or_else(platform::trace::new_traceparent, str::to_owned)
+    })
 }

@@ -9,6 +9,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::dto::{AuthPayload, ErrorDto, IsLoggedIn, LoginBody, RegisterBody};
+use super::extract::outgoing;
 use super::{Caller, JsonObject};
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -35,7 +36,12 @@ async fn register(
         r#type: body.text("type"),
         password: body.text("password"),
     };
-    let response = state.auth.clone().sign_up(request).await?.into_inner();
+    let response = state
+        .auth
+        .clone()
+        .sign_up(outgoing(request, None))
+        .await?
+        .into_inner();
     Ok((StatusCode::CREATED, Json(response.into())))
 }
 
@@ -51,7 +57,12 @@ async fn login(
         email: body.text("email"),
         password: body.text("password"),
     };
-    let response = state.auth.clone().sign_in(request).await?.into_inner();
+    let response = state
+        .auth
+        .clone()
+        .sign_in(outgoing(request, None))
+        .await?
+        .into_inner();
     Ok(Json(response.into()))
 }
 

@@ -54,11 +54,7 @@ impl Caller {
 
     /// A gRPC request on the caller's behalf, carrying the trace context.
     pub fn call<T>(&self, message: T) -> tonic::Request<T> {
-        let mut request = tonic::Request::new(message);
-        if let Some(value) = self.traceparent.as_deref().and_then(|t| t.parse().ok()) {
-            request.metadata_mut().insert("traceparent", value);
-        }
-        request
+        outgoing(message, self.traceparent.as_deref())
     }
 
     /// A gRPC request carrying this caller's token, for RPCs that act on the caller's own account.
@@ -261,4 +257,16 @@ impl QueryParams {
             default
         }
     }
+}
+
+/// A gRPC request carrying the trace context: this request's span when traces are exported, else the
+/// `traceparent` the client sent, if any.
+pub fn outgoing<T>(message: T, incoming: Option<&str>) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    let traceparent =
+        platform::trace::current_traceparent().or_else(|| incoming.map(str::to_owned));
+    if let Some(value) = traceparent.and_then(|t| t.parse().ok()) {
+        request.metadata_mut().insert("traceparent", value);
+    }
+    request
 }

@@ -25,7 +25,7 @@ pub fn apply(router: Router, config: &GatewayConfig) -> Router {
             config.request_timeout,
         ))
         .layer(platform::http::cors(config.cors_origins.as_deref()))
-        .layer(TraceLayer::new_for_http())
+        .layer(TraceLayer::new_for_http().make_span_with(request_span))
         .layer(SetSensitiveRequestHeadersLayer::new([
             AUTHORIZATION,
             COOKIE,
@@ -43,6 +43,22 @@ async fn json_error_bodies(response: Response) -> Response {
         return ApiError::new(status, reason).into_response();
     }
     response
+}
+
+/// One span per request, child of the client's span when it sent a `traceparent`.
+fn request_span(request: &axum::http::Request<axum::body::Body>) -> tracing::Span {
+    let span = tracing::info_span!(
+        "http",
+        otel.name = %format!("{} {}", request.method(), request.uri().path()),
+        http.method = %request.method(),
+        http.path = %request.uri().path(),
+    );
+    let traceparent = request
+        .headers()
+        .get("traceparent")
+        .and_then(|v| v.to_str().ok());
+    platform::trace::set_remote_parent(&span, traceparent);
+    span
 }
 
 fn panic_response(_panic: Box<dyn Any + Send + 'static>) -> Response {

@@ -16,6 +16,7 @@ use prost::Message;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 use uuid::Uuid;
 
 use super::dedup::RecentIds;
@@ -276,7 +277,10 @@ impl FanoutRunner {
                         Ok(event) if self.recent.first_time(&event.event_id) => {
                             let kind = event.payload.as_ref().map_or("empty", |p| p.kind());
                             metrics::counter!("realtime_events_consumed_total", "kind" => kind).increment(1);
-                            dispatcher.dispatch(event).await;
+                            // The delivery continues the trace of the change that caused it.
+                            let span = tracing::info_span!("deliver", otel.name = %format!("deliver {kind}"), event.kind = kind);
+                            platform::trace::set_remote_parent(&span, broker::traceparent_of(&delivery.properties).as_deref());
+                            dispatcher.dispatch(event).instrument(span).await;
                         }
                         Ok(_) => {
                             metrics::counter!("realtime_events_duplicate_total").increment(1);
