@@ -1,6 +1,10 @@
 //! A whole Junqo stack in one process, for end-to-end tests: auth, conversations, two realtime instances
 //! (A and B, to prove that instances behave as one) and the gateway, each on a free port, against a fresh
 //! Postgres database and fresh RabbitMQ exchange names. Everything stops and is cleaned up on drop.
+//! [`process`] runs the same services as separate processes instead, for signals and per-process
+//! telemetry.
+
+pub mod process;
 
 use std::future::Future;
 

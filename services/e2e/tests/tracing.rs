@@ -2,12 +2,11 @@
 //! the realtime instance that delivers it. The four services run as separate processes (the real
 //! binaries, as deployed), exporting over OTLP to a collector inside this test.
 
-use std::collections::{HashMap, HashSet};
-use std::path::PathBuf;
-use std::process::Stdio;
+use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use e2e::process;
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
     TraceService, TraceServiceServer,
 };
@@ -17,9 +16,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
 use opentelemetry_proto::tonic::common::v1::any_value::Value as AnyValue;
 use serde_json::{Value, json};
 use testkit::{TestBroker, TestDatabase, sio};
-use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::net::TcpListener;
-use tokio::process::{Child, Command};
 use tokio::sync::Notify;
 use tokio_stream::wrappers::TcpListenerStream;
 
@@ -71,53 +68,6 @@ impl TraceService for Collector {
     }
 }
 
-/// A service binary built by `cargo test --workspace`, next to this test's own executable.
-fn binary(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("test executable path");
-    let dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target/<profile>/deps");
-    let path = dir.join(name);
-    assert!(
-        path.is_file(),
-        "{} is not built: run the workspace tests (cargo test --workspace)",
-        path.display()
-    );
-    path
-}
-
-/// Starts a service binary and waits for its "listening" log line; returns the child and its port.
-async fn start(name: &str, env: &HashMap<String, String>) -> (Child, u16) {
-    let mut child = Command::new(binary(name))
-        .envs(env)
-        .current_dir(std::env::temp_dir())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("the service starts");
-    let mut lines = BufReader::new(child.stdout.take().expect("piped stdout")).lines();
-    let port = loop {
-        let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
-            .await
-            .unwrap_or_else(|_| panic!("{name} did not report listening within 30 s"))
-            .expect("log is readable")
-            .unwrap_or_else(|| panic!("{name} exited before listening"));
-        if let Ok(entry) = serde_json::from_str::<Value>(&line)
-            && entry["message"]
-                .as_str()
-                .is_some_and(|m| m.contains("listening"))
-            && let Some(port) = entry["port"].as_u64()
-        {
-            break u16::try_from(port).expect("a port");
-        }
-    };
-    // Keep draining the log so the child never blocks on a full pipe.
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    (child, port)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rest_posted_message_is_one_trace_across_gateway_conversations_and_realtime() {
     let collector = Collector::default();
@@ -134,40 +84,24 @@ async fn a_rest_posted_message_is_one_trace_across_gateway_conversations_and_rea
 
     let db = TestDatabase::create().await;
     let broker = TestBroker::new();
-    let mut env: HashMap<String, String> = db
-        .env_pairs()
-        .into_iter()
-        .chain(broker.env_pairs())
-        .collect();
-    for (key, value) in [
-        ("PATH", std::env::var("PATH").unwrap_or_default()),
-        ("JWT_SECRET", "trace-test-secret".into()),
-        ("BIND_ADDRESS", "127.0.0.1".into()),
-        ("LOG_FORMAT", "json".into()),
-        ("RUST_LOG", "info".into()),
-        ("AUTH_PORT", "0".into()),
-        ("CONVERSATIONS_PORT", "0".into()),
-        ("REALTIME_PORT", "0".into()),
-        ("GATEWAY_PORT", "0".into()),
-        ("ADMIN_PORT", "0".into()),
-        ("OTEL_EXPORTER_OTLP_ENDPOINT", collector_url),
-        ("OTEL_BSP_SCHEDULE_DELAY", "100".into()),
-    ] {
-        env.insert(key.into(), value);
-    }
-    let (_auth, auth_port) = start("auth", &env).await;
-    env.insert("AUTH_URL".into(), format!("http://127.0.0.1:{auth_port}"));
-    let (_conversations, conversations_port) = start("conversations", &env).await;
+    let mut env = process::base_env(&db, &broker);
+    env.insert("OTEL_EXPORTER_OTLP_ENDPOINT".into(), collector_url);
+    env.insert("OTEL_BSP_SCHEDULE_DELAY".into(), "100".into());
+    let auth = process::start("auth", &env).await;
+    env.insert("AUTH_URL".into(), format!("http://127.0.0.1:{}", auth.port));
+    let conversations = process::start("conversations", &env).await;
     env.insert(
         "CONVERSATIONS_URL".into(),
-        format!("http://127.0.0.1:{conversations_port}"),
+        format!("http://127.0.0.1:{}", conversations.port),
     );
-    let (_realtime, realtime_port) = start("realtime", &env).await;
+    let realtime = process::start("realtime", &env).await;
+    let realtime_port = realtime.port;
     env.insert(
         "REALTIME_URL".into(),
         format!("http://127.0.0.1:{realtime_port}"),
     );
-    let (_gateway, gateway_port) = start("gateway", &env).await;
+    let gateway = process::start("gateway", &env).await;
+    let gateway_port = gateway.port;
     let api = |path: &str| format!("http://127.0.0.1:{gateway_port}/api/v1{path}");
     let http = reqwest::Client::new();
 

@@ -30,6 +30,38 @@ impl Session {
     }
 }
 
+/// The conversations a socket has joined, kept by the socket itself: socketioxide may already have
+/// emptied its rooms when the disconnect handler runs, and the room counts must still come down.
+#[derive(Debug, Clone, Default)]
+pub struct Joined(std::sync::Arc<std::sync::Mutex<std::collections::HashSet<Uuid>>>);
+
+impl Joined {
+    fn set(&self) -> std::sync::MutexGuard<'_, std::collections::HashSet<Uuid>> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Records a join; false if the socket was already in the conversation.
+    pub fn insert(&self, conversation: Uuid) -> bool {
+        self.set().insert(conversation)
+    }
+
+    /// Records a leave; false if the socket was not in the conversation.
+    pub fn remove(&self, conversation: Uuid) -> bool {
+        self.set().remove(&conversation)
+    }
+
+    pub fn contains(&self, conversation: Uuid) -> bool {
+        self.set().contains(&conversation)
+    }
+
+    /// Every joined conversation, forgetting them all.
+    pub fn take(&self) -> Vec<Uuid> {
+        self.set().drain().collect()
+    }
+}
+
 /// Why a handshake was refused; its text is what the client's `connect_error` says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Refusal {
@@ -70,6 +102,7 @@ pub async fn authenticate(
         user_name: claims.user_name,
         user_type: claims.user_type,
     }));
+    socket.extensions.insert(Joined::default());
     Ok(())
 }
 

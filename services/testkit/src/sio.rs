@@ -9,7 +9,8 @@ use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
 use tokio_tungstenite::tungstenite::Message;
 
-/// An event the server emitted: its name and first argument.
+/// An event the server emitted: its name and first argument. A server-side namespace DISCONNECT arrives
+/// as the event `disconnect`; the channel closes when the connection does.
 pub type Incoming = (String, Value);
 
 /// The sending half of a connection; events arrive on the receiver returned by [`connect`].
@@ -65,7 +66,10 @@ pub async fn connect(
                 frame = stream.next() => {
                     let Some(Ok(Message::Text(text))) = frame else { break };
                     let text = text.as_str();
-                    if text == "2" {
+                    if text == "41" {
+                        // A Socket.IO DISCONNECT from the server: clients take it as "do not reconnect".
+                        let _ = events.send(("disconnect".to_owned(), Value::Null));
+                    } else if text == "2" {
                         if stream.send(Message::text("3")).await.is_err() { break }
                     } else if let Some(rest) = text.strip_prefix("42") {
                         if let Ok(Value::Array(mut args)) = serde_json::from_str::<Value>(rest)

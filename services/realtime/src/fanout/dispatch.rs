@@ -145,7 +145,8 @@ impl Dispatcher {
             None => self.io.to(room.to_owned()).sockets(),
         };
         for socket in sockets {
-            if socket.rooms().iter().any(|r| r == room) {
+            let joined = socket.extensions.get::<crate::handshake::Joined>();
+            if joined.is_some_and(|joined| joined.remove(conversation)) {
                 socket.leave(room.to_owned());
                 self.fanout.leave(conversation);
             }

@@ -22,7 +22,7 @@ use socketioxide::socket::DisconnectReason;
 use uuid::Uuid;
 
 use crate::error::SocketError;
-use crate::handshake::Session;
+use crate::handshake::{Joined, Session};
 use crate::hub::{Hub, user_room};
 
 /// Registers the event handlers of a freshly authenticated socket.
@@ -54,20 +54,17 @@ pub async fn on_connect(
 /// Announces the user offline if this was their last socket here, stops their typing, and leaves every
 /// conversation room (telling the room). Only infallible extractors: a failing one would skip the clean-up.
 async fn on_disconnect(
-    socket: SocketRef,
     State(hub): State<Arc<Hub>>,
     MaybeExtension(session): MaybeExtension<Arc<Session>>,
+    MaybeExtension(joined): MaybeExtension<Joined>,
     reason: DisconnectReason,
 ) {
-    let Some(session) = session else { return };
+    let (Some(session), Some(joined)) = (session, joined) else {
+        return;
+    };
     metrics::gauge!("realtime_connected_sockets").decrement(1.0);
     tracing::debug!(user = %session.user_id, %reason, "socket disconnected");
-    // Read before any await: the socket's rooms are being torn down.
-    let conversations: Vec<Uuid> = socket
-        .rooms()
-        .iter()
-        .filter_map(|room| room.parse().ok())
-        .collect();
+    let conversations = joined.take();
     // Presence first: whoever hears the room notices below has the status change already.
     if hub.presence.socket_disconnected(session.user_id) {
         status::announce(&hub, &session, false).await;

@@ -11,7 +11,7 @@ use uuid::Uuid;
 use super::answer;
 use super::payload::{Json, Payload};
 use crate::error::SocketError;
-use crate::handshake::Session;
+use crate::handshake::{Joined, Session};
 use crate::hub::Hub;
 
 pub async fn join(
@@ -20,6 +20,7 @@ pub async fn join(
     ack: AckSender,
     State(hub): State<Arc<Hub>>,
     Extension(session): Extension<Arc<Session>>,
+    Extension(joined): Extension<Joined>,
 ) {
     let started = std::time::Instant::now();
     let outcome = async {
@@ -36,7 +37,7 @@ pub async fn join(
             .await
             .map_err(SocketError::from)?;
         let room = conversation.to_string();
-        if !socket.rooms().iter().any(|r| *r == room) {
+        if joined.insert(conversation) {
             // Bound before the join is acknowledged: nothing sent after the ack can be missed.
             hub.fanout.join(conversation).await;
             socket.join(room.clone());
@@ -55,6 +56,7 @@ pub async fn leave(
     ack: AckSender,
     State(hub): State<Arc<Hub>>,
     Extension(session): Extension<Arc<Session>>,
+    Extension(joined): Extension<Joined>,
 ) {
     let started = std::time::Instant::now();
     let outcome = (|| {
@@ -62,7 +64,7 @@ pub async fn leave(
         let conversation = payload.id("conversationId", "Conversation ID");
         payload.finish()?;
         let room = conversation.to_string();
-        if socket.rooms().iter().any(|r| *r == room) {
+        if joined.remove(conversation) {
             socket.leave(room.clone());
             left(&hub, &session, conversation);
             super::typing::clear(&hub, &session, conversation);

@@ -88,7 +88,11 @@ async fn member_of(
     let conversation = payload.id("conversationId", "Conversation ID");
     payload.finish()?;
     let room = conversation.to_string();
-    if !socket.rooms().iter().any(|r| *r == room) {
+    let joined = socket
+        .extensions
+        .get::<crate::handshake::Joined>()
+        .is_some_and(|j| j.contains(conversation));
+    if !joined {
         let request = ConversationRef {
             actor: Some(session.actor()),
             conversation_id: room,

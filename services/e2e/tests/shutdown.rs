@@ -1,0 +1,153 @@
+//! SIGTERM, as Kubernetes sends it, to the real service processes.
+
+use std::time::Duration;
+
+use e2e::{JWT_SECRET, process};
+use junqo_proto::auth::v1::SignUpRequest;
+use junqo_proto::auth::v1::auth_service_client::AuthServiceClient;
+use junqo_proto::conversations::v1::conversations_service_client::ConversationsServiceClient;
+use junqo_proto::conversations::v1::messages_service_client::MessagesServiceClient;
+use junqo_proto::conversations::v1::{Actor, CreateConversationRequest, CreateMessageRequest};
+use secrecy::SecretString;
+use testkit::{TestBroker, TestDatabase, sio};
+use tokio::sync::mpsc;
+
+/// Realtime closes every socket at the transport level (no Socket.IO DISCONNECT, which would tell clients
+/// not to reconnect) and exits well within its 20 s grace period.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_on_realtime_closes_sockets_so_clients_reconnect_and_exits_in_time() {
+    let db = TestDatabase::create().await;
+    let broker = TestBroker::new();
+    let mut env = process::base_env(&db, &broker);
+    let auth = process::start("auth", &env).await;
+    env.insert("AUTH_URL".into(), format!("http://127.0.0.1:{}", auth.port));
+    let conversations = process::start("conversations", &env).await;
+    env.insert(
+        "CONVERSATIONS_URL".into(),
+        format!("http://127.0.0.1:{}", conversations.port),
+    );
+    let mut realtime = process::start("realtime", &env).await;
+
+    let signer = jwt::TokenSigner::new(&SecretString::from(JWT_SECRET), jwt::DEFAULT_TTL);
+    let token = signer
+        .sign(&jwt::Subject {
+            id: uuid::Uuid::new_v4(),
+            name: "Alice",
+            user_type: jwt::UserType::Student,
+            email: "alice@example.com",
+        })
+        .expect("signed");
+    let (_socket, mut events) =
+        sio::connect(&format!("http://127.0.0.1:{}", realtime.port), &token)
+            .await
+            .expect("connected");
+
+    let (status, took) = realtime.terminate(Duration::from_secs(20)).await;
+    assert!(status.success(), "realtime exits cleanly: {status:?}");
+    assert!(took < Duration::from_secs(10), "stopped in {took:?}");
+    let mut told_not_to_reconnect = false;
+    while let Ok(Some((name, _))) =
+        tokio::time::timeout(Duration::from_secs(5), events.recv()).await
+    {
+        told_not_to_reconnect |= name == "disconnect";
+    }
+    assert!(
+        !told_not_to_reconnect,
+        "the socket was closed, not disconnected by the server"
+    );
+    assert!(events.recv().await.is_none(), "the connection is closed");
+    drop((auth, conversations));
+}
+
+/// Conversations finishes in-flight calls and commits what its writer holds: every message acknowledged
+/// before (or while) it stops is in the database afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_on_conversations_under_load_loses_no_acknowledged_message() {
+    let db = TestDatabase::create().await;
+    let broker = TestBroker::new();
+    let mut env = process::base_env(&db, &broker);
+    let auth = process::start("auth", &env).await;
+    env.insert("AUTH_URL".into(), format!("http://127.0.0.1:{}", auth.port));
+    let mut conversations = process::start("conversations", &env).await;
+
+    let user = AuthServiceClient::connect(format!("http://127.0.0.1:{}", auth.port))
+        .await
+        .expect("auth answers")
+        .sign_up(SignUpRequest {
+            name: Some("Alice".into()),
+            email: Some("alice@example.com".into()),
+            r#type: Some("STUDENT".into()),
+            password: Some("password123".into()),
+        })
+        .await
+        .expect("signed up")
+        .into_inner()
+        .user
+        .expect("user");
+    let actor = Actor {
+        user_id: user.id,
+        user_type: "STUDENT".into(),
+    };
+    let url = format!("http://127.0.0.1:{}", conversations.port);
+    let conversation = ConversationsServiceClient::connect(url.clone())
+        .await
+        .expect("conversations answers")
+        .create_conversation(CreateConversationRequest {
+            actor: Some(actor.clone()),
+            ..Default::default()
+        })
+        .await
+        .expect("created")
+        .into_inner()
+        .id;
+
+    let (acknowledged, mut acks) = mpsc::unbounded_channel::<String>();
+    for sender in 0..16 {
+        let mut client = MessagesServiceClient::connect(url.clone())
+            .await
+            .expect("connects");
+        let (actor, conversation, acknowledged) =
+            (actor.clone(), conversation.clone(), acknowledged.clone());
+        tokio::spawn(async move {
+            for i in 0.. {
+                let request = CreateMessageRequest {
+                    actor: Some(actor.clone()),
+                    conversation_id: conversation.clone(),
+                    content: format!("sender {sender} message {i}"),
+                    client_message_id: None,
+                };
+                let Ok(message) = client.create_message(request).await else {
+                    return;
+                };
+                if acknowledged.send(message.into_inner().id).is_err() {
+                    return;
+                }
+            }
+        });
+    }
+    drop(acknowledged);
+    let mut ids = Vec::new();
+    while ids.len() < 300 {
+        ids.push(acks.recv().await.expect("senders are running"));
+    }
+    let (status, _) = conversations.terminate(Duration::from_secs(45)).await;
+    assert!(status.success(), "conversations exits cleanly: {status:?}");
+    while let Some(id) = acks.recv().await {
+        ids.push(id);
+    }
+
+    let mut connection = db.connect().await;
+    let uuids: Vec<uuid::Uuid> = ids.iter().map(|id| id.parse().expect("uuid")).collect();
+    let stored: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM conversations.messages WHERE id = ANY($1)")
+            .bind(&uuids)
+            .fetch_one(&mut connection)
+            .await
+            .expect("count");
+    assert_eq!(
+        stored as usize,
+        ids.len(),
+        "every acknowledged message is stored"
+    );
+    drop(auth);
+}
