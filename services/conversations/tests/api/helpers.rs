@@ -16,9 +16,7 @@ pub struct TestService {
     auth: AuthServiceClient<Channel>,
     pub db: TestDatabase,
     pub broker: TestBroker,
-    stop_conversations: Option<oneshot::Sender<()>>,
-    conversations_task: Option<tokio::task::JoinHandle<()>>,
-    _stop_auth: oneshot::Sender<()>,
+    _stops: Vec<oneshot::Sender<()>>,
 }
 
 fn stopper() -> (
@@ -64,11 +62,7 @@ pub async fn spawn_with(customise: impl FnOnce(&mut Env)) -> TestService {
     .expect("conversations starts");
     let url = format!("http://127.0.0.1:{}", app.port());
     let (stop_conversations, conversations_stopped) = stopper();
-    let conversations_task = tokio::spawn(async move {
-        app.run_until_stopped(conversations_stopped)
-            .await
-            .expect("conversations stops cleanly");
-    });
+    tokio::spawn(app.run_until_stopped(conversations_stopped));
 
     let channel = Channel::from_shared(url)
         .expect("valid url")
@@ -83,9 +77,7 @@ pub async fn spawn_with(customise: impl FnOnce(&mut Env)) -> TestService {
             .expect("auth answers"),
         db,
         broker,
-        stop_conversations: Some(stop_conversations),
-        conversations_task: Some(conversations_task),
-        _stop_auth: stop_auth,
+        _stops: vec![stop_auth, stop_conversations],
     }
 }
 
@@ -144,16 +136,6 @@ impl TestService {
             .await
             .expect("message sent")
             .into_inner()
-    }
-
-    /// Stops the conversations service as SIGTERM would, waiting until it has drained.
-    pub async fn stop(&mut self) {
-        if let Some(stop) = self.stop_conversations.take() {
-            let _ = stop.send(());
-        }
-        if let Some(task) = self.conversations_task.take() {
-            task.await.expect("conversations task ends");
-        }
     }
 }
 

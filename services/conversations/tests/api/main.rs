@@ -7,4 +7,3 @@ mod events;
 mod helpers;
 mod idempotency;
 mod messages;
-mod shutdown;
