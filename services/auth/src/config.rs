@@ -30,7 +30,7 @@ impl AuthConfig {
         Ok(Self {
             environment: env.environment()?,
             log_format: LogFormat::from_env(env)?,
-            admin_listen: SocketAddr::new(bind, env.parse_or("ADMIN_PORT", 9090)?),
+            admin_listen: SocketAddr::new(bind, env.parse_or("ADMIN_PORT", 9091)?),
             migrate_on_start: env.parse_or("MIGRATE_ON_START", true)?,
             listen: SocketAddr::new(bind, env.parse_or("AUTH_PORT", 50051)?),
             database: DatabaseSettings::from_env(env)?,

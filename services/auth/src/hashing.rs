@@ -4,28 +4,32 @@
 //! 20-40 ms of one core here in release builds). They are stored in each PHC hash string, so raising them
 //! later only affects new hashes.
 //!
-//! Hashing is CPU-bound, so it runs on Tokio's blocking threads, never on the async workers that serve
-//! other requests. At most `concurrency` run at once; up to [`QUEUE_PER_PERMIT`] per permit may wait, and
-//! beyond that callers are told to come back later instead of piling up memory and latency.
+//! Hashing is CPU-bound and memory-hungry, so it runs on a fixed pool of `concurrency` threads of its own,
+//! never on the async workers that serve other requests. A fixed pool also bounds memory: each thread
+//! reuses its own 19 MiB, where Tokio's blocking pool would spread hashes over many threads that each keep
+//! their allocator arena. Up to [`QUEUE_PER_THREAD`] jobs per thread may wait; beyond that callers are told
+//! to come back later instead of piling up memory and latency.
 
-use std::sync::Arc;
+use std::sync::mpsc::{SyncSender, TrySendError, sync_channel};
+use std::sync::{Arc, Mutex};
 
 use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
 use secrecy::{ExposeSecret, SecretString};
-use tokio::sync::Semaphore;
+use tokio::sync::oneshot;
 
 use crate::AuthError;
 
 const MEMORY_KIB: u32 = 19 * 1024;
 const PASSES: u32 = 2;
 const LANES: u32 = 1;
-const QUEUE_PER_PERMIT: usize = 64;
+const QUEUE_PER_THREAD: usize = 64;
+
+type Job = Box<dyn FnOnce() + Send>;
 
 #[derive(Clone)]
 pub struct PasswordHasher {
-    running: Arc<Semaphore>,
-    admitted: Arc<Semaphore>,
+    jobs: SyncSender<Job>,
     /// Verified against when the email is unknown, so that case costs what a wrong password costs.
     decoy_hash: Arc<str>,
 }
@@ -45,11 +49,32 @@ fn hash_now(password: &str) -> Result<String, AuthError> {
 }
 
 impl PasswordHasher {
+    /// Starts `concurrency` hashing threads. They end when the last handle is dropped.
     pub fn new(concurrency: usize) -> Result<Self, AuthError> {
         let concurrency = concurrency.max(1);
+        let (jobs, queue) = sync_channel::<Job>(concurrency * QUEUE_PER_THREAD);
+        let queue = Arc::new(Mutex::new(queue));
+        for index in 0..concurrency {
+            let queue = queue.clone();
+            std::thread::Builder::new()
+                .name(format!("password-hash-{index}"))
+                .spawn(move || {
+                    loop {
+                        // The lock is held only while taking a job, never while hashing.
+                        let job = match queue.lock() {
+                            Ok(receiver) => receiver.recv(),
+                            Err(_) => return,
+                        };
+                        match job {
+                            Ok(job) => job(),
+                            Err(_) => return,
+                        }
+                    }
+                })
+                .map_err(|e| AuthError::Internal(format!("cannot start a hashing thread: {e}")))?;
+        }
         Ok(Self {
-            running: Arc::new(Semaphore::new(concurrency)),
-            admitted: Arc::new(Semaphore::new(concurrency * (QUEUE_PER_PERMIT + 1))),
+            jobs,
             decoy_hash: hash_now("decoy password never assigned to anyone")?.into(),
         })
     }
@@ -85,19 +110,24 @@ impl PasswordHasher {
         &self,
         work: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, AuthError> {
-        let _admitted = self.admitted.try_acquire().map_err(|_| {
-            metrics::counter!("auth_password_hash_rejected_total").increment(1);
-            AuthError::Busy
-        })?;
-        let _running = self
-            .running
-            .acquire()
-            .await
-            .map_err(|_| AuthError::Internal("hasher closed".into()))?;
+        let (reply, answer) = oneshot::channel();
+        let job: Job = Box::new(move || {
+            let _ = reply.send(work());
+        });
+        match self.jobs.try_send(job) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) => {
+                metrics::counter!("auth_password_hash_rejected_total").increment(1);
+                return Err(AuthError::Busy);
+            }
+            Err(TrySendError::Disconnected(_)) => {
+                return Err(AuthError::Internal("hashing threads stopped".into()));
+            }
+        }
         metrics::counter!("auth_password_hashes_total").increment(1);
-        tokio::task::spawn_blocking(work)
+        answer
             .await
-            .map_err(|e| AuthError::Internal(format!("hashing task failed: {e}")))
+            .map_err(|_| AuthError::Internal("a hashing job was lost".into()))
     }
 }
 
@@ -145,14 +175,36 @@ mod tests {
     #[tokio::test]
     async fn a_full_queue_is_refused_not_grown() {
         let hasher = PasswordHasher::new(1).expect("hasher builds");
-        let held = hasher
-            .admitted
-            .clone()
-            .acquire_many_owned(hasher.admitted.available_permits() as u32)
-            .await;
+        // Hold the only thread, then fill the queue behind it.
+        let (release, blocked) = std::sync::mpsc::channel::<()>();
+        let (started, running) = oneshot::channel::<()>();
+        let busy = tokio::spawn({
+            let hasher = hasher.clone();
+            async move {
+                hasher
+                    .run(move || {
+                        let _ = started.send(());
+                        let _ = blocked.recv();
+                    })
+                    .await
+            }
+        });
+        running.await.expect("the blocking job started");
+        let mut queued = 0;
+        while hasher.jobs.try_send(Box::new(|| {})).is_ok() {
+            queued += 1;
+        }
+        assert_eq!(
+            queued, QUEUE_PER_THREAD,
+            "the queue holds what it was sized for"
+        );
         let outcome = hasher.hash(secret("any password")).await;
         assert!(matches!(outcome, Err(AuthError::Busy)), "{outcome:?}");
-        drop(held);
-        assert!(hasher.hash(secret("any password")).await.is_ok());
+        release.send(()).expect("the blocked job waits");
+        busy.await.expect("joined").expect("the blocked job ran");
+        assert!(
+            hasher.hash(secret("any password")).await.is_ok(),
+            "room again once the queue drains"
+        );
     }
 }

@@ -35,7 +35,7 @@ impl ConversationsConfig {
         Ok(Self {
             environment: env.environment()?,
             log_format: LogFormat::from_env(env)?,
-            admin_listen: SocketAddr::new(bind, env.parse_or("ADMIN_PORT", 9090)?),
+            admin_listen: SocketAddr::new(bind, env.parse_or("ADMIN_PORT", 9092)?),
             migrate_on_start: env.parse_or("MIGRATE_ON_START", true)?,
             listen: SocketAddr::new(bind, env.parse_or("CONVERSATIONS_PORT", 50052)?),
             database: DatabaseSettings::from_env(env)?,
