@@ -151,3 +151,44 @@ async fn sigterm_on_conversations_under_load_loses_no_acknowledged_message() {
     );
     drop(auth);
 }
+
+/// The gateway stops accepting on SIGTERM but finishes the requests it has: here sign-ups still waiting
+/// for the auth service's password hashing when the signal arrives.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_on_the_gateway_finishes_requests_in_flight() {
+    let db = TestDatabase::create().await;
+    let broker = TestBroker::new();
+    let mut env = process::base_env(&db, &broker);
+    // One hashing thread: concurrent sign-ups queue behind each other, so most are still in flight when
+    // the first one is answered.
+    env.insert("PASSWORD_HASH_CONCURRENCY".into(), "1".into());
+    let auth = process::start("auth", &env).await;
+    env.insert("AUTH_URL".into(), format!("http://127.0.0.1:{}", auth.port));
+    let mut gateway = process::start("gateway", &env).await;
+    let url = format!("http://127.0.0.1:{}/api/v1/auth/register", gateway.port);
+
+    let http = reqwest::Client::new();
+    let mut requests = futures::stream::FuturesUnordered::new();
+    for i in 0..12 {
+        let body = serde_json::json!({
+            "name": format!("User {i}"), "email": format!("user{i}@example.com"),
+            "type": "STUDENT", "password": "password123",
+        });
+        requests.push(http.post(&url).json(&body).send());
+    }
+    use futures::StreamExt;
+    let first = requests.next().await.expect("a request").expect("answered");
+    assert_eq!(first.status(), 201);
+
+    let terminating = tokio::spawn(async move { gateway.terminate(Duration::from_secs(45)).await });
+    let mut answered = 1;
+    while let Some(response) = requests.next().await {
+        let response = response.expect("a request in flight at SIGTERM is still answered");
+        assert_eq!(response.status(), 201);
+        answered += 1;
+    }
+    assert_eq!(answered, 12);
+    let (status, _) = terminating.await.expect("joined");
+    assert!(status.success(), "the gateway exits cleanly: {status:?}");
+    drop(auth);
+}
