@@ -2,7 +2,9 @@
 // leave, and the status of a user who disconnects.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { GATEWAY, ask, closeAll, connectAs, conversation, next, register } from './helpers.mjs';
+import {
+  GATEWAY, TYPING_TIMEOUT, WITHIN, ask, closeAll, connectAs, conversation, next, register,
+} from './helpers.mjs';
 
 test('two participants chat as in the seed diagram', async () => {
   const alice = await register('Alice');
@@ -33,7 +35,7 @@ test('two participants chat as in the seed diagram', async () => {
     await Promise.all([stopped, stoppedWeb]);
 
     // Typing stops by itself after the timeout.
-    const expired = next(b, 'userStopTyping', (t) => t.userId === alice.id);
+    const expired = next(b, 'userStopTyping', (t) => t.userId === alice.id, TYPING_TIMEOUT + WITHIN);
     await ask(a, 'startTyping', { conversationId: room });
     await expired;
 

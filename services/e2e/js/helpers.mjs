@@ -9,6 +9,8 @@ export const REALTIME_B = process.env.REALTIME_B_URL;
 export const PING_INTERVAL = Number(process.env.PING_INTERVAL_MS);
 export const PING_TIMEOUT = Number(process.env.PING_TIMEOUT_MS);
 export const MAX_PAYLOAD = Number(process.env.MAX_PAYLOAD_BYTES);
+/** The server's typing timeout (TYPING_TIMEOUT_MS), 5 s unless the harness shortened it. */
+export const TYPING_TIMEOUT = Number(process.env.TYPING_TIMEOUT_MS ?? 5000);
 const SECRET = process.env.JWT_SECRET;
 if (!GATEWAY || !REALTIME_A || !REALTIME_B || !SECRET) {
   throw new Error('run through `cargo test -p e2e`, which starts the stack and sets the addresses');

@@ -32,6 +32,7 @@ async fn the_official_client_speaks_the_whole_socket_contract() {
         .env("JWT_SECRET", JWT_SECRET)
         .env("PING_INTERVAL_MS", "400")
         .env("PING_TIMEOUT_MS", "400")
+        .env("TYPING_TIMEOUT_MS", "600")
         .env("MAX_PAYLOAD_BYTES", "65536")
         .stdin(Stdio::null())
         .output()
