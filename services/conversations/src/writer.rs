@@ -82,8 +82,10 @@ async fn run(mut receiver: mpsc::Receiver<Pending>, pool: PgPool, publisher: Eve
 }
 
 /// One message to insert, and everyone waiting for it (retries of one client message id that arrived in
-/// the same batch wait on the first).
+/// the same batch wait on the first). Its id is fixed once, so retrying a commit whose outcome was lost
+/// (the connection broke after Postgres committed) finds the stored row instead of storing it twice.
 struct Job {
+    id: Uuid,
     draft: Draft,
     replies: Vec<Reply>,
 }
@@ -150,26 +152,32 @@ async fn write_alone(
     }
 }
 
-/// A retry that raced its original (the unique index on client ids refused it) gets the original.
+/// A commit refused by a unique index stored nothing new: either this very message is already stored (an
+/// earlier commit succeeded but its answer was lost), or a retry raced its original. Either way the
+/// stored message is the answer.
 async fn recover_retry(
     pool: &PgPool,
     job: &Job,
     error: ConversationsError,
 ) -> Result<MessageRow, ConversationsError> {
-    let is_race =
-        matches!(&error, ConversationsError::Database(e) if store::is_unique_violation(e));
-    match (&job.draft.client_message_id, is_race) {
-        (Some(client_id), true) => {
-            let found = store::messages::find_by_client_ids(
-                pool,
-                &[job.draft.sender_id],
-                &[client_id.as_str()],
-            )
-            .await?;
-            found.into_iter().next().map(|(row, _)| row).ok_or(error)
-        }
-        _ => Err(error),
+    if !matches!(&error, ConversationsError::Database(e) if store::is_unique_violation(e)) {
+        return Err(error);
     }
+    if let Some(stored) = store::messages::find(pool, job.id).await? {
+        return Ok(stored);
+    }
+    let Some(client_id) = &job.draft.client_message_id else {
+        return Err(error);
+    };
+    let draft = &job.draft;
+    let found = store::messages::find_by_client_ids(
+        pool,
+        &[draft.sender_id],
+        &[draft.conversation_id],
+        &[client_id.as_str()],
+    )
+    .await?;
+    found.into_iter().next().map(|(row, _)| row).ok_or(error)
 }
 
 /// Answers messages whose client id was already stored, and merges retries within the batch.
@@ -177,31 +185,39 @@ async fn answer_retries(
     pool: &PgPool,
     pending: Vec<Pending>,
 ) -> Result<Vec<Job>, (ConversationsError, Vec<Pending>)> {
-    let keyed: Vec<(Uuid, &str)> = pending
+    type Key = (Uuid, Uuid, String);
+    let keyed: Vec<(Uuid, Uuid, &str)> = pending
         .iter()
-        .filter_map(|p| Some((p.draft.sender_id, p.draft.client_message_id.as_deref()?)))
+        .filter_map(|p| {
+            Some((
+                p.draft.sender_id,
+                p.draft.conversation_id,
+                p.draft.client_message_id.as_deref()?,
+            ))
+        })
         .collect();
-    let stored: HashMap<(Uuid, String), MessageRow> = if keyed.is_empty() {
+    let stored: HashMap<Key, MessageRow> = if keyed.is_empty() {
         HashMap::new()
     } else {
-        let senders: Vec<Uuid> = keyed.iter().map(|(s, _)| *s).collect();
-        let ids: Vec<&str> = keyed.iter().map(|(_, c)| *c).collect();
-        match store::messages::find_by_client_ids(pool, &senders, &ids).await {
+        let senders: Vec<Uuid> = keyed.iter().map(|(s, _, _)| *s).collect();
+        let conversations: Vec<Uuid> = keyed.iter().map(|(_, c, _)| *c).collect();
+        let ids: Vec<&str> = keyed.iter().map(|(_, _, id)| *id).collect();
+        match store::messages::find_by_client_ids(pool, &senders, &conversations, &ids).await {
             Ok(found) => found
                 .into_iter()
-                .map(|(row, client)| ((row.sender_id, client), row))
+                .map(|(row, client)| ((row.sender_id, row.conversation_id, client), row))
                 .collect(),
             Err(error) => return Err((error, pending)),
         }
     };
 
     let mut jobs: Vec<Job> = Vec::with_capacity(pending.len());
-    let mut first_of: HashMap<(Uuid, String), usize> = HashMap::new();
+    let mut first_of: HashMap<Key, usize> = HashMap::new();
     for Pending { draft, reply } in pending {
         let key = draft
             .client_message_id
             .clone()
-            .map(|c| (draft.sender_id, c));
+            .map(|c| (draft.sender_id, draft.conversation_id, c));
         if let Some(key) = key {
             if let Some(row) = stored.get(&key) {
                 let _ = reply.send(Ok(row.clone()));
@@ -214,6 +230,7 @@ async fn answer_retries(
             first_of.insert(key, jobs.len());
         }
         jobs.push(Job {
+            id: Uuid::new_v4(),
             draft,
             replies: vec![reply],
         });
@@ -241,7 +258,7 @@ async fn commit(
             .or_default()
             .push(index);
     }
-    let ids: Vec<Uuid> = jobs.iter().map(|_| Uuid::new_v4()).collect();
+    let ids: Vec<Uuid> = jobs.iter().map(|job| job.id).collect();
     let reservations: Vec<Reservation> = groups
         .iter()
         .map(|(conversation_id, members)| Reservation {

@@ -67,11 +67,12 @@ pub fn parse_participants(
         ParticipantsForm::Remove => "Each participant ID to remove must be a valid UUID",
     };
     let mut parsed = Vec::with_capacity(ids.len());
+    let mut seen = std::collections::HashSet::with_capacity(ids.len());
     for id in ids {
         let id: Uuid = id
             .parse()
             .map_err(|_| ConversationsError::Validation(vec![message.to_owned()]))?;
-        if !parsed.contains(&id) {
+        if seen.insert(id) {
             parsed.push(id);
         }
     }

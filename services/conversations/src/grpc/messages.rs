@@ -162,7 +162,8 @@ impl MessagesService for Handlers {
         )
         .await?;
         let updated = store::messages::update_content(&mut tx, id, content.as_str()).await?;
-        let receipts = store::messages::receipts(self.pool(), &[id]).await?;
+        // On the transaction's own connection: a second one per edit could exhaust the pool.
+        let receipts = store::messages::receipts(&mut *tx, &[id]).await?;
         let event = events::message_updated(&updated, &receipts, Some(&trace));
         let outbox = store::outbox::insert(&mut tx, vec![event]).await?;
         tx.commit().await.map_err(ConversationsError::from)?;

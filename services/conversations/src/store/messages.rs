@@ -80,10 +80,12 @@ pub async fn insert_many(
     Ok(())
 }
 
-/// Messages already stored under these (sender, client message id) pairs, with their client ids.
+/// Messages already stored under these (sender, conversation, client message id) keys, with their
+/// client ids.
 pub async fn find_by_client_ids(
     db: &PgPool,
     senders: &[Uuid],
+    conversations: &[Uuid],
     client_ids: &[&str],
 ) -> Result<Vec<(MessageRow, String)>, ConversationsError> {
     #[derive(sqlx::FromRow)]
@@ -95,10 +97,12 @@ pub async fn find_by_client_ids(
     let found: Vec<Found> = sqlx::query_as(
         "SELECT m.id, m.conversation_id, m.seq, m.sender_id, m.content, m.created_at, m.updated_at,
                 m.client_message_id
-         FROM messages m JOIN unnest($1::uuid[], $2::text[]) AS k(sender_id, client_id)
-           ON m.sender_id = k.sender_id AND m.client_message_id = k.client_id",
+         FROM messages m JOIN unnest($1::uuid[], $2::uuid[], $3::text[]) AS k(sender_id, conversation_id, client_id)
+           ON m.sender_id = k.sender_id AND m.conversation_id = k.conversation_id
+          AND m.client_message_id = k.client_id",
     )
     .bind(senders)
+    .bind(conversations)
     .bind(client_ids)
     .fetch_all(db)
     .await?;
@@ -115,6 +119,19 @@ pub async fn find(db: &PgPool, id: Uuid) -> Result<Option<MessageRow>, Conversat
     .bind(id)
     .fetch_optional(db)
     .await?)
+}
+
+/// The conversation a message belongs to, read without locking.
+pub async fn conversation_of(
+    tx: &mut PgConnection,
+    id: Uuid,
+) -> Result<Option<Uuid>, ConversationsError> {
+    Ok(
+        sqlx::query_scalar("SELECT conversation_id FROM messages WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?,
+    )
 }
 
 /// Locks a message for an edit or a delete.
@@ -216,8 +233,8 @@ pub async fn mark_read(
     .await?)
 }
 
-pub async fn receipts(
-    db: &PgPool,
+pub async fn receipts<'c>(
+    db: impl sqlx::PgExecutor<'c>,
     messages: &[Uuid],
 ) -> Result<Vec<ReceiptRow>, ConversationsError> {
     if messages.is_empty() {

@@ -62,10 +62,25 @@ async fn a_retried_client_message_id_stores_one_message() {
         .into_inner();
     assert_ne!(bobs.id, first.id);
 
+    // The same client id in another conversation is another message, stored there.
+    let elsewhere = service.conversation(&alice, &[&bob]).await;
+    let other = service
+        .messages
+        .clone()
+        .create_message(CreateMessageRequest {
+            conversation_id: elsewhere.id.clone(),
+            ..request("retry-1")
+        })
+        .await
+        .expect("stored")
+        .into_inner();
+    assert_ne!(other.id, first.id);
+    assert_eq!(other.conversation_id, elsewhere.id);
+
     let mut db = service.db.connect().await;
     let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM conversations.messages")
         .fetch_one(&mut db)
         .await
         .expect("count");
-    assert_eq!(stored, 3);
+    assert_eq!(stored, 4);
 }
