@@ -12,9 +12,18 @@ use crate::Error;
 
 /// A snapshot of the variables a service reads. Tests build one from pairs instead of touching the
 /// process environment, which is shared by every test thread.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct Env {
     vars: HashMap<String, String>,
+}
+
+/// Names only: values include secrets (JWT_SECRET, DATABASE_PASSWORD, RABBITMQ_URL...).
+impl std::fmt::Debug for Env {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut names: Vec<&str> = self.vars.keys().map(String::as_str).collect();
+        names.sort_unstable();
+        f.debug_struct("Env").field("names", &names).finish()
+    }
 }
 
 impl Env {
@@ -263,6 +272,16 @@ mod tests {
         );
         env.set("JWT_SECRET", "x".repeat(32));
         assert!(env.jwt_secret().is_ok());
+    }
+
+    #[test]
+    fn debug_output_shows_names_not_values() {
+        let env = Env::from_pairs([("JWT_SECRET", "do-not-print-me")]);
+        let printed = format!("{env:?}");
+        assert!(
+            printed.contains("JWT_SECRET") && !printed.contains("do-not-print-me"),
+            "{printed}"
+        );
     }
 
     #[test]

@@ -30,35 +30,16 @@ impl Session {
     }
 }
 
-/// The conversations a socket has joined, kept by the socket itself: socketioxide may already have
-/// emptied its rooms when the disconnect handler runs, and the room counts must still come down.
+/// The conversations a socket has joined, kept by the socket itself (socketioxide may already have emptied
+/// its rooms when the disconnect handler runs, and the room counts must still come down). The lock also
+/// serialises one socket's joins, leaves and disconnect: socketioxide runs each event in its own task, so
+/// without it a leave (or the disconnect) could slip in while a join awaits the conversations service.
 #[derive(Debug, Clone, Default)]
-pub struct Joined(std::sync::Arc<std::sync::Mutex<std::collections::HashSet<Uuid>>>);
+pub struct Joined(std::sync::Arc<tokio::sync::Mutex<std::collections::HashSet<Uuid>>>);
 
 impl Joined {
-    fn set(&self) -> std::sync::MutexGuard<'_, std::collections::HashSet<Uuid>> {
-        self.0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    /// Records a join; false if the socket was already in the conversation.
-    pub fn insert(&self, conversation: Uuid) -> bool {
-        self.set().insert(conversation)
-    }
-
-    /// Records a leave; false if the socket was not in the conversation.
-    pub fn remove(&self, conversation: Uuid) -> bool {
-        self.set().remove(&conversation)
-    }
-
-    pub fn contains(&self, conversation: Uuid) -> bool {
-        self.set().contains(&conversation)
-    }
-
-    /// Every joined conversation, forgetting them all.
-    pub fn take(&self) -> Vec<Uuid> {
-        self.set().drain().collect()
+    pub async fn lock(&self) -> tokio::sync::MutexGuard<'_, std::collections::HashSet<Uuid>> {
+        self.0.lock().await
     }
 }
 

@@ -16,13 +16,23 @@ use crate::error::ApiError;
 use crate::state::AppState;
 
 /// The verified user behind the request's `Authorization: Bearer` token; 401 otherwise.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Caller {
     pub claims: jwt::Claims,
     /// The token itself, forwarded to services that act on the user's own account.
     pub token: String,
     /// The request's W3C trace context, passed on to the services it calls.
     pub traceparent: Option<String>,
+}
+
+/// Who, never the token itself.
+impl std::fmt::Debug for Caller {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Caller")
+            .field("user", &self.claims.sub)
+            .field("type", &self.claims.user_type)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Caller {

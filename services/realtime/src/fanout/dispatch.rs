@@ -145,11 +145,19 @@ impl Dispatcher {
             None => self.io.to(room.to_owned()).sockets(),
         };
         for socket in sockets {
-            let joined = socket.extensions.get::<crate::handshake::Joined>();
-            if joined.is_some_and(|joined| joined.remove(conversation)) {
-                socket.leave(room.to_owned());
-                self.fanout.leave(conversation);
-            }
+            // Out of the room at once, so nothing more reaches it; the bookkeeping waits for any join in
+            // progress on that socket (which may put it back in), then undoes it.
+            socket.leave(room.to_owned());
+            let Some(joined) = socket.extensions.get::<crate::handshake::Joined>() else {
+                continue;
+            };
+            let (fanout, room) = (self.fanout.clone(), room.to_owned());
+            tokio::spawn(async move {
+                if joined.lock().await.remove(&conversation) {
+                    socket.leave(room);
+                    fanout.leave(conversation);
+                }
+            });
         }
     }
 }

@@ -64,7 +64,8 @@ async fn on_disconnect(
     };
     metrics::gauge!("realtime_connected_sockets").decrement(1.0);
     tracing::debug!(user = %session.user_id, %reason, "socket disconnected");
-    let conversations = joined.take();
+    // Waits for a join in progress on this socket, so its room is counted and then left.
+    let conversations: Vec<Uuid> = joined.lock().await.drain().collect();
     // Presence first: whoever hears the room notices below has the status change already.
     if hub.presence.socket_disconnected(session.user_id) {
         status::announce(&hub, &session, false).await;

@@ -27,6 +27,8 @@ pub async fn join(
         let mut payload = Payload::parse(raw)?;
         let conversation = payload.id("conversationId", "Conversation ID");
         payload.finish()?;
+        // Held to the end: this socket's leave or disconnect waits until the join is complete.
+        let mut joined = joined.lock().await;
         let request = ConversationRef {
             actor: Some(session.actor()),
             conversation_id: conversation.to_string(),
@@ -59,19 +61,20 @@ pub async fn leave(
     Extension(joined): Extension<Joined>,
 ) {
     let started = std::time::Instant::now();
-    let outcome = (|| {
+    let outcome = async {
         let mut payload = Payload::parse(raw)?;
         let conversation = payload.id("conversationId", "Conversation ID");
         payload.finish()?;
         let room = conversation.to_string();
-        if joined.remove(conversation) {
+        if joined.lock().await.remove(&conversation) {
             socket.leave(room.clone());
             left(&hub, &session, conversation);
             super::typing::clear(&hub, &session, conversation);
         }
         let _ = socket.emit("leaveRoomSuccess", &json!({ "conversationId": room }));
         Ok::<_, SocketError>(json!({ "success": true, "conversationId": room }))
-    })();
+    }
+    .await;
     answer(&socket, ack, "leaveRoom", started, outcome);
 }
 

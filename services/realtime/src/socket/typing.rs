@@ -88,10 +88,10 @@ async fn member_of(
     let conversation = payload.id("conversationId", "Conversation ID");
     payload.finish()?;
     let room = conversation.to_string();
-    let joined = socket
-        .extensions
-        .get::<crate::handshake::Joined>()
-        .is_some_and(|j| j.contains(conversation));
+    let joined = match socket.extensions.get::<crate::handshake::Joined>() {
+        Some(joined) => joined.lock().await.contains(&conversation),
+        None => false,
+    };
     if !joined {
         let request = ConversationRef {
             actor: Some(session.actor()),
