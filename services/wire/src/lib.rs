@@ -53,7 +53,8 @@ pub struct MessageDto {
     pub read_status: Vec<ReadStatusDto>,
     pub created_at: String,
     pub updated_at: String,
-    /// Position in the conversation, from 1, without gaps.
+    /// Position in the conversation, from 1: numbers are never reused or skipped when messages are
+    /// written; a deleted message leaves its number unused.
     pub seq: i64,
 }
 

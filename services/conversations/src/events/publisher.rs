@@ -191,6 +191,10 @@ impl<'a> Session<'a> {
                                 metrics::counter!("conversations_events_relayed_total").increment(rows.len() as u64);
                                 tracing::info!(count = rows.len(), "relaying events left in the outbox");
                             }
+                            // A full batch means more are waiting: go again at once instead of next tick.
+                            if rows.len() as i64 == RELAY_BATCH {
+                                relay.reset_immediately();
+                            }
                             for event in rows {
                                 if let Some(confirm) = self.publish(event).await? {
                                     pending.push(confirm);

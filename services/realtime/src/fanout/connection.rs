@@ -21,7 +21,7 @@ use uuid::Uuid;
 
 use super::dedup::RecentIds;
 use super::dispatch::Dispatcher;
-use super::{Command, Fanout};
+use super::{Command, Fanout, PUBLISH_QUEUE, Publish};
 
 #[derive(Debug, Clone)]
 pub struct FanoutSettings {
@@ -38,14 +38,22 @@ const DEDUP_WINDOW: usize = 50_000;
 /// Starts the task; returns the handle for handlers and the task to await at shutdown.
 pub fn spawn(settings: FanoutSettings, stop: CancellationToken) -> (Fanout, FanoutRunner) {
     let (commands, receiver) = mpsc::unbounded_channel();
+    let (publications, to_publish) = mpsc::channel(PUBLISH_QUEUE);
     let runner = FanoutRunner {
         settings,
         receiver,
+        to_publish,
         stop,
         rooms: HashMap::new(),
         recent: RecentIds::new(DEDUP_WINDOW),
     };
-    (Fanout { commands }, runner)
+    (
+        Fanout {
+            commands,
+            publications,
+        },
+        runner,
+    )
 }
 
 /// The task's state, started with [`FanoutRunner::start`] once the dispatcher (which needs the
@@ -53,6 +61,7 @@ pub fn spawn(settings: FanoutSettings, stop: CancellationToken) -> (Fanout, Fano
 pub struct FanoutRunner {
     settings: FanoutSettings,
     receiver: mpsc::UnboundedReceiver<Command>,
+    to_publish: mpsc::Receiver<Publish>,
     stop: CancellationToken,
     /// Local sockets per conversation room; a room is bound while its count is above zero.
     rooms: HashMap<Uuid, usize>,
@@ -100,6 +109,8 @@ impl FanoutRunner {
                         Some(command) => self.count(command),
                         None => return,
                     },
+                    // Nobody would receive them while the broker is away.
+                    Some(_) = self.to_publish.recv() => {}
                 }
             }
             backoff = (backoff * 2).min(Duration::from_secs(5));
@@ -116,7 +127,6 @@ impl FanoutRunner {
             Command::Leave { room } => {
                 self.decrement(room);
             }
-            Command::Publish { .. } => {}
         }
     }
 
@@ -233,7 +243,6 @@ impl FanoutRunner {
         let mut consumer = session.consumer.clone();
         loop {
             tokio::select! {
-                biased;
                 () = self.stop.cancelled() => return Ok(()),
                 command = self.receiver.recv() => match command {
                     None => return Ok(()),
@@ -252,22 +261,22 @@ impl FanoutRunner {
                             metrics::gauge!("realtime_rooms").set(self.rooms.len() as f64);
                         }
                     }
-                    Some(Command::Publish { routing_key, event }) => {
-                        let properties = broker::event_properties(&event.event_id, None, false);
-                        session
-                            .publish
-                            .basic_publish(
-                                self.settings.exchanges.ephemeral.as_str().into(),
-                                routing_key.as_str().into(),
-                                BasicPublishOptions::default(),
-                                &event.encode_to_vec(),
-                                properties,
-                            )
-                            .await
-                            .map_err(broker::Error::from)?;
-                        metrics::counter!("realtime_events_published_total").increment(1);
-                    }
                 },
+                Some(Publish { routing_key, event }) = self.to_publish.recv() => {
+                    let properties = broker::event_properties(&event.event_id, None, false);
+                    session
+                        .publish
+                        .basic_publish(
+                            self.settings.exchanges.ephemeral.as_str().into(),
+                            routing_key.as_str().into(),
+                            BasicPublishOptions::default(),
+                            &event.encode_to_vec(),
+                            properties,
+                        )
+                        .await
+                        .map_err(broker::Error::from)?;
+                    metrics::counter!("realtime_events_published_total").increment(1);
+                }
                 delivery = consumer.next() => {
                     let Some(delivery) = delivery else {
                         return Err(broker::Error::Closed("the consumer was cancelled"));

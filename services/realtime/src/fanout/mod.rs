@@ -28,17 +28,24 @@ pub(crate) enum Command {
     },
     /// A local socket left the room.
     Leave { room: Uuid },
-    /// An ephemeral event for the other instances (and this one).
-    Publish {
-        routing_key: String,
-        event: Box<Event>,
-    },
 }
+
+/// An ephemeral event for the other instances (and this one).
+pub(crate) struct Publish {
+    routing_key: String,
+    event: Event,
+}
+
+/// Ephemeral events waiting to be published. When the broker cannot keep up, new ones are dropped:
+/// a typing notice is worth nothing late, and a flood from one client must not grow memory or delay
+/// the rooms' messages.
+const PUBLISH_QUEUE: usize = 4096;
 
 /// The handle the socket handlers use.
 #[derive(Clone)]
 pub struct Fanout {
     commands: mpsc::UnboundedSender<Command>,
+    publications: mpsc::Sender<Publish>,
 }
 
 impl Fanout {
@@ -55,10 +62,13 @@ impl Fanout {
     }
 
     pub fn publish(&self, routing_key: String, event: Event) {
-        let _ = self.commands.send(Command::Publish {
-            routing_key,
-            event: Box::new(event),
-        });
+        if self
+            .publications
+            .try_send(Publish { routing_key, event })
+            .is_err()
+        {
+            metrics::counter!("realtime_events_dropped_total").increment(1);
+        }
     }
 }
 
