@@ -140,9 +140,7 @@ impl ConversationsService for Handlers {
         )
         .await?;
         let event = events::participants_added(id, &participants, actor.user_id, Some(&trace));
-        let outbox = store::outbox::insert(&mut tx, vec![event]).await?;
-        tx.commit().await.map_err(ConversationsError::from)?;
-        self.publish(outbox);
+        self.commit_with(tx, vec![event]).await?;
         Ok(Response::new(self.visible(&actor, id).await?))
     }
 
@@ -193,9 +191,7 @@ impl ConversationsService for Handlers {
         let participants = Self::lock_for(&mut tx, &actor, id).await?;
         store::conversations::delete(&mut tx, id).await?;
         let event = events::conversation_deleted(id, &participants, actor.user_id, Some(&trace));
-        let outbox = store::outbox::insert(&mut tx, vec![event]).await?;
-        tx.commit().await.map_err(ConversationsError::from)?;
-        self.publish(outbox);
+        self.commit_with(tx, vec![event]).await?;
         Ok(Response::new(pb::Empty {}))
     }
 
@@ -218,14 +214,17 @@ impl ConversationsService for Handlers {
             .map_err(ConversationsError::from)?;
         Self::lock_for(&mut tx, &actor, id).await?;
         let added = store::conversations::add_participants(&mut tx, id, &users).await?;
-        let mut outbox = Vec::new();
+        let mut changes = Vec::new();
         if !added.is_empty() {
             store::conversations::touch(&mut tx, id).await?;
-            let event = events::participants_added(id, &added, actor.user_id, Some(&trace));
-            outbox = store::outbox::insert(&mut tx, vec![event]).await?;
+            changes.push(events::participants_added(
+                id,
+                &added,
+                actor.user_id,
+                Some(&trace),
+            ));
         }
-        tx.commit().await.map_err(ConversationsError::from)?;
-        self.publish(outbox);
+        self.commit_with(tx, changes).await?;
         Ok(Response::new(self.visible(&actor, id).await?))
     }
 
@@ -252,14 +251,17 @@ impl ConversationsService for Handlers {
             .into());
         }
         let removed = store::conversations::remove_participants(&mut tx, id, &users).await?;
-        let mut outbox = Vec::new();
+        let mut changes = Vec::new();
         if !removed.is_empty() {
             store::conversations::touch(&mut tx, id).await?;
-            let event = events::participants_removed(id, &removed, actor.user_id, Some(&trace));
-            outbox = store::outbox::insert(&mut tx, vec![event]).await?;
+            changes.push(events::participants_removed(
+                id,
+                &removed,
+                actor.user_id,
+                Some(&trace),
+            ));
         }
-        tx.commit().await.map_err(ConversationsError::from)?;
-        self.publish(outbox);
+        self.commit_with(tx, changes).await?;
         // A participant who removed themselves no longer sees the conversation, but is told how it ends.
         let row = store::conversations::find(self.pool(), actor.user_id, id)
             .await?

@@ -165,9 +165,7 @@ impl MessagesService for Handlers {
         // On the transaction's own connection: a second one per edit could exhaust the pool.
         let receipts = store::messages::receipts(&mut *tx, &[id]).await?;
         let event = events::message_updated(&updated, &receipts, Some(&trace));
-        let outbox = store::outbox::insert(&mut tx, vec![event]).await?;
-        tx.commit().await.map_err(ConversationsError::from)?;
-        self.publish(outbox);
+        self.commit_with(tx, vec![event]).await?;
         Ok(Response::new(convert::message(&updated, &receipts)))
     }
 
@@ -193,9 +191,7 @@ impl MessagesService for Handlers {
         .await?;
         store::messages::delete(&mut tx, &message).await?;
         let event = events::message_deleted(&message, actor.user_id, Some(&trace));
-        let outbox = store::outbox::insert(&mut tx, vec![event]).await?;
-        tx.commit().await.map_err(ConversationsError::from)?;
-        self.publish(outbox);
+        self.commit_with(tx, vec![event]).await?;
         Ok(Response::new(convert::message(&message, &[])))
     }
 
@@ -224,9 +220,7 @@ impl MessagesService for Handlers {
             .map_err(ConversationsError::from)?;
         let receipt = store::messages::mark_read(&mut tx, id, actor.user_id).await?;
         let event = events::message_read(message.conversation_id, &receipt, Some(&trace));
-        let outbox = store::outbox::insert(&mut tx, vec![event]).await?;
-        tx.commit().await.map_err(ConversationsError::from)?;
-        self.publish(outbox);
+        self.commit_with(tx, vec![event]).await?;
         Ok(Response::new(convert::receipt(&receipt)))
     }
 

@@ -11,8 +11,10 @@ use std::sync::Arc;
 use sqlx::PgPool;
 use tonic::Request;
 
-use crate::events::OutboxEvent;
+use crate::ConversationsError;
+use crate::events::NewEvent;
 use crate::events::publisher::EventPublisher;
+use crate::store;
 use crate::users::UserDirectory;
 use crate::writer::MessageWriter;
 
@@ -50,8 +52,17 @@ impl Handlers {
         &self.inner.pool
     }
 
-    fn publish(&self, events: Vec<OutboxEvent>) {
-        self.inner.publisher.publish(events);
+    /// Commits a change together with the events that describe it (in its outbox), then hands the
+    /// events to the publisher: a change and its events are stored together or not at all.
+    async fn commit_with(
+        &self,
+        mut tx: sqlx::Transaction<'static, sqlx::Postgres>,
+        events: Vec<NewEvent>,
+    ) -> Result<(), ConversationsError> {
+        let outbox = store::outbox::insert(&mut tx, events).await?;
+        tx.commit().await?;
+        self.inner.publisher.publish(outbox);
+        Ok(())
     }
 }
 
