@@ -113,12 +113,20 @@ async fn every_service_exposes_metrics_that_follow_traffic() {
         .await
         .expect("sent");
     assert_eq!(posted.status(), 201);
-    loop {
-        let (name, _) = events.recv().await.expect("the socket stays open");
-        if name == "receiveMessage" {
-            break;
+    let delivered = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        while let Some((name, _)) = events.recv().await {
+            if name == "receiveMessage" {
+                return true;
+            }
         }
-    }
+        false
+    })
+    .await;
+    assert_eq!(
+        delivered,
+        Ok(true),
+        "the message reaches the socket in the room"
+    );
 
     let gateway = scrape(&http, &stack.gateway_url).await;
     assert!(

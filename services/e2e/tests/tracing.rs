@@ -153,12 +153,20 @@ async fn a_rest_posted_message_is_one_trace_across_gateway_conversations_and_rea
         .await
         .expect("sent");
     assert_eq!(posted.status(), 201);
-    loop {
-        let (name, _) = events.recv().await.expect("the socket stays open");
-        if name == "receiveMessage" {
-            break;
+    let delivered = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        while let Some((name, _)) = events.recv().await {
+            if name == "receiveMessage" {
+                return true;
+            }
         }
-    }
+        false
+    })
+    .await;
+    assert_eq!(
+        delivered,
+        Ok(true),
+        "the message reaches the socket in the room"
+    );
 
     // Wait (on exports, not on a clock) until one trace holds spans from all three services.
     let wanted: HashSet<&str> = ["junqo-gateway", "junqo-conversations", "junqo-realtime"].into();

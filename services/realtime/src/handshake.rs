@@ -84,6 +84,7 @@ pub async fn authenticate(
         user_type: claims.user_type,
     }));
     socket.extensions.insert(Joined::default());
+    crate::socket::register(&socket);
     Ok(())
 }
 

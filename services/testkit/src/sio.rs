@@ -35,6 +35,8 @@ pub enum SioError {
     Refused(String),
     #[error("connection closed")]
     Closed,
+    #[error("no ack within 10 s")]
+    NoAck,
 }
 
 /// Connects to `base` (http://host:port) as the token's user.
@@ -108,7 +110,7 @@ pub async fn connect(
 }
 
 impl Client {
-    /// Emits and waits for the server's ack.
+    /// Emits and waits (at most 10 s) for the server's ack.
     pub async fn ask(&self, name: &str, payload: Value) -> Result<Value, SioError> {
         let (ack, answer) = oneshot::channel();
         self.outgoing
@@ -118,7 +120,10 @@ impl Client {
                 ack: Some(ack),
             })
             .map_err(|_| SioError::Closed)?;
-        answer.await.map_err(|_| SioError::Closed)
+        match tokio::time::timeout(std::time::Duration::from_secs(10), answer).await {
+            Ok(answer) => answer.map_err(|_| SioError::Closed),
+            Err(_) => Err(SioError::NoAck),
+        }
     }
 }
 

@@ -25,13 +25,11 @@ use crate::error::SocketError;
 use crate::handshake::{Joined, Session};
 use crate::hub::{Hub, user_room};
 
-/// Registers the event handlers of a freshly authenticated socket.
-pub async fn on_connect(
-    socket: SocketRef,
-    State(hub): State<Arc<Hub>>,
-    Extension(session): Extension<Arc<Session>>,
-) {
-    // Handlers first, before any await: an event sent right after "connect" must find them.
+/// Registers the event handlers of a socket being authenticated. Called from the connect middleware,
+/// which runs before the client is told it is connected: socketioxide spawns the connect handler only
+/// after that, so a client emitting right on "connect" (joinRoom, typically) could otherwise find no
+/// handler and have its event dropped.
+pub fn register(socket: &SocketRef) {
     socket.on("joinRoom", rooms::join);
     socket.on("leaveRoom", rooms::leave);
     socket.on("sendMessage", messages::send);
@@ -43,7 +41,15 @@ pub async fn on_connect(
     socket.on("stopTyping", typing::stop);
     socket.on("getOnlineUsers", status::online_users);
     socket.on_disconnect(on_disconnect);
+}
 
+/// A socket is connected: it joins its user's room and, if it is the user's first here, the user is
+/// announced online.
+pub async fn on_connect(
+    socket: SocketRef,
+    State(hub): State<Arc<Hub>>,
+    Extension(session): Extension<Arc<Session>>,
+) {
     socket.join(user_room(session.user_id));
     metrics::gauge!("realtime_connected_sockets").increment(1.0);
     if hub.presence.socket_connected(session.user_id) {
