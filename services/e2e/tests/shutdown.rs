@@ -192,3 +192,105 @@ async fn sigterm_on_the_gateway_finishes_requests_in_flight() {
     assert!(status.success(), "the gateway exits cleanly: {status:?}");
     drop(auth);
 }
+
+/// A realtime instance that stops announces its users offline first: a user connected to another
+/// instance who shares a conversation with them sees them go offline, rather than online forever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_on_a_realtime_instance_tells_the_others_its_users_went_offline() {
+    let db = TestDatabase::create().await;
+    let broker = TestBroker::new();
+    let mut env = process::base_env(&db, &broker);
+    let auth = process::start("auth", &env).await;
+    env.insert("AUTH_URL".into(), format!("http://127.0.0.1:{}", auth.port));
+    let conversations = process::start("conversations", &env).await;
+    env.insert(
+        "CONVERSATIONS_URL".into(),
+        format!("http://127.0.0.1:{}", conversations.port),
+    );
+    let staying = process::start("realtime", &env).await;
+    let mut leaving = process::start("realtime", &env).await;
+
+    let mut auth_client = AuthServiceClient::connect(format!("http://127.0.0.1:{}", auth.port))
+        .await
+        .expect("auth answers");
+    let mut users = Vec::new();
+    for name in ["Alice", "Bob"] {
+        let response = auth_client
+            .sign_up(SignUpRequest {
+                name: Some(name.into()),
+                email: Some(format!("{}@example.com", name.to_lowercase())),
+                r#type: Some("STUDENT".into()),
+                password: Some("password123".into()),
+            })
+            .await
+            .expect("signed up")
+            .into_inner();
+        users.push((response.token, response.user.expect("user").id));
+    }
+    let (alice_token, alice_id) = &users[0];
+    let (bob_token, bob_id) = &users[1];
+    ConversationsServiceClient::connect(format!("http://127.0.0.1:{}", conversations.port))
+        .await
+        .expect("conversations answers")
+        .create_conversation(CreateConversationRequest {
+            actor: Some(Actor {
+                user_id: alice_id.clone(),
+                user_type: "STUDENT".into(),
+            }),
+            participant_ids: vec![bob_id.clone()],
+            ..Default::default()
+        })
+        .await
+        .expect("created");
+
+    let (_alice, mut alice_events) =
+        sio::connect(&format!("http://127.0.0.1:{}", staying.port), alice_token)
+            .await
+            .expect("alice connects");
+    let (_bob, _bob_events) =
+        sio::connect(&format!("http://127.0.0.1:{}", leaving.port), bob_token)
+            .await
+            .expect("bob connects");
+    let status_of_bob = |wanted: &'static str| {
+        let bob_id = bob_id.clone();
+        move |(name, payload): &(String, serde_json::Value)| {
+            name == "userStatus"
+                && payload["userId"] == bob_id.as_str()
+                && payload["status"] == wanted
+        }
+    };
+    let online = status_of_bob("online");
+    let seen_online = tokio::time::timeout(Duration::from_secs(10), async {
+        while let Some(event) = alice_events.recv().await {
+            if online(&event) {
+                return true;
+            }
+        }
+        false
+    })
+    .await;
+    assert_eq!(
+        seen_online,
+        Ok(true),
+        "alice sees bob come online across instances"
+    );
+
+    let (status, _) = leaving.terminate(Duration::from_secs(20)).await;
+    assert!(status.success());
+    let offline = status_of_bob("offline");
+    let seen_offline = tokio::time::timeout(Duration::from_secs(10), async {
+        while let Some(event) = alice_events.recv().await {
+            if offline(&event) {
+                return true;
+            }
+        }
+        false
+    })
+    .await;
+    assert_eq!(
+        seen_offline,
+        Ok(true),
+        "alice sees bob go offline when his instance stops"
+    );
+    drop((auth, conversations, staying));
+}

@@ -3,9 +3,11 @@
 //! included, applies the announcement here. A user is online while at least one instance has them.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use uuid::Uuid;
+
+use crate::handshake::Session;
 
 #[derive(Default)]
 pub struct Presence {
@@ -14,8 +16,8 @@ pub struct Presence {
 
 #[derive(Default)]
 struct State {
-    /// Sockets of each user on this instance.
-    local: HashMap<Uuid, usize>,
+    /// Sockets of each user on this instance, and who the user is (to announce them on shutdown).
+    local: HashMap<Uuid, (usize, Arc<Session>)>,
     /// The instances on which each user has at least one socket.
     online: HashMap<Uuid, HashSet<String>>,
 }
@@ -29,9 +31,12 @@ impl Presence {
     }
 
     /// Counts a new local socket; true if it is the user's first on this instance.
-    pub fn socket_connected(&self, user: Uuid) -> bool {
+    pub fn socket_connected(&self, session: &Arc<Session>) -> bool {
         let mut state = self.state();
-        let count = state.local.entry(user).or_default();
+        let (count, _) = state
+            .local
+            .entry(session.user_id)
+            .or_insert_with(|| (0, session.clone()));
         *count += 1;
         *count == 1
     }
@@ -40,7 +45,7 @@ impl Presence {
     pub fn socket_disconnected(&self, user: Uuid) -> bool {
         let mut state = self.state();
         match state.local.get_mut(&user) {
-            Some(count) if *count > 1 => {
+            Some((count, _)) if *count > 1 => {
                 *count -= 1;
                 false
             }
@@ -72,6 +77,16 @@ impl Presence {
         (was_online != is_online).then_some(is_online)
     }
 
+    /// Every user with a socket here, forgotten at once: the instance is leaving and announces them
+    /// itself, so the disconnects that follow announce nothing more.
+    pub fn take_local(&self) -> Vec<Arc<Session>> {
+        self.state()
+            .local
+            .drain()
+            .map(|(_, (_, session))| session)
+            .collect()
+    }
+
     pub fn is_online(&self, user: Uuid) -> bool {
         self.state().online.contains_key(&user)
     }
@@ -81,17 +96,39 @@ impl Presence {
 mod tests {
     use super::*;
 
+    fn session(user: Uuid) -> Arc<Session> {
+        Arc::new(Session {
+            user_id: user,
+            user_name: "Alice".into(),
+            user_type: jwt::UserType::Student,
+        })
+    }
+
     #[test]
     fn only_the_first_and_last_local_socket_count() {
         let presence = Presence::default();
         let user = Uuid::new_v4();
-        assert!(presence.socket_connected(user));
-        assert!(!presence.socket_connected(user));
+        assert!(presence.socket_connected(&session(user)));
+        assert!(!presence.socket_connected(&session(user)));
         assert!(!presence.socket_disconnected(user));
         assert!(presence.socket_disconnected(user));
         assert!(
             !presence.socket_disconnected(user),
             "an unknown user is not counted below zero"
+        );
+    }
+
+    #[test]
+    fn a_departing_instance_takes_its_users_once() {
+        let presence = Presence::default();
+        let user = Uuid::new_v4();
+        presence.socket_connected(&session(user));
+        presence.socket_connected(&session(user));
+        let departing: Vec<Uuid> = presence.take_local().iter().map(|s| s.user_id).collect();
+        assert_eq!(departing, [user]);
+        assert!(
+            !presence.socket_disconnected(user),
+            "the disconnect after departure announces nothing"
         );
     }
 

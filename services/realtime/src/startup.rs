@@ -66,6 +66,7 @@ pub struct Application {
     port: u16,
     router: Router,
     io: SocketIo,
+    hub: Arc<Hub>,
     fanout_task: JoinHandle<()>,
     stop_fanout: CancellationToken,
 }
@@ -105,7 +106,7 @@ impl Application {
             .ws_max_frame_size(config.max_payload_bytes)
             .ws_read_buffer_size(WS_READ_BUFFER)
             .max_buffer_size(SOCKET_BUFFER)
-            .with_state(hub)
+            .with_state(hub.clone())
             .build_layer();
         io.ns("/", socket::on_connect.with(handshake::authenticate));
         let fanout_task = runner.start(Dispatcher {
@@ -129,6 +130,7 @@ impl Application {
             port,
             router,
             io,
+            hub,
             fanout_task,
             stop_fanout,
         })
@@ -144,16 +146,20 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), StartError> {
-        let io = self.io.clone();
+        let (io, hub, stop_fanout, fanout_task) =
+            (self.io, self.hub, self.stop_fanout, self.fanout_task);
         axum::serve(self.listener, self.router)
             .with_graceful_shutdown(async move {
                 shutdown.await;
+                // Before the sockets close: the other instances learn this one's users are gone.
+                crate::socket::depart(&hub).await;
+                // Then no more deliveries: emitting into a closed namespace would panic.
+                stop_fanout.cancel();
+                let _ = fanout_task.await;
                 tracing::info!("closing every socket; clients will reconnect");
                 io.close().await;
             })
             .await?;
-        self.stop_fanout.cancel();
-        let _ = self.fanout_task.await;
         tracing::info!("realtime stopped");
         Ok(())
     }

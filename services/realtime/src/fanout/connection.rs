@@ -127,6 +127,9 @@ impl FanoutRunner {
             Command::Leave { room } => {
                 self.decrement(room);
             }
+            Command::Flush { done } => {
+                let _ = done.send(());
+            }
         }
     }
 
@@ -261,22 +264,14 @@ impl FanoutRunner {
                             metrics::gauge!("realtime_rooms").set(self.rooms.len() as f64);
                         }
                     }
+                    Some(Command::Flush { done }) => {
+                        while let Ok(publication) = self.to_publish.try_recv() {
+                            self.publish(session, publication).await?;
+                        }
+                        let _ = done.send(());
+                    }
                 },
-                Some(Publish { routing_key, event }) = self.to_publish.recv() => {
-                    let properties = broker::event_properties(&event.event_id, None, false);
-                    session
-                        .publish
-                        .basic_publish(
-                            self.settings.exchanges.ephemeral.as_str().into(),
-                            routing_key.as_str().into(),
-                            BasicPublishOptions::default(),
-                            &event.encode_to_vec(),
-                            properties,
-                        )
-                        .await
-                        .map_err(broker::Error::from)?;
-                    metrics::counter!("realtime_events_published_total").increment(1);
-                }
+                Some(publication) = self.to_publish.recv() => self.publish(session, publication).await?,
                 delivery = consumer.next() => {
                     let Some(delivery) = delivery else {
                         return Err(broker::Error::Closed("the consumer was cancelled"));
@@ -320,4 +315,27 @@ async fn bind(
         )
         .await
         .map_err(broker::Error::from)
+}
+
+impl FanoutRunner {
+    async fn publish(
+        &self,
+        session: &Session,
+        Publish { routing_key, event }: Publish,
+    ) -> Result<(), broker::Error> {
+        let properties = broker::event_properties(&event.event_id, None, false);
+        session
+            .publish
+            .basic_publish(
+                self.settings.exchanges.ephemeral.as_str().into(),
+                routing_key.as_str().into(),
+                BasicPublishOptions::default(),
+                &event.encode_to_vec(),
+                properties,
+            )
+            .await
+            .map_err(broker::Error::from)?;
+        metrics::counter!("realtime_events_published_total").increment(1);
+        Ok(())
+    }
 }

@@ -28,12 +28,14 @@ pub(crate) enum Command {
     },
     /// A local socket left the room.
     Leave { room: Uuid },
+    /// Publish what is queued, then answer.
+    Flush { done: oneshot::Sender<()> },
 }
 
 /// An ephemeral event for the other instances (and this one).
 pub(crate) struct Publish {
-    routing_key: String,
-    event: Event,
+    pub(crate) routing_key: String,
+    pub(crate) event: Event,
 }
 
 /// Ephemeral events waiting to be published. When the broker cannot keep up, new ones are dropped:
@@ -54,6 +56,14 @@ impl Fanout {
         let (bound, done) = oneshot::channel();
         if self.commands.send(Command::Join { room, bound }).is_ok() {
             let _ = done.await;
+        }
+    }
+
+    /// Returns once the ephemeral events queued so far are published (or the broker is away).
+    pub async fn flush(&self) {
+        let (done, flushed) = oneshot::channel();
+        if self.commands.send(Command::Flush { done }).is_ok() {
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(3), flushed).await;
         }
     }
 

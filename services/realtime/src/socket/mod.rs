@@ -14,6 +14,8 @@ mod rooms;
 mod status;
 mod typing;
 
+pub use status::depart;
+
 use std::sync::Arc;
 
 use serde_json::Value;
@@ -52,7 +54,7 @@ pub async fn on_connect(
 ) {
     socket.join(user_room(session.user_id));
     metrics::gauge!("realtime_connected_sockets").increment(1.0);
-    if hub.presence.socket_connected(session.user_id) {
+    if hub.presence.socket_connected(&session) {
         status::announce(&hub, &session, true).await;
     }
 }

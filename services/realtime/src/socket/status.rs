@@ -55,6 +55,24 @@ pub async fn announce(hub: &Hub, session: &Session, online: bool) {
     hub.fanout.publish(presence_key(session.user_id), event);
 }
 
+/// On shutdown: announces offline, from this instance, every user who has a socket here, before the
+/// sockets are closed (whose own disconnects then announce nothing), so a rolling restart does not leave
+/// them "online" elsewhere.
+pub async fn depart(hub: &Hub) {
+    let sessions = hub.presence.take_local();
+    let announcements = sessions.iter().map(|session| announce(hub, session, false));
+    if tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        futures::future::join_all(announcements),
+    )
+    .await
+    .is_err()
+    {
+        tracing::warn!("some users could not be announced offline before shutdown");
+    }
+    hub.fanout.flush().await;
+}
+
 pub async fn online_users(
     socket: SocketRef,
     TryData(raw): TryData<Json>,
