@@ -2,6 +2,8 @@
 
 use std::collections::HashMap;
 
+use std::time::Duration;
+
 use e2e::Stack;
 use serde_json::{Value, json};
 use testkit::sio;
@@ -113,18 +115,12 @@ async fn every_service_exposes_metrics_that_follow_traffic() {
         .await
         .expect("sent");
     assert_eq!(posted.status(), 201);
-    let delivered = tokio::time::timeout(std::time::Duration::from_secs(10), async {
-        while let Some((name, _)) = events.recv().await {
-            if name == "receiveMessage" {
-                return true;
-            }
-        }
-        false
+    let delivered = sio::wait_for(&mut events, Duration::from_secs(10), |(name, _)| {
+        name == "receiveMessage"
     })
     .await;
-    assert_eq!(
-        delivered,
-        Ok(true),
+    assert!(
+        delivered.is_some(),
         "the message reaches the socket in the room"
     );
 

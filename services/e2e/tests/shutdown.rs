@@ -259,37 +259,27 @@ async fn sigterm_on_a_realtime_instance_tells_the_others_its_users_went_offline(
                 && payload["status"] == wanted
         }
     };
-    let online = status_of_bob("online");
-    let seen_online = tokio::time::timeout(Duration::from_secs(10), async {
-        while let Some(event) = alice_events.recv().await {
-            if online(&event) {
-                return true;
-            }
-        }
-        false
-    })
+    let seen_online = sio::wait_for(
+        &mut alice_events,
+        Duration::from_secs(10),
+        status_of_bob("online"),
+    )
     .await;
-    assert_eq!(
-        seen_online,
-        Ok(true),
+    assert!(
+        seen_online.is_some(),
         "alice sees bob come online across instances"
     );
 
     let (status, _) = leaving.terminate(Duration::from_secs(20)).await;
     assert!(status.success());
-    let offline = status_of_bob("offline");
-    let seen_offline = tokio::time::timeout(Duration::from_secs(10), async {
-        while let Some(event) = alice_events.recv().await {
-            if offline(&event) {
-                return true;
-            }
-        }
-        false
-    })
+    let seen_offline = sio::wait_for(
+        &mut alice_events,
+        Duration::from_secs(10),
+        status_of_bob("offline"),
+    )
     .await;
-    assert_eq!(
-        seen_offline,
-        Ok(true),
+    assert!(
+        seen_offline.is_some(),
         "alice sees bob go offline when his instance stops"
     );
     drop((auth, conversations, staying));

@@ -153,18 +153,12 @@ async fn a_rest_posted_message_is_one_trace_across_gateway_conversations_and_rea
         .await
         .expect("sent");
     assert_eq!(posted.status(), 201);
-    let delivered = tokio::time::timeout(std::time::Duration::from_secs(10), async {
-        while let Some((name, _)) = events.recv().await {
-            if name == "receiveMessage" {
-                return true;
-            }
-        }
-        false
+    let delivered = sio::wait_for(&mut events, Duration::from_secs(10), |(name, _)| {
+        name == "receiveMessage"
     })
     .await;
-    assert_eq!(
-        delivered,
-        Ok(true),
+    assert!(
+        delivered.is_some(),
         "the message reaches the socket in the room"
     );
 

@@ -154,3 +154,23 @@ async fn expect_prefix(stream: &mut Stream, prefix: &str) -> Result<(), SioError
         Err(SioError::Refused(text))
     }
 }
+
+/// The next event that `wanted` accepts, waiting at most `within`; `None` if none came or the connection
+/// closed first.
+pub async fn wait_for(
+    events: &mut mpsc::UnboundedReceiver<Incoming>,
+    within: std::time::Duration,
+    wanted: impl Fn(&Incoming) -> bool,
+) -> Option<Incoming> {
+    tokio::time::timeout(within, async {
+        while let Some(event) = events.recv().await {
+            if wanted(&event) {
+                return Some(event);
+            }
+        }
+        None
+    })
+    .await
+    .ok()
+    .flatten()
+}

@@ -21,6 +21,21 @@ use crate::hub::Hub;
 const DEFAULT_HISTORY_LIMIT: i64 = 50;
 const MAX_CLIENT_MESSAGE_ID: usize = 128;
 
+/// The `{messageId, conversationId}` payload of deleteMessage and markMessageRead, as a request.
+fn message_ref(
+    raw: Result<Json, socketioxide::ParserError>,
+    session: &Session,
+) -> Result<MessageRef, SocketError> {
+    let mut payload = Payload::parse(raw)?;
+    let message = payload.id("messageId", "Message ID");
+    payload.id("conversationId", "Conversation ID");
+    payload.finish()?;
+    Ok(MessageRef {
+        actor: Some(session.actor()),
+        message_id: message.to_string(),
+    })
+}
+
 pub async fn send(
     socket: SocketRef,
     TryData(raw): TryData<Json>,
@@ -148,23 +163,14 @@ pub async fn delete(
 ) {
     let started = std::time::Instant::now();
     let outcome = async {
-        let mut payload = Payload::parse(raw)?;
-        let message = payload.id("messageId", "Message ID");
-        payload.id("conversationId", "Conversation ID");
-        payload.finish()?;
-        let request = MessageRef {
-            actor: Some(session.actor()),
-            message_id: message.to_string(),
-        };
+        let request = message_ref(raw, &session)?;
+        let message = request.message_id.clone();
         hub.messages
             .clone()
             .delete_message(request)
             .await
             .map_err(SocketError::from)?;
-        let _ = socket.emit(
-            "deleteMessageSuccess",
-            &json!({ "messageId": message.to_string() }),
-        );
+        let _ = socket.emit("deleteMessageSuccess", &json!({ "messageId": message }));
         Ok(json!({ "success": true }))
     }
     .await;
@@ -180,14 +186,7 @@ pub async fn mark_read(
 ) {
     let started = std::time::Instant::now();
     let outcome = async {
-        let mut payload = Payload::parse(raw)?;
-        let message = payload.id("messageId", "Message ID");
-        payload.id("conversationId", "Conversation ID");
-        payload.finish()?;
-        let request = MessageRef {
-            actor: Some(session.actor()),
-            message_id: message.to_string(),
-        };
+        let request = message_ref(raw, &session)?;
         hub.messages
             .clone()
             .mark_read(request)
