@@ -28,5 +28,13 @@ fi
 log "deployment checks"
 "$venv/bin/python" scripts/check-deploy.py
 
+# The tree's own rules: formatted, and no clippy warning anywhere (tests and benches included).
+cargo fmt --version >/dev/null 2>&1 && cargo clippy --version >/dev/null 2>&1 \
+  || die "rustfmt and clippy are needed (rustup component add rustfmt clippy)"
+log "cargo fmt --check"
+cargo fmt --all -- --check || die "unformatted code: run 'cargo fmt --all'"
+log "cargo clippy"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
 log "cargo test --workspace"
 cargo test --workspace --locked
