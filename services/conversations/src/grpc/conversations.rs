@@ -3,13 +3,13 @@ use junqo_proto::conversations::v1::conversations_service_server::ConversationsS
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
-use super::{Handlers, convert, traceparent};
+use super::{Handlers, traceparent};
 use crate::access::may_access_conversation;
 use crate::domain::{
     Actor, ParticipantsForm, Title, page_limit, parse_id, parse_optional_id, parse_participants,
 };
 use crate::store::{self, conversations::NewConversation};
-use crate::{ConversationsError, events};
+use crate::{ConversationsError, convert, events};
 
 /// The original's default page size for conversation lists.
 const DEFAULT_LIST_LIMIT: u32 = 10;

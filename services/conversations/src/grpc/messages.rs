@@ -3,12 +3,12 @@ use junqo_proto::conversations::v1::messages_service_server::MessagesService;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
-use super::{Handlers, convert, traceparent};
+use super::{Handlers, traceparent};
 use crate::access::{may_access_conversation, may_change_message, may_send};
 use crate::domain::{Actor, MessageContent, page_limit, parse_id};
 use crate::store::{self, MessageRow};
 use crate::writer::Draft;
-use crate::{ConversationsError, events};
+use crate::{ConversationsError, convert, events};
 
 /// The original's default page size for message history.
 const DEFAULT_HISTORY_LIMIT: u32 = 20;
