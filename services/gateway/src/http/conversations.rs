@@ -8,6 +8,8 @@ use junqo_proto::conversations::v1 as pb;
 use serde_json::Value;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
+use validation::rules::{self, Raw};
+use validation::{Broken, Checked};
 
 use super::dto::{
     ContentBody, ConversationDto, ConversationTitleDto, CreateConversationBody, ErrorDto,
@@ -27,31 +29,24 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(list_messages, post_message))
 }
 
-/// A list of ids in a body: `None` (and the sentence) when the property is not an array. Items that are
+/// A list of ids in a body, refused with `not_array` when the property is not an array. Items that are
 /// not strings are passed on as empty ids, which the owning service refuses with its own sentence.
-fn id_list(
-    body: &JsonObject,
-    field: &str,
-    not_array: &str,
-    violations: &mut Vec<String>,
-) -> Vec<String> {
+fn id_list(body: &JsonObject, field: &str, not_array: &str) -> Checked<Vec<String>> {
     match body.get(field) {
-        Some(Value::Array(items)) => items
+        Some(Value::Array(items)) => Ok(items
             .iter()
             .map(|item| item.as_str().unwrap_or_default().to_owned())
-            .collect(),
-        _ => {
-            violations.push(not_array.to_owned());
-            Vec::new()
-        }
+            .collect()),
+        _ => Err(Broken::new(not_array)),
     }
 }
 
-fn finish(violations: Vec<String>) -> Result<(), ApiError> {
-    if violations.is_empty() {
-        Ok(())
-    } else {
-        Err(ApiError::validation(violations))
+/// An optional title at creation must at least be text; its rules are the conversations service's.
+fn optional_title(body: &JsonObject) -> Checked<Option<String>> {
+    match Raw::json(body.get("title")) {
+        Raw::Absent => Ok(None),
+        Raw::Text(title) => Ok(Some(title.to_owned())),
+        Raw::NotText => Err(Broken::new("title must be a string")),
     }
 }
 
@@ -65,21 +60,14 @@ async fn create_conversation(
     body: JsonObject,
 ) -> Result<(StatusCode, Json<ConversationDto>), ApiError> {
     body.allow_fields_of::<CreateConversationBody>()?;
-    let mut violations = Vec::new();
-    let participant_ids = id_list(
-        &body,
-        "participantsIds",
-        "Participants must be an array",
-        &mut violations,
-    );
-    if matches!(body.get("title"), Some(v) if !v.is_string() && !v.is_null()) {
-        violations.push("title must be a string".into());
-    }
-    finish(violations)?;
+    let (participant_ids, title) = validation::all((
+        id_list(&body, "participantsIds", "Participants must be an array"),
+        optional_title(&body),
+    ))?;
     let request = pb::CreateConversationRequest {
         actor: caller.actor(),
         participant_ids,
-        title: body.text("title"),
+        title,
         offer_id: body.text("offerId"),
         application_id: body.text("applicationId"),
     };
@@ -105,22 +93,16 @@ async fn list_conversations(
     query: QueryParams,
 ) -> Result<Json<Rows<ConversationDto>>, ApiError> {
     query.allow_only(&["participantId", "limit", "offset"])?;
-    let mut violations = Vec::new();
-    let participant_id = query.get("participantId").map(str::to_owned);
-    if participant_id
-        .as_deref()
-        .is_some_and(|id| id.parse::<uuid::Uuid>().is_err())
-    {
-        violations.push("Participant ID must be a valid UUID".into());
-    }
-    let limit = query.integer("limit", "Limit", (1, Some(100)), 10, &mut violations);
-    let offset = query.integer("offset", "Offset", (0, None), 0, &mut violations);
-    finish(violations)?;
+    let (participant_id, limit, offset) = validation::all((
+        rules::optional_uuid(query.get("participantId"), "Participant ID"),
+        query.integer("limit", "Limit", 1, Some(100)),
+        query.integer("offset", "Offset", 0, None),
+    ))?;
     let request = pb::ListConversationsRequest {
         actor: caller.actor(),
-        participant_id,
-        limit: u32::try_from(limit).unwrap_or(10),
-        offset: u32::try_from(offset).unwrap_or(0),
+        participant_id: participant_id.map(|id| id.to_string()),
+        limit: limit.and_then(|n| u32::try_from(n).ok()).unwrap_or(10),
+        offset: offset.and_then(|n| u32::try_from(n).ok()).unwrap_or(0),
     };
     let page = state
         .conversations
@@ -183,9 +165,7 @@ fn participants_request(
     not_array: &str,
 ) -> Result<pb::ParticipantsRequest, ApiError> {
     body.allow_fields_of::<ParticipantsBody>()?;
-    let mut violations = Vec::new();
-    let participant_ids = id_list(body, "participantsIds", not_array, &mut violations);
-    finish(violations)?;
+    let participant_ids = id_list(body, "participantsIds", not_array)?;
     Ok(pb::ParticipantsRequest {
         actor: caller.actor(),
         conversation_id: id.0.to_string(),
@@ -312,26 +292,15 @@ async fn list_messages(
     query: QueryParams,
 ) -> Result<Json<Rows<MessageDto>>, ApiError> {
     query.allow_only(&["limit", "before", "afterSeq"])?;
-    let mut violations = Vec::new();
-    let limit = query.integer("limit", "Limit", (1, Some(100)), 20, &mut violations);
-    let after_seq = query
-        .get("afterSeq")
-        .map(|_| query.integer("afterSeq", "After sequence", (0, None), 0, &mut violations));
-    let before = match query.get("before") {
-        None => None,
-        Some(raw) => match parse_date(raw) {
-            Some(at) => Some(at),
-            None => {
-                violations.push("Before must be a valid date".into());
-                None
-            }
-        },
-    };
-    finish(violations)?;
+    let (limit, after_seq, before) = validation::all((
+        query.integer("limit", "Limit", 1, Some(100)),
+        query.integer("afterSeq", "After sequence", 0, None),
+        optional_before(query.get("before")),
+    ))?;
     let request = pb::ListMessagesRequest {
         actor: caller.actor(),
         conversation_id: id.0.to_string(),
-        limit: u32::try_from(limit).unwrap_or(20),
+        limit: limit.and_then(|n| u32::try_from(n).ok()).unwrap_or(20),
         before,
         after_seq,
     };
@@ -347,7 +316,12 @@ async fn list_messages(
     }))
 }
 
-/// Dates as clients send them: RFC 3339 / ISO 8601 with a time zone, or a date alone (midnight UTC).
+/// `before` as clients send it: RFC 3339 / ISO 8601 with a time zone, or a date alone (midnight UTC).
+fn optional_before(raw: Option<&str>) -> Checked<Option<prost_types::Timestamp>> {
+    raw.map(|raw| parse_date(raw).ok_or_else(|| Broken::new("Before must be a valid date")))
+        .transpose()
+}
+
 fn parse_date(raw: &str) -> Option<prost_types::Timestamp> {
     let at = chrono::DateTime::parse_from_rfc3339(raw.trim())
         .map(|t| t.to_utc())

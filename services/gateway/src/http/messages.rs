@@ -4,9 +4,10 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use junqo_proto::conversations::v1 as pb;
-use serde_json::Value;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
+use validation::rules::Raw;
+use validation::{Broken, Checked};
 
 use super::dto::{EditBody, ErrorDto, MessageDto};
 use super::extract::PathId;
@@ -18,17 +19,16 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(get_message, update_message, delete_message))
 }
 
-/// The `content` of a message body, with the original's sentences when it is missing or not text.
-pub(super) fn content_of(body: &JsonObject) -> Result<String, ApiError> {
-    match body.get("content") {
-        Some(Value::String(text)) => Ok(text.clone()),
-        None | Some(Value::Null) => Err(ApiError::validation(vec![
-            "Content must be a string".into(),
-            "Content is required".into(),
+/// The `content` of a message body, with the original's sentences when it is missing or not text. Its
+/// other rules (blank, length, NUL) are the conversations service's, which owns messages.
+pub(super) fn content_of(body: &JsonObject) -> Checked<String> {
+    match Raw::json(body.get("content")) {
+        Raw::Text(text) => Ok(text.to_owned()),
+        Raw::Absent => Err(Broken::from_sentences([
+            "Content must be a string",
+            "Content is required",
         ])),
-        Some(_) => Err(ApiError::validation(vec![
-            "Content must be a string".into(),
-        ])),
+        Raw::NotText => Err(Broken::new("Content must be a string")),
     }
 }
 
