@@ -53,7 +53,7 @@ fn optional_title(body: &JsonObject) -> Checked<Option<String>> {
 /// Start a conversation; the caller is always one of its participants.
 #[utoipa::path(post, path = "/conversations", tag = "conversations", request_body = CreateConversationBody,
     security(("bearer" = [])),
-    responses((status = 201, body = ConversationDto), (status = 400, body = ErrorDto), (status = 401, body = ErrorDto)))]
+    responses((status = 201, description = "The new conversation", body = ConversationDto), (status = 400, description = "Bad input: `message` lists one sentence per broken rule", body = ErrorDto), (status = 401, description = "Missing, invalid or expired token", body = ErrorDto)))]
 async fn create_conversation(
     State(state): State<AppState>,
     caller: Caller,
@@ -86,7 +86,7 @@ async fn create_conversation(
         ("limit" = Option<u32>, Query, description = "page size, 1 to 100 (default 10)"),
         ("offset" = Option<u32>, Query, description = "conversations to skip (default 0)"),
     ),
-    responses((status = 200, body = Rows<ConversationDto>), (status = 400, body = ErrorDto), (status = 401, body = ErrorDto)))]
+    responses((status = 200, description = "A page of the caller's conversations", body = Rows<ConversationDto>), (status = 400, description = "Bad input: `message` lists one sentence per broken rule", body = ErrorDto), (status = 401, description = "Missing, invalid or expired token", body = ErrorDto)))]
 async fn list_conversations(
     State(state): State<AppState>,
     caller: Caller,
@@ -125,7 +125,7 @@ fn conversation_ref(caller: &Caller, id: PathId) -> pb::ConversationRef {
 
 #[utoipa::path(get, path = "/conversations/{id}", tag = "conversations", security(("bearer" = [])),
     params(("id" = uuid::Uuid, Path)),
-    responses((status = 200, body = ConversationDto), (status = 404, body = ErrorDto)))]
+    responses((status = 200, description = "The conversation", body = ConversationDto), (status = 404, description = "No such conversation, or the caller may not see it", body = ErrorDto)))]
 async fn get_conversation(
     State(state): State<AppState>,
     caller: Caller,
@@ -143,7 +143,7 @@ async fn get_conversation(
 /// Delete a conversation with its participants, titles, messages and receipts.
 #[utoipa::path(delete, path = "/conversations/{id}", tag = "conversations", security(("bearer" = [])),
     params(("id" = uuid::Uuid, Path)),
-    responses((status = 200, description = "deleted"), (status = 404, body = ErrorDto)))]
+    responses((status = 200, description = "Deleted"), (status = 404, description = "No such conversation, or the caller may not see it", body = ErrorDto)))]
 async fn delete_conversation(
     State(state): State<AppState>,
     caller: Caller,
@@ -175,7 +175,7 @@ fn participants_request(
 
 #[utoipa::path(post, path = "/conversations/{id}/participants", tag = "conversations", request_body = ParticipantsBody,
     security(("bearer" = [])), params(("id" = uuid::Uuid, Path)),
-    responses((status = 201, body = ConversationDto), (status = 400, body = ErrorDto), (status = 404, body = ErrorDto)))]
+    responses((status = 201, description = "The conversation with its participants", body = ConversationDto), (status = 400, description = "Bad input: `message` lists one sentence per broken rule", body = ErrorDto), (status = 404, description = "No such conversation, or the caller may not see it", body = ErrorDto)))]
 async fn add_participants(
     State(state): State<AppState>,
     caller: Caller,
@@ -193,7 +193,8 @@ async fn add_participants(
 
 #[utoipa::path(delete, path = "/conversations/{id}/participants", tag = "conversations", request_body = ParticipantsBody,
     security(("bearer" = [])), params(("id" = uuid::Uuid, Path)),
-    responses((status = 200, body = ConversationDto), (status = 403, body = ErrorDto), (status = 404, body = ErrorDto)))]
+    responses((status = 200, description = "The conversation with its remaining participants", body = ConversationDto),
+              (status = 403, description = "A conversation keeps at least one participant", body = ErrorDto), (status = 404, description = "No such conversation, or the caller may not see it", body = ErrorDto)))]
 async fn remove_participants(
     State(state): State<AppState>,
     caller: Caller,
@@ -217,7 +218,7 @@ async fn remove_participants(
 /// The caller's own title; an empty body when they have none.
 #[utoipa::path(get, path = "/conversations/{id}/title", tag = "conversations", security(("bearer" = [])),
     params(("id" = uuid::Uuid, Path)),
-    responses((status = 200, body = ConversationTitleDto), (status = 404, body = ErrorDto)))]
+    responses((status = 200, description = "The caller's own title; an empty body when they have none", body = ConversationTitleDto), (status = 404, description = "No such conversation, or the caller may not see it", body = ErrorDto)))]
 async fn get_title(
     State(state): State<AppState>,
     caller: Caller,
@@ -238,7 +239,8 @@ async fn get_title(
 
 #[utoipa::path(put, path = "/conversations/{id}/title", tag = "conversations", request_body = TitleBody,
     security(("bearer" = [])), params(("id" = uuid::Uuid, Path)),
-    responses((status = 200, body = ConversationTitleDto), (status = 400, body = ErrorDto), (status = 404, body = ErrorDto)))]
+    responses((status = 200, description = "The caller's title, as set", body = ConversationTitleDto), (status = 400, description = "Bad input: `message` lists one sentence per broken rule", body = ErrorDto),
+              (status = 403, description = "Only participants have a title of their own", body = ErrorDto), (status = 404, description = "No such conversation, or the caller may not see it", body = ErrorDto)))]
 async fn set_title(
     State(state): State<AppState>,
     caller: Caller,
@@ -261,7 +263,7 @@ async fn set_title(
 
 #[utoipa::path(delete, path = "/conversations/{id}/title", tag = "conversations", security(("bearer" = [])),
     params(("id" = uuid::Uuid, Path)),
-    responses((status = 200, description = "deleted"), (status = 404, body = ErrorDto)))]
+    responses((status = 200, description = "Deleted"), (status = 404, description = "No such conversation or title, or the caller may not see it", body = ErrorDto)))]
 async fn delete_title(
     State(state): State<AppState>,
     caller: Caller,
@@ -284,7 +286,7 @@ async fn delete_title(
         ("before" = Option<String>, Query, description = "ISO date: only messages created strictly before it"),
         ("afterSeq" = Option<i64>, Query, description = "only messages after this sequence number, oldest first"),
     ),
-    responses((status = 200, body = Rows<MessageDto>), (status = 400, body = ErrorDto), (status = 404, body = ErrorDto)))]
+    responses((status = 200, description = "A page of messages", body = Rows<MessageDto>), (status = 400, description = "Bad input: `message` lists one sentence per broken rule", body = ErrorDto), (status = 404, description = "No such conversation, or the caller may not see it", body = ErrorDto)))]
 async fn list_messages(
     State(state): State<AppState>,
     caller: Caller,
@@ -341,7 +343,7 @@ fn parse_date(raw: &str) -> Option<prost_types::Timestamp> {
 /// Send a message; it reaches live sockets in the conversation like one sent over Socket.IO.
 #[utoipa::path(post, path = "/conversations/{id}/messages", tag = "messages", request_body = ContentBody,
     security(("bearer" = [])), params(("id" = uuid::Uuid, Path)),
-    responses((status = 201, body = MessageDto), (status = 400, body = ErrorDto), (status = 404, body = ErrorDto)))]
+    responses((status = 201, description = "The message, as stored", body = MessageDto), (status = 400, description = "Bad input: `message` lists one sentence per broken rule", body = ErrorDto), (status = 404, description = "No such conversation, or the caller may not see it", body = ErrorDto)))]
 async fn post_message(
     State(state): State<AppState>,
     caller: Caller,

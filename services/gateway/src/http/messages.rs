@@ -41,7 +41,7 @@ fn message_ref(caller: &Caller, id: PathId) -> pb::MessageRef {
 
 #[utoipa::path(get, path = "/messages/{id}", tag = "messages", security(("bearer" = [])),
     params(("id" = uuid::Uuid, Path)),
-    responses((status = 200, body = MessageDto), (status = 404, body = ErrorDto)))]
+    responses((status = 200, description = "The message", body = MessageDto), (status = 404, description = "No such message, or the caller may not see it", body = ErrorDto)))]
 async fn get_message(
     State(state): State<AppState>,
     caller: Caller,
@@ -57,7 +57,7 @@ async fn get_message(
 
 #[utoipa::path(patch, path = "/messages/{id}", tag = "messages", request_body = EditBody,
     security(("bearer" = [])), params(("id" = uuid::Uuid, Path)),
-    responses((status = 200, body = MessageDto), (status = 400, body = ErrorDto), (status = 403, body = ErrorDto), (status = 404, body = ErrorDto)))]
+    responses((status = 200, description = "The message, as edited", body = MessageDto), (status = 400, description = "Bad input: `message` lists one sentence per broken rule", body = ErrorDto), (status = 403, description = "Only the sender (or an admin) may change a message", body = ErrorDto), (status = 404, description = "No such message, or the caller may not see it", body = ErrorDto)))]
 async fn update_message(
     State(state): State<AppState>,
     caller: Caller,
@@ -81,7 +81,7 @@ async fn update_message(
 
 #[utoipa::path(delete, path = "/messages/{id}", tag = "messages", security(("bearer" = [])),
     params(("id" = uuid::Uuid, Path)),
-    responses((status = 200, description = "deleted"), (status = 403, body = ErrorDto), (status = 404, body = ErrorDto)))]
+    responses((status = 200, description = "Deleted"), (status = 403, description = "Only the sender (or an admin) may change a message", body = ErrorDto), (status = 404, description = "No such message, or the caller may not see it", body = ErrorDto)))]
 async fn delete_message(
     State(state): State<AppState>,
     caller: Caller,
