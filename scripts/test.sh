@@ -15,16 +15,20 @@ ensure_rabbitmq
 log "npm ci (services/e2e/js)"
 npm ci --prefix services/e2e/js --no-audit --no-fund --loglevel=error
 
-# Deployment files: kustomize overlays against the Kubernetes API schemas, the project's rules, compose.
+# Maintained validators, pinned: kubernetes-validate for the deployment files, and openapi-spec-validator,
+# which the gateway's tests run over the OpenAPI document it serves (services/gateway/tests/api/openapi.rs).
 command -v kubectl >/dev/null \
   || die "kubectl is needed to render the Kubernetes manifests (Debian: apt-get install kubectl)"
 venv=target/deploy-checks
-if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c "import kubernetes_validate, yaml" 2>/dev/null; then
-  log "installing the manifest validator (kubernetes-validate) into $venv"
+if [ ! -x "$venv/bin/python" ] \
+  || ! "$venv/bin/python" -c "import kubernetes_validate, yaml, openapi_spec_validator" 2>/dev/null; then
+  log "installing the validators (kubernetes-validate, openapi-spec-validator) into $venv"
   python3 -m venv "$venv" || die "python3 -m venv failed (Debian: apt-get install python3-venv)"
   "$venv/bin/pip" install --quiet --disable-pip-version-check kubernetes-validate==1.32.0 PyYAML==6.0.2 \
-    || die "cannot install kubernetes-validate from PyPI"
+    openapi-spec-validator==0.9.0 \
+    || die "cannot install kubernetes-validate and openapi-spec-validator from PyPI"
 fi
+# Deployment files: kustomize overlays against the Kubernetes API schemas, the project's rules, compose.
 log "deployment checks"
 "$venv/bin/python" scripts/check-deploy.py
 

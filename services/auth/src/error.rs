@@ -1,15 +1,14 @@
 //! The auth service's one error type. Each variant maps to one gRPC status here and nowhere else; causes
 //! are logged once, at this edge, and never sent to the caller.
 
-use junqo_proto::common::v1::FieldViolations;
-use prost::Message;
-use tonic::{Code, Status};
+use tonic::Status;
+use validation::Violations;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {
     /// One sentence per broken rule, in the order the rules were checked.
-    #[error("validation failed: {0:?}")]
-    Validation(Vec<String>),
+    #[error(transparent)]
+    Validation(#[from] Violations),
     #[error("Email already exists")]
     EmailTaken,
     /// The same answer for an unknown email and a wrong password, so accounts cannot be enumerated.
@@ -36,11 +35,7 @@ pub enum AuthError {
 impl From<AuthError> for Status {
     fn from(error: AuthError) -> Self {
         match error {
-            AuthError::Validation(messages) => {
-                let first = messages.first().cloned().unwrap_or_default();
-                let details = FieldViolations { messages }.encode_to_vec();
-                Status::with_details(Code::InvalidArgument, first, details.into())
-            }
+            AuthError::Validation(violations) => violations.into_status(),
             AuthError::EmailTaken => Status::already_exists(error.to_string()),
             AuthError::InvalidCredentials | AuthError::Unauthenticated => {
                 Status::unauthenticated(error.to_string())

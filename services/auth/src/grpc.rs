@@ -65,7 +65,7 @@ impl AuthGrpc {
     }
 }
 
-pub fn to_proto_type(user_type: UserType) -> pb::UserType {
+fn to_proto_type(user_type: UserType) -> pb::UserType {
     match user_type {
         UserType::Student => pb::UserType::Student,
         UserType::School => pb::UserType::School,

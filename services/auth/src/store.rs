@@ -55,10 +55,6 @@ impl UserStore {
         Self { pool }
     }
 
-    pub fn pool(&self) -> &PgPool {
-        &self.pool
-    }
-
     pub async fn insert(
         &self,
         name: &UserName,

@@ -1,5 +1,6 @@
 //! Who may do what, as pure functions over facts the caller has loaded. Every handler asks here, so the
-//! rules live in one place and are tested without a database.
+//! rules live in one place and are tested without a database; handlers only choose the answer (a
+//! conversation the actor may not see is NotFound, one they see but may not change is Forbidden).
 
 use uuid::Uuid;
 
@@ -18,6 +19,16 @@ pub fn may_change_message(actor: &Actor, sender_id: Uuid) -> bool {
 /// Sending is for participants only, admin or not: a message is always somebody's own words in the
 /// conversation.
 pub fn may_send(is_participant: bool) -> bool {
+    is_participant
+}
+
+/// Titles are personal: only a participant has one of their own, admin or not.
+pub fn may_keep_title(is_participant: bool) -> bool {
+    is_participant
+}
+
+/// Receipts say who in the conversation has read a message: an admin looking in leaves none.
+pub fn may_mark_read(is_participant: bool) -> bool {
     is_participant
 }
 
@@ -48,8 +59,10 @@ mod tests {
     }
 
     #[test]
-    fn only_participants_send() {
-        assert!(may_send(true));
-        assert!(!may_send(false));
+    fn only_participants_send_keep_titles_and_leave_receipts() {
+        for rule in [may_send, may_keep_title, may_mark_read] {
+            assert!(rule(true));
+            assert!(!rule(false));
+        }
     }
 }

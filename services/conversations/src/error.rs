@@ -1,8 +1,8 @@
 //! The conversations service's one error type and its mapping to gRPC status codes. Causes of internal
-//! failures are logged here, once, and never sent to the caller.
+//! failures are logged here, once, and never sent to the caller. Broken input is not an error of this
+//! service: the parsers in [`crate::domain`] return [`validation::Violations`], which become
+//! `INVALID_ARGUMENT` with every sentence in its details.
 
-use junqo_proto::common::v1::FieldViolations;
-use prost::Message;
 use tonic::{Code, Status};
 use uuid::Uuid;
 
@@ -11,8 +11,6 @@ pub enum ConversationsError {
     /// The request names no valid acting user: a bug in the calling service, never a user's input.
     #[error("Unauthorized")]
     NoActor,
-    #[error("validation failed: {0:?}")]
-    Validation(Vec<String>),
     /// Also the answer when the conversation exists but the actor may not see it: a non-participant
     /// learns nothing, not even that it exists.
     #[error("Conversation with ID {0} not found")]
@@ -25,9 +23,6 @@ pub enum ConversationsError {
     Forbidden(&'static str),
     #[error("Participant {0} does not exist")]
     UnknownUser(Uuid),
-    /// The message writer's queue is full: the caller should retry shortly.
-    #[error("Too many messages in flight, try again")]
-    Overloaded,
     #[error("auth service: {0}")]
     Auth(Status),
     #[error("database: {0}")]
@@ -42,7 +37,6 @@ impl ConversationsError {
     pub fn duplicate(&self) -> Self {
         match self {
             Self::NoActor => Self::NoActor,
-            Self::Validation(messages) => Self::Validation(messages.clone()),
             Self::ConversationNotFound(id) => Self::ConversationNotFound(*id),
             Self::MessageNotFound(id) => Self::MessageNotFound(*id),
             Self::TitleNotFound { user, conversation } => Self::TitleNotFound {
@@ -51,7 +45,6 @@ impl ConversationsError {
             },
             Self::Forbidden(message) => Self::Forbidden(message),
             Self::UnknownUser(id) => Self::UnknownUser(*id),
-            Self::Overloaded => Self::Overloaded,
             Self::Auth(status) => Self::Auth(status.clone()),
             Self::Database(_) | Self::Internal(_) => Self::Internal(self.to_string()),
         }
@@ -62,18 +55,12 @@ impl From<ConversationsError> for Status {
     fn from(error: ConversationsError) -> Self {
         use ConversationsError as E;
         match error {
-            E::Validation(messages) => {
-                let first = messages.first().cloned().unwrap_or_default();
-                let details = FieldViolations { messages }.encode_to_vec();
-                Status::with_details(Code::InvalidArgument, first, details.into())
-            }
             E::UnknownUser(_) => Status::invalid_argument(error.to_string()),
             E::NoActor => Status::unauthenticated(error.to_string()),
             E::ConversationNotFound(_) | E::MessageNotFound(_) | E::TitleNotFound { .. } => {
                 Status::not_found(error.to_string())
             }
             E::Forbidden(_) => Status::permission_denied(error.to_string()),
-            E::Overloaded => Status::resource_exhausted(error.to_string()),
             E::Auth(status) if status.code() == Code::Unavailable => {
                 tracing::warn!(%status, "auth service unavailable");
                 Status::unavailable("User directory unavailable")

@@ -6,7 +6,8 @@
 //! - [`config`] and [`startup`]: settings, and building and running the service (tests build the same).
 //! - [`grpc`]: the RPC handlers.
 //! - [`domain`]: validated input (ids, message content, titles); [`access`]: who may do what, as pure rules.
-//! - [`store`]: the SQL, one module per table group, including the event [`store::outbox`].
+//! - [`store`]: the SQL and its rows, one module per table group, including the event [`store::outbox`].
+//! - [`convert`]: stored rows to protobuf messages, for the gRPC answers and the events alike.
 //! - [`writer`]: the batching message writer, the hot path for new messages.
 //! - [`events`]: the domain events, and the [`events::publisher`] that publishes the outbox with confirms.
 //! - [`users`]: asks the auth service whether participants exist.
@@ -14,6 +15,7 @@
 
 pub mod access;
 pub mod config;
+pub mod convert;
 pub mod domain;
 pub mod error;
 pub mod events;

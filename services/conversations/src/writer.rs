@@ -20,7 +20,8 @@ use uuid::Uuid;
 
 use crate::ConversationsError;
 use crate::domain::MessageContent;
-use crate::events::{self, OutboxEvent, publisher::EventPublisher};
+use crate::events::{self, publisher::EventPublisher};
+use crate::store::outbox::OutboxEvent;
 use crate::store::{self, MessageRow, messages::Reservation};
 
 /// Large enough to amortise a commit, small enough to keep one transaction short.

@@ -8,10 +8,9 @@
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use junqo_proto::common::v1::FieldViolations;
-use prost::Message;
 use serde::Serialize;
 use tonic::Code;
+use validation::{Broken, Violations};
 
 #[derive(Debug, Clone, Serialize)]
 #[serde(untagged)]
@@ -43,14 +42,6 @@ impl ApiError {
         }
     }
 
-    /// A 400 listing every broken rule.
-    pub fn validation(messages: Vec<String>) -> Self {
-        Self {
-            status: StatusCode::BAD_REQUEST,
-            message: ErrorMessage::Many(messages),
-        }
-    }
-
     pub fn unauthorized() -> Self {
         Self::new(StatusCode::UNAUTHORIZED, "Unauthorized")
     }
@@ -71,15 +62,29 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// A 400 listing every broken rule.
+impl From<Violations> for ApiError {
+    fn from(violations: Violations) -> Self {
+        Self {
+            status: StatusCode::BAD_REQUEST,
+            message: ErrorMessage::Many(violations.into_sentences()),
+        }
+    }
+}
+
+impl From<Broken> for ApiError {
+    fn from(broken: Broken) -> Self {
+        Violations::from(broken).into()
+    }
+}
+
 impl From<tonic::Status> for ApiError {
     fn from(status: tonic::Status) -> Self {
         let message = || status.message().to_owned();
         match status.code() {
-            Code::InvalidArgument => match FieldViolations::decode(status.details()) {
-                Ok(violations) if !violations.messages.is_empty() => {
-                    Self::validation(violations.messages)
-                }
-                _ => Self::new(StatusCode::BAD_REQUEST, message()),
+            Code::InvalidArgument => match Violations::from_status(&status) {
+                Some(violations) => violations.into(),
+                None => Self::new(StatusCode::BAD_REQUEST, message()),
             },
             Code::Unauthenticated => Self::new(StatusCode::UNAUTHORIZED, message()),
             Code::PermissionDenied => Self::new(StatusCode::FORBIDDEN, message()),

@@ -99,6 +99,20 @@ impl From<Broken> for Violations {
     }
 }
 
+/// So a gRPC handler can answer a broken request with `?`, whatever its own error type.
+impl From<Violations> for Status {
+    fn from(violations: Violations) -> Self {
+        violations.into_status()
+    }
+}
+
+/// One broken field is a request's violations too.
+impl From<Broken> for Status {
+    fn from(broken: Broken) -> Self {
+        Violations::from(broken).into_status()
+    }
+}
+
 /// A tuple of checked fields.
 pub trait Fields {
     type Values;
@@ -186,6 +200,12 @@ mod tests {
         assert_eq!(status.message(), "X is required");
         assert_eq!(Violations::from_status(&status), Some(violations));
         assert_eq!(Violations::from_status(&Status::not_found("nope")), None);
+
+        let one: Status = Broken::new("Z is required").into();
+        assert_eq!(
+            Violations::from_status(&one).map(Violations::into_sentences),
+            Some(vec!["Z is required".to_owned()])
+        );
     }
 
     #[test]

@@ -1,10 +1,14 @@
+use validation::Checked;
+
 use super::TextRules;
 
 const RULES: TextRules = TextRules {
+    label: "Email",
     required: "Email is required",
     not_string: "Email must be a valid email address",
     min: (5, "Email must be at least 5 characters long"),
     max: (255, "Email must be at most 255 characters long"),
+    stored: true,
 };
 const INVALID: &str = "Email must be a valid email address";
 
@@ -13,9 +17,10 @@ const INVALID: &str = "Email must be a valid email address";
 pub struct Email(String);
 
 impl Email {
-    pub fn parse(value: Option<&str>) -> Result<Self, Vec<&'static str>> {
-        RULES.check(value.map(str::trim), Some((INVALID, is_address)))?;
-        Ok(Self(value.unwrap_or_default().trim().to_lowercase()))
+    pub fn parse(value: Option<&str>) -> Checked<Self> {
+        RULES
+            .check(value.map(str::trim), Some((INVALID, is_address)))
+            .map(|address| Self(address.to_lowercase()))
     }
 
     pub fn as_str(&self) -> &str {

@@ -16,7 +16,7 @@ fn sign_up(
 
 fn messages(result: Result<impl std::fmt::Debug, AuthError>) -> Vec<String> {
     match result {
-        Err(AuthError::Validation(messages)) => messages,
+        Err(AuthError::Validation(violations)) => violations.into_sentences(),
         other => panic!("expected a validation failure, got {other:?}"),
     }
 }
@@ -184,4 +184,39 @@ fn an_update_checks_only_what_it_changes() {
         admin,
         Err(AuthError::Forbidden("You cannot update user type to admin"))
     ));
+}
+
+#[test]
+fn stored_text_refuses_nul_and_names_the_field() {
+    assert_eq!(
+        messages(NewUser::parse(sign_up(
+            Some("Al\u{0}ce"),
+            Some("alice@exa\u{0}mple.com"),
+            Some("STUDENT"),
+            Some("pass\u{0}word1"),
+        ))),
+        [
+            "Name must not contain null characters",
+            "Email must be a valid email address",
+            "Email must not contain null characters",
+        ]
+    );
+    assert_eq!(
+        messages(UserChanges::parse(UpdateUserRequest {
+            name: Some("Bob\u{0}".into()),
+            ..Default::default()
+        })),
+        ["Name must not contain null characters"]
+    );
+}
+
+#[test]
+fn a_password_is_only_hashed_so_any_character_is_fine() {
+    let user = NewUser::parse(sign_up(
+        Some("Alice"),
+        Some("alice@example.com"),
+        Some("STUDENT"),
+        Some("pass\u{0}word1"),
+    ));
+    assert!(user.is_ok(), "{user:?}");
 }

@@ -1,5 +1,6 @@
-//! Request input, parsed once into types that cannot hold an invalid value. The sentences are the
-//! original backend's where it had one.
+//! Request input, parsed once into types that cannot hold an invalid value. Each parser returns a
+//! [`Checked`] value, so a handler gathers every broken rule of a request with [`validation::all`]. The
+//! sentences are the original backend's where it had one.
 
 mod content;
 mod title;
@@ -9,6 +10,8 @@ pub use title::Title;
 
 use junqo_proto::conversations::v1 as pb;
 use uuid::Uuid;
+use validation::rules::{self, Raw};
+use validation::{Broken, Checked};
 
 use crate::ConversationsError;
 
@@ -33,19 +36,28 @@ impl Actor {
     }
 }
 
-/// A path or body id; `what` names it in the error ("Conversation ID", "Message ID").
-pub fn parse_id(text: &str, what: &'static str) -> Result<Uuid, ConversationsError> {
-    text.parse()
-        .map_err(|_| ConversationsError::Validation(vec![format!("{what} must be a valid UUID")]))
+/// A path or body id; `what` names it in the sentence ("Conversation ID", "Message ID"). An empty one is
+/// simply not a UUID: the calling edge has already answered for a missing one.
+pub fn parse_id(text: &str, what: &str) -> Checked<Uuid> {
+    rules::uuid(Raw::Text(text), what)
 }
 
-pub fn parse_optional_id(
-    text: Option<&str>,
-    what: &'static str,
-) -> Result<Option<Uuid>, ConversationsError> {
-    text.filter(|t| !t.is_empty())
-        .map(|t| parse_id(t, what))
-        .transpose()
+/// An optional id, where protobuf's empty string means none.
+pub fn parse_optional_id(text: Option<&str>, what: &str) -> Checked<Option<Uuid>> {
+    rules::optional_uuid(text.map_or(Raw::Absent, Raw::proto), what)
+}
+
+/// Client message ids are stored to recognise retries; any client's id scheme fits in this.
+pub const MAX_CLIENT_MESSAGE_ID: usize = 128;
+
+/// The client's id for a message, if it sent one (empty means none).
+pub fn parse_client_message_id(text: Option<&str>) -> Checked<Option<String>> {
+    rules::optional_text(
+        text.map_or(Raw::Absent, Raw::proto),
+        "Client message ID",
+        1,
+        MAX_CLIENT_MESSAGE_ID,
+    )
 }
 
 /// Which form a participant list comes from: the original words each form's sentence differently.
@@ -57,11 +69,8 @@ pub enum ParticipantsForm {
 }
 
 /// Parses a list of participant ids, deduplicated, in the order given.
-pub fn parse_participants(
-    ids: &[String],
-    form: ParticipantsForm,
-) -> Result<Vec<Uuid>, ConversationsError> {
-    let message = match form {
+pub fn parse_participants(ids: &[String], form: ParticipantsForm) -> Checked<Vec<Uuid>> {
+    let sentence = match form {
         ParticipantsForm::Create => "Each participant ID must be a valid UUID",
         ParticipantsForm::Add => "Each participant ID to add must be a valid UUID",
         ParticipantsForm::Remove => "Each participant ID to remove must be a valid UUID",
@@ -69,9 +78,7 @@ pub fn parse_participants(
     let mut parsed = Vec::with_capacity(ids.len());
     let mut seen = std::collections::HashSet::with_capacity(ids.len());
     for id in ids {
-        let id: Uuid = id
-            .parse()
-            .map_err(|_| ConversationsError::Validation(vec![message.to_owned()]))?;
+        let id: Uuid = id.parse().map_err(|_| Broken::new(sentence))?;
         if seen.insert(id) {
             parsed.push(id);
         }
@@ -103,9 +110,11 @@ mod tests {
         );
 
         let bad = vec!["not-a-uuid".to_owned()];
-        let message = |form| match parse_participants(&bad, form) {
-            Err(ConversationsError::Validation(m)) => m,
-            other => panic!("expected a validation error, got {other:?}"),
+        let message = |form| {
+            parse_participants(&bad, form)
+                .expect_err("not a UUID")
+                .sentences()
+                .to_vec()
         };
         assert_eq!(
             message(ParticipantsForm::Create),
@@ -134,6 +143,29 @@ mod tests {
         assert!(actor("ADMIN").is_admin);
         assert!(!actor("COMPANY").is_admin);
         assert!(Actor::parse(None).is_err());
+    }
+
+    #[test]
+    fn ids_name_their_field_and_empty_optional_ones_are_none() {
+        assert_eq!(
+            parse_id("", "Message ID").expect_err("empty").sentences(),
+            ["Message ID must be a valid UUID"]
+        );
+        assert_eq!(parse_optional_id(Some(""), "Offer ID"), Ok(None));
+        assert_eq!(parse_optional_id(None, "Offer ID"), Ok(None));
+        assert_eq!(parse_client_message_id(Some("")), Ok(None));
+        assert_eq!(
+            parse_client_message_id(Some(&"c".repeat(MAX_CLIENT_MESSAGE_ID + 1)))
+                .expect_err("long")
+                .sentences(),
+            ["Client message ID must be at most 128 characters long"]
+        );
+        assert_eq!(
+            parse_client_message_id(Some("c\u{0}"))
+                .expect_err("NUL")
+                .sentences(),
+            ["Client message ID must not contain null characters"]
+        );
     }
 
     #[test]

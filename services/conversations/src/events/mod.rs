@@ -1,5 +1,6 @@
-//! Domain events: what a live client must learn about a change. Each is built here from the stored rows,
-//! written to the outbox in the change's transaction, and published by [`publisher`].
+//! Domain events: what a live client must learn about a change. Each is built here from the stored rows
+//! into a [`NewEvent`], written to the outbox ([`crate::store::outbox`]) in the change's transaction, and
+//! published by [`publisher`].
 
 pub mod publisher;
 
@@ -8,24 +9,9 @@ use junqo_proto::events::v1 as ev;
 use prost::Message;
 use uuid::Uuid;
 
-use crate::grpc::convert;
+use crate::convert;
+use crate::store::outbox::NewEvent;
 use crate::store::{MessageRow, ReceiptRow};
-
-/// An event ready for the outbox.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NewEvent {
-    pub event_id: Uuid,
-    pub routing_key: String,
-    pub payload: Vec<u8>,
-    pub traceparent: Option<String>,
-}
-
-/// An event stored in the outbox, with the row id that deletes it once confirmed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OutboxEvent {
-    pub id: i64,
-    pub event: NewEvent,
-}
 
 fn build(
     conversation_id: Uuid,

@@ -22,8 +22,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use super::OutboxEvent;
-use crate::store::outbox;
+use crate::store::outbox::{self, OutboxEvent};
 
 #[derive(Debug, Clone)]
 pub struct PublisherSettings {

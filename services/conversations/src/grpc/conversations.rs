@@ -1,15 +1,18 @@
+//! `junqo.conversations.v1.ConversationsService`: conversations, their participants and each
+//! participant's own title.
+
 use junqo_proto::conversations::v1 as pb;
 use junqo_proto::conversations::v1::conversations_service_server::ConversationsService;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
-use super::{Handlers, convert, traceparent};
-use crate::access::may_access_conversation;
+use super::{Handlers, traceparent};
+use crate::access::{may_access_conversation, may_keep_title};
 use crate::domain::{
     Actor, ParticipantsForm, Title, page_limit, parse_id, parse_optional_id, parse_participants,
 };
 use crate::store::{self, conversations::NewConversation};
-use crate::{ConversationsError, events};
+use crate::{ConversationsError, convert, events};
 
 /// The original's default page size for conversation lists.
 const DEFAULT_LIST_LIMIT: u32 = 10;
@@ -68,34 +71,6 @@ impl Handlers {
     }
 }
 
-/// Collects every broken rule of a request before answering.
-#[derive(Default)]
-struct Checks(Vec<String>);
-
-impl Checks {
-    fn take<T: Default>(&mut self, parsed: Result<T, ConversationsError>) -> T {
-        match parsed {
-            Ok(value) => value,
-            Err(ConversationsError::Validation(messages)) => {
-                self.0.extend(messages);
-                T::default()
-            }
-            Err(other) => {
-                self.0.push(other.to_string());
-                T::default()
-            }
-        }
-    }
-
-    fn finish(self) -> Result<(), ConversationsError> {
-        if self.0.is_empty() {
-            Ok(())
-        } else {
-            Err(ConversationsError::Validation(self.0))
-        }
-    }
-}
-
 #[tonic::async_trait]
 impl ConversationsService for Handlers {
     async fn create_conversation(
@@ -105,18 +80,12 @@ impl ConversationsService for Handlers {
         let trace = traceparent(&request);
         let request = request.into_inner();
         let actor = Actor::parse(request.actor.as_ref())?;
-        let mut checks = Checks::default();
-        let mut participants = checks.take(parse_participants(
-            &request.participant_ids,
-            ParticipantsForm::Create,
-        ));
-        let title = checks.take(Title::parse_optional(request.title.as_deref()));
-        let offer_id = checks.take(parse_optional_id(request.offer_id.as_deref(), "Offer ID"));
-        let application_id = checks.take(parse_optional_id(
-            request.application_id.as_deref(),
-            "Application ID",
-        ));
-        checks.finish()?;
+        let (mut participants, title, offer_id, application_id) = validation::all((
+            parse_participants(&request.participant_ids, ParticipantsForm::Create),
+            Title::parse_optional(request.title.as_deref()),
+            parse_optional_id(request.offer_id.as_deref(), "Offer ID"),
+            parse_optional_id(request.application_id.as_deref(), "Application ID"),
+        ))?;
 
         participants.retain(|id| *id != actor.user_id);
         self.inner.users.ensure_exist(&participants).await?;
@@ -202,8 +171,10 @@ impl ConversationsService for Handlers {
         let trace = traceparent(&request);
         let request = request.into_inner();
         let actor = Actor::parse(request.actor.as_ref())?;
-        let id = parse_id(&request.conversation_id, "Conversation ID")?;
-        let users = parse_participants(&request.participant_ids, ParticipantsForm::Add)?;
+        let (id, users) = validation::all((
+            parse_id(&request.conversation_id, "Conversation ID"),
+            parse_participants(&request.participant_ids, ParticipantsForm::Add),
+        ))?;
         self.ensure_access(&actor, id).await?;
         self.inner.users.ensure_exist(&users).await?;
 
@@ -235,8 +206,10 @@ impl ConversationsService for Handlers {
         let trace = traceparent(&request);
         let request = request.into_inner();
         let actor = Actor::parse(request.actor.as_ref())?;
-        let id = parse_id(&request.conversation_id, "Conversation ID")?;
-        let users = parse_participants(&request.participant_ids, ParticipantsForm::Remove)?;
+        let (id, users) = validation::all((
+            parse_id(&request.conversation_id, "Conversation ID"),
+            parse_participants(&request.participant_ids, ParticipantsForm::Remove),
+        ))?;
 
         let mut tx = self
             .pool()
@@ -291,16 +264,18 @@ impl ConversationsService for Handlers {
     ) -> Result<Response<pb::ConversationTitle>, Status> {
         let request = request.into_inner();
         let actor = Actor::parse(request.actor.as_ref())?;
-        let id = parse_id(&request.conversation_id, "Conversation ID")?;
-        let title = Title::parse(&request.title)?;
-        // Titles are personal: only a participant has one, admin or not.
+        let (id, title) = validation::all((
+            parse_id(&request.conversation_id, "Conversation ID"),
+            Title::parse(&request.title),
+        ))?;
         match store::conversations::membership(self.pool(), id, actor.user_id).await? {
-            Some(true) => {}
-            Some(false) if actor.is_admin => {
-                return Err(ConversationsError::Forbidden(
-                    "Only participants can set their own title",
-                )
-                .into());
+            Some(is_participant) if may_access_conversation(&actor, is_participant) => {
+                if !may_keep_title(is_participant) {
+                    return Err(ConversationsError::Forbidden(
+                        "Only participants can set their own title",
+                    )
+                    .into());
+                }
             }
             _ => return Err(ConversationsError::ConversationNotFound(id).into()),
         }

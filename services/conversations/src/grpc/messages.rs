@@ -1,33 +1,38 @@
+//! `junqo.conversations.v1.MessagesService`: sending, reading, editing and deleting messages, and read
+//! receipts. New messages go through the batching [`crate::writer`]; other changes commit here.
+
 use junqo_proto::conversations::v1 as pb;
 use junqo_proto::conversations::v1::messages_service_server::MessagesService;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
-use super::{Handlers, convert, traceparent};
-use crate::access::{may_access_conversation, may_change_message, may_send};
-use crate::domain::{Actor, MessageContent, page_limit, parse_id};
+use super::{Handlers, traceparent};
+use crate::access::{may_access_conversation, may_change_message, may_mark_read, may_send};
+use crate::domain::{Actor, MessageContent, page_limit, parse_client_message_id, parse_id};
 use crate::store::{self, MessageRow};
 use crate::writer::Draft;
-use crate::{ConversationsError, events};
+use crate::{ConversationsError, convert, events};
 
 /// The original's default page size for message history.
 const DEFAULT_HISTORY_LIMIT: u32 = 20;
-const MAX_CLIENT_MESSAGE_ID: usize = 128;
 
 impl Handlers {
-    /// The message if the actor may see its conversation; NotFound alike when it does not exist.
+    /// The message, and whether the actor takes part in its conversation, if the actor may see it;
+    /// NotFound alike when it does not exist.
     async fn visible_message(
         &self,
         actor: &Actor,
         id: Uuid,
-    ) -> Result<MessageRow, ConversationsError> {
+    ) -> Result<(MessageRow, bool), ConversationsError> {
         let message = store::messages::find(self.pool(), id)
             .await?
             .ok_or(ConversationsError::MessageNotFound(id))?;
         match store::conversations::membership(self.pool(), message.conversation_id, actor.user_id)
             .await?
         {
-            Some(is_participant) if may_access_conversation(actor, is_participant) => Ok(message),
+            Some(is_participant) if may_access_conversation(actor, is_participant) => {
+                Ok((message, is_participant))
+            }
             _ => Err(ConversationsError::MessageNotFound(id)),
         }
     }
@@ -71,18 +76,11 @@ impl MessagesService for Handlers {
         let trace = traceparent(&request);
         let request = request.into_inner();
         let actor = Actor::parse(request.actor.as_ref())?;
-        let conversation_id = parse_id(&request.conversation_id, "Conversation ID")?;
-        let content = MessageContent::parse(request.content)?;
-        let client_message_id = request.client_message_id.filter(|id| !id.is_empty());
-        if client_message_id
-            .as_ref()
-            .is_some_and(|id| id.chars().count() > MAX_CLIENT_MESSAGE_ID)
-        {
-            return Err(ConversationsError::Validation(vec![format!(
-                "Client message ID must be at most {MAX_CLIENT_MESSAGE_ID} characters long"
-            )])
-            .into());
-        }
+        let (conversation_id, content, client_message_id) = validation::all((
+            parse_id(&request.conversation_id, "Conversation ID"),
+            MessageContent::parse(&request.content),
+            parse_client_message_id(request.client_message_id.as_deref()),
+        ))?;
         let is_participant =
             store::conversations::membership(self.pool(), conversation_id, actor.user_id).await?;
         if !is_participant.is_some_and(may_send) {
@@ -109,7 +107,7 @@ impl MessagesService for Handlers {
         let request = request.into_inner();
         let actor = Actor::parse(request.actor.as_ref())?;
         let id = parse_id(&request.message_id, "Message ID")?;
-        let message = self.visible_message(&actor, id).await?;
+        let (message, _) = self.visible_message(&actor, id).await?;
         let receipts = store::messages::receipts(self.pool(), &[id]).await?;
         Ok(Response::new(convert::message(&message, &receipts)))
     }
@@ -147,8 +145,10 @@ impl MessagesService for Handlers {
         let trace = traceparent(&request);
         let request = request.into_inner();
         let actor = Actor::parse(request.actor.as_ref())?;
-        let id = parse_id(&request.message_id, "Message ID")?;
-        let content = MessageContent::parse(request.content)?;
+        let (id, content) = validation::all((
+            parse_id(&request.message_id, "Message ID"),
+            MessageContent::parse(&request.content),
+        ))?;
         let mut tx = self
             .pool()
             .begin()
@@ -203,12 +203,8 @@ impl MessagesService for Handlers {
         let request = request.into_inner();
         let actor = Actor::parse(request.actor.as_ref())?;
         let id = parse_id(&request.message_id, "Message ID")?;
-        let message = self.visible_message(&actor, id).await?;
-        // Receipts say who in the conversation has read: an admin looking in leaves none.
-        if store::conversations::membership(self.pool(), message.conversation_id, actor.user_id)
-            .await?
-            != Some(true)
-        {
+        let (message, is_participant) = self.visible_message(&actor, id).await?;
+        if !may_mark_read(is_participant) {
             return Err(
                 ConversationsError::Forbidden("Only participants mark messages as read").into(),
             );

@@ -3,7 +3,6 @@
 //! (with its outbox event, in one transaction) and answers.
 
 mod conversations;
-pub mod convert;
 mod messages;
 
 use std::sync::Arc;
@@ -12,9 +11,9 @@ use sqlx::PgPool;
 use tonic::Request;
 
 use crate::ConversationsError;
-use crate::events::NewEvent;
 use crate::events::publisher::EventPublisher;
 use crate::store;
+use crate::store::outbox::NewEvent;
 use crate::users::UserDirectory;
 use crate::writer::MessageWriter;
 

@@ -121,19 +121,6 @@ pub async fn find(db: &PgPool, id: Uuid) -> Result<Option<MessageRow>, Conversat
     .await?)
 }
 
-/// The conversation a message belongs to, read without locking.
-pub async fn conversation_of(
-    tx: &mut PgConnection,
-    id: Uuid,
-) -> Result<Option<Uuid>, ConversationsError> {
-    Ok(
-        sqlx::query_scalar("SELECT conversation_id FROM messages WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&mut *tx)
-            .await?,
-    )
-}
-
 /// Locks a message for an edit or a delete.
 pub async fn lock(
     tx: &mut PgConnection,

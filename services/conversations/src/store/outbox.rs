@@ -5,7 +5,22 @@ use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use crate::ConversationsError;
-use crate::events::{NewEvent, OutboxEvent};
+
+/// An event ready for the outbox: its payload is already encoded, so the outbox needs no event types.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewEvent {
+    pub event_id: Uuid,
+    pub routing_key: String,
+    pub payload: Vec<u8>,
+    pub traceparent: Option<String>,
+}
+
+/// An event stored in the outbox, with the row id that deletes it once confirmed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxEvent {
+    pub id: i64,
+    pub event: NewEvent,
+}
 
 /// Inserts events in the caller's transaction; returns them with their outbox ids, in the given order.
 pub async fn insert(

@@ -23,8 +23,10 @@ pub fn router() -> OpenApiRouter<AppState> {
 
 /// Create an account and get a token for it.
 #[utoipa::path(post, path = "/auth/register", tag = "auth", request_body = RegisterBody,
-    responses((status = 201, body = AuthPayload), (status = 400, body = ErrorDto), (status = 403, body = ErrorDto),
-              (status = 409, body = ErrorDto)))]
+    responses((status = 201, description = "Signed up: a token and the new user", body = AuthPayload),
+              (status = 400, description = "Bad input: `message` lists one sentence per broken rule", body = ErrorDto),
+              (status = 403, description = "ADMIN cannot be chosen at sign-up", body = ErrorDto),
+              (status = 409, description = "Email already exists", body = ErrorDto)))]
 async fn register(
     State(state): State<AppState>,
     body: JsonObject,
@@ -47,7 +49,9 @@ async fn register(
 
 /// Exchange an email and password for a token.
 #[utoipa::path(post, path = "/auth/login", tag = "auth", request_body = LoginBody,
-    responses((status = 200, body = AuthPayload), (status = 400, body = ErrorDto), (status = 401, body = ErrorDto)))]
+    responses((status = 200, description = "Signed in: a token and the user", body = AuthPayload),
+              (status = 400, description = "Bad input: `message` lists one sentence per broken rule", body = ErrorDto),
+              (status = 401, description = "Invalid email or password", body = ErrorDto)))]
 async fn login(
     State(state): State<AppState>,
     body: JsonObject,
@@ -67,7 +71,8 @@ async fn login(
 }
 
 /// Whether the request carries a valid token. Never 401.
-#[utoipa::path(get, path = "/auth/is-logged-in", tag = "auth", responses((status = 200, body = IsLoggedIn)))]
+#[utoipa::path(get, path = "/auth/is-logged-in", tag = "auth",
+    responses((status = 200, description = "Whether the request carries a valid token", body = IsLoggedIn)))]
 async fn is_logged_in(State(state): State<AppState>, parts: Parts) -> Json<IsLoggedIn> {
     Json(IsLoggedIn {
         is_logged_in: Caller::from_parts(&parts, &state).is_some(),

@@ -8,6 +8,8 @@ use junqo_proto::conversations::v1 as pb;
 use serde_json::Value;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
+use validation::rules::{self, Raw};
+use validation::{Broken, Checked};
 
 use super::dto::{
     ContentBody, ConversationDto, ConversationTitleDto, CreateConversationBody, ErrorDto,
@@ -27,59 +29,45 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(list_messages, post_message))
 }
 
-/// A list of ids in a body: `None` (and the sentence) when the property is not an array. Items that are
+/// A list of ids in a body, refused with `not_array` when the property is not an array. Items that are
 /// not strings are passed on as empty ids, which the owning service refuses with its own sentence.
-fn id_list(
-    body: &JsonObject,
-    field: &str,
-    not_array: &str,
-    violations: &mut Vec<String>,
-) -> Vec<String> {
+fn id_list(body: &JsonObject, field: &str, not_array: &str) -> Checked<Vec<String>> {
     match body.get(field) {
-        Some(Value::Array(items)) => items
+        Some(Value::Array(items)) => Ok(items
             .iter()
             .map(|item| item.as_str().unwrap_or_default().to_owned())
-            .collect(),
-        _ => {
-            violations.push(not_array.to_owned());
-            Vec::new()
-        }
+            .collect()),
+        _ => Err(Broken::new(not_array)),
     }
 }
 
-fn finish(violations: Vec<String>) -> Result<(), ApiError> {
-    if violations.is_empty() {
-        Ok(())
-    } else {
-        Err(ApiError::validation(violations))
+/// An optional title at creation must at least be text; its rules are the conversations service's.
+fn optional_title(body: &JsonObject) -> Checked<Option<String>> {
+    match Raw::json(body.get("title")) {
+        Raw::Absent => Ok(None),
+        Raw::Text(title) => Ok(Some(title.to_owned())),
+        Raw::NotText => Err(Broken::new("title must be a string")),
     }
 }
 
 /// Start a conversation; the caller is always one of its participants.
 #[utoipa::path(post, path = "/conversations", tag = "conversations", request_body = CreateConversationBody,
     security(("bearer" = [])),
-    responses((status = 201, body = ConversationDto), (status = 400, body = ErrorDto), (status = 401, body = ErrorDto)))]
+    responses((status = 201, description = "The new conversation", body = ConversationDto), (status = 400, description = "Bad input: `message` lists one sentence per broken rule", body = ErrorDto), (status = 401, description = "Missing, invalid or expired token", body = ErrorDto)))]
 async fn create_conversation(
     State(state): State<AppState>,
     caller: Caller,
     body: JsonObject,
 ) -> Result<(StatusCode, Json<ConversationDto>), ApiError> {
     body.allow_fields_of::<CreateConversationBody>()?;
-    let mut violations = Vec::new();
-    let participant_ids = id_list(
-        &body,
-        "participantsIds",
-        "Participants must be an array",
-        &mut violations,
-    );
-    if matches!(body.get("title"), Some(v) if !v.is_string() && !v.is_null()) {
-        violations.push("title must be a string".into());
-    }
-    finish(violations)?;
+    let (participant_ids, title) = validation::all((
+        id_list(&body, "participantsIds", "Participants must be an array"),
+        optional_title(&body),
+    ))?;
     let request = pb::CreateConversationRequest {
         actor: caller.actor(),
         participant_ids,
-        title: body.text("title"),
+        title,
         offer_id: body.text("offerId"),
         application_id: body.text("applicationId"),
     };
@@ -98,29 +86,23 @@ async fn create_conversation(
         ("limit" = Option<u32>, Query, description = "page size, 1 to 100 (default 10)"),
         ("offset" = Option<u32>, Query, description = "conversations to skip (default 0)"),
     ),
-    responses((status = 200, body = Rows<ConversationDto>), (status = 400, body = ErrorDto), (status = 401, body = ErrorDto)))]
+    responses((status = 200, description = "A page of the caller's conversations", body = Rows<ConversationDto>), (status = 400, description = "Bad input: `message` lists one sentence per broken rule", body = ErrorDto), (status = 401, description = "Missing, invalid or expired token", body = ErrorDto)))]
 async fn list_conversations(
     State(state): State<AppState>,
     caller: Caller,
     query: QueryParams,
 ) -> Result<Json<Rows<ConversationDto>>, ApiError> {
     query.allow_only(&["participantId", "limit", "offset"])?;
-    let mut violations = Vec::new();
-    let participant_id = query.get("participantId").map(str::to_owned);
-    if participant_id
-        .as_deref()
-        .is_some_and(|id| id.parse::<uuid::Uuid>().is_err())
-    {
-        violations.push("Participant ID must be a valid UUID".into());
-    }
-    let limit = query.integer("limit", "Limit", (1, Some(100)), 10, &mut violations);
-    let offset = query.integer("offset", "Offset", (0, None), 0, &mut violations);
-    finish(violations)?;
+    let (participant_id, limit, offset) = validation::all((
+        rules::optional_uuid(query.get("participantId"), "Participant ID"),
+        query.integer("limit", "Limit", 1, Some(100)),
+        query.integer("offset", "Offset", 0, None),
+    ))?;
     let request = pb::ListConversationsRequest {
         actor: caller.actor(),
-        participant_id,
-        limit: u32::try_from(limit).unwrap_or(10),
-        offset: u32::try_from(offset).unwrap_or(0),
+        participant_id: participant_id.map(|id| id.to_string()),
+        limit: limit.and_then(|n| u32::try_from(n).ok()).unwrap_or(10),
+        offset: offset.and_then(|n| u32::try_from(n).ok()).unwrap_or(0),
     };
     let page = state
         .conversations
@@ -143,7 +125,7 @@ fn conversation_ref(caller: &Caller, id: PathId) -> pb::ConversationRef {
 
 #[utoipa::path(get, path = "/conversations/{id}", tag = "conversations", security(("bearer" = [])),
     params(("id" = uuid::Uuid, Path)),
-    responses((status = 200, body = ConversationDto), (status = 404, body = ErrorDto)))]
+    responses((status = 200, description = "The conversation", body = ConversationDto), (status = 404, description = "No such conversation, or the caller may not see it", body = ErrorDto)))]
 async fn get_conversation(
     State(state): State<AppState>,
     caller: Caller,
@@ -161,7 +143,7 @@ async fn get_conversation(
 /// Delete a conversation with its participants, titles, messages and receipts.
 #[utoipa::path(delete, path = "/conversations/{id}", tag = "conversations", security(("bearer" = [])),
     params(("id" = uuid::Uuid, Path)),
-    responses((status = 200, description = "deleted"), (status = 404, body = ErrorDto)))]
+    responses((status = 200, description = "Deleted"), (status = 404, description = "No such conversation, or the caller may not see it", body = ErrorDto)))]
 async fn delete_conversation(
     State(state): State<AppState>,
     caller: Caller,
@@ -183,9 +165,7 @@ fn participants_request(
     not_array: &str,
 ) -> Result<pb::ParticipantsRequest, ApiError> {
     body.allow_fields_of::<ParticipantsBody>()?;
-    let mut violations = Vec::new();
-    let participant_ids = id_list(body, "participantsIds", not_array, &mut violations);
-    finish(violations)?;
+    let participant_ids = id_list(body, "participantsIds", not_array)?;
     Ok(pb::ParticipantsRequest {
         actor: caller.actor(),
         conversation_id: id.0.to_string(),
@@ -195,7 +175,7 @@ fn participants_request(
 
 #[utoipa::path(post, path = "/conversations/{id}/participants", tag = "conversations", request_body = ParticipantsBody,
     security(("bearer" = [])), params(("id" = uuid::Uuid, Path)),
-    responses((status = 201, body = ConversationDto), (status = 400, body = ErrorDto), (status = 404, body = ErrorDto)))]
+    responses((status = 201, description = "The conversation with its participants", body = ConversationDto), (status = 400, description = "Bad input: `message` lists one sentence per broken rule", body = ErrorDto), (status = 404, description = "No such conversation, or the caller may not see it", body = ErrorDto)))]
 async fn add_participants(
     State(state): State<AppState>,
     caller: Caller,
@@ -213,7 +193,8 @@ async fn add_participants(
 
 #[utoipa::path(delete, path = "/conversations/{id}/participants", tag = "conversations", request_body = ParticipantsBody,
     security(("bearer" = [])), params(("id" = uuid::Uuid, Path)),
-    responses((status = 200, body = ConversationDto), (status = 403, body = ErrorDto), (status = 404, body = ErrorDto)))]
+    responses((status = 200, description = "The conversation with its remaining participants", body = ConversationDto),
+              (status = 403, description = "A conversation keeps at least one participant", body = ErrorDto), (status = 404, description = "No such conversation, or the caller may not see it", body = ErrorDto)))]
 async fn remove_participants(
     State(state): State<AppState>,
     caller: Caller,
@@ -237,7 +218,7 @@ async fn remove_participants(
 /// The caller's own title; an empty body when they have none.
 #[utoipa::path(get, path = "/conversations/{id}/title", tag = "conversations", security(("bearer" = [])),
     params(("id" = uuid::Uuid, Path)),
-    responses((status = 200, body = ConversationTitleDto), (status = 404, body = ErrorDto)))]
+    responses((status = 200, description = "The caller's own title; an empty body when they have none", body = ConversationTitleDto), (status = 404, description = "No such conversation, or the caller may not see it", body = ErrorDto)))]
 async fn get_title(
     State(state): State<AppState>,
     caller: Caller,
@@ -258,7 +239,8 @@ async fn get_title(
 
 #[utoipa::path(put, path = "/conversations/{id}/title", tag = "conversations", request_body = TitleBody,
     security(("bearer" = [])), params(("id" = uuid::Uuid, Path)),
-    responses((status = 200, body = ConversationTitleDto), (status = 400, body = ErrorDto), (status = 404, body = ErrorDto)))]
+    responses((status = 200, description = "The caller's title, as set", body = ConversationTitleDto), (status = 400, description = "Bad input: `message` lists one sentence per broken rule", body = ErrorDto),
+              (status = 403, description = "Only participants have a title of their own", body = ErrorDto), (status = 404, description = "No such conversation, or the caller may not see it", body = ErrorDto)))]
 async fn set_title(
     State(state): State<AppState>,
     caller: Caller,
@@ -281,7 +263,7 @@ async fn set_title(
 
 #[utoipa::path(delete, path = "/conversations/{id}/title", tag = "conversations", security(("bearer" = [])),
     params(("id" = uuid::Uuid, Path)),
-    responses((status = 200, description = "deleted"), (status = 404, body = ErrorDto)))]
+    responses((status = 200, description = "Deleted"), (status = 404, description = "No such conversation or title, or the caller may not see it", body = ErrorDto)))]
 async fn delete_title(
     State(state): State<AppState>,
     caller: Caller,
@@ -304,7 +286,7 @@ async fn delete_title(
         ("before" = Option<String>, Query, description = "ISO date: only messages created strictly before it"),
         ("afterSeq" = Option<i64>, Query, description = "only messages after this sequence number, oldest first"),
     ),
-    responses((status = 200, body = Rows<MessageDto>), (status = 400, body = ErrorDto), (status = 404, body = ErrorDto)))]
+    responses((status = 200, description = "A page of messages", body = Rows<MessageDto>), (status = 400, description = "Bad input: `message` lists one sentence per broken rule", body = ErrorDto), (status = 404, description = "No such conversation, or the caller may not see it", body = ErrorDto)))]
 async fn list_messages(
     State(state): State<AppState>,
     caller: Caller,
@@ -312,26 +294,15 @@ async fn list_messages(
     query: QueryParams,
 ) -> Result<Json<Rows<MessageDto>>, ApiError> {
     query.allow_only(&["limit", "before", "afterSeq"])?;
-    let mut violations = Vec::new();
-    let limit = query.integer("limit", "Limit", (1, Some(100)), 20, &mut violations);
-    let after_seq = query
-        .get("afterSeq")
-        .map(|_| query.integer("afterSeq", "After sequence", (0, None), 0, &mut violations));
-    let before = match query.get("before") {
-        None => None,
-        Some(raw) => match parse_date(raw) {
-            Some(at) => Some(at),
-            None => {
-                violations.push("Before must be a valid date".into());
-                None
-            }
-        },
-    };
-    finish(violations)?;
+    let (limit, after_seq, before) = validation::all((
+        query.integer("limit", "Limit", 1, Some(100)),
+        query.integer("afterSeq", "After sequence", 0, None),
+        optional_before(query.get("before")),
+    ))?;
     let request = pb::ListMessagesRequest {
         actor: caller.actor(),
         conversation_id: id.0.to_string(),
-        limit: u32::try_from(limit).unwrap_or(20),
+        limit: limit.and_then(|n| u32::try_from(n).ok()).unwrap_or(20),
         before,
         after_seq,
     };
@@ -347,7 +318,12 @@ async fn list_messages(
     }))
 }
 
-/// Dates as clients send them: RFC 3339 / ISO 8601 with a time zone, or a date alone (midnight UTC).
+/// `before` as clients send it: RFC 3339 / ISO 8601 with a time zone, or a date alone (midnight UTC).
+fn optional_before(raw: Option<&str>) -> Checked<Option<prost_types::Timestamp>> {
+    raw.map(|raw| parse_date(raw).ok_or_else(|| Broken::new("Before must be a valid date")))
+        .transpose()
+}
+
 fn parse_date(raw: &str) -> Option<prost_types::Timestamp> {
     let at = chrono::DateTime::parse_from_rfc3339(raw.trim())
         .map(|t| t.to_utc())
@@ -367,7 +343,7 @@ fn parse_date(raw: &str) -> Option<prost_types::Timestamp> {
 /// Send a message; it reaches live sockets in the conversation like one sent over Socket.IO.
 #[utoipa::path(post, path = "/conversations/{id}/messages", tag = "messages", request_body = ContentBody,
     security(("bearer" = [])), params(("id" = uuid::Uuid, Path)),
-    responses((status = 201, body = MessageDto), (status = 400, body = ErrorDto), (status = 404, body = ErrorDto)))]
+    responses((status = 201, description = "The message, as stored", body = MessageDto), (status = 400, description = "Bad input: `message` lists one sentence per broken rule", body = ErrorDto), (status = 404, description = "No such conversation, or the caller may not see it", body = ErrorDto)))]
 async fn post_message(
     State(state): State<AppState>,
     caller: Caller,

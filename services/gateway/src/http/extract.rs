@@ -11,6 +11,7 @@ use serde_json::{Map, Value};
 use utoipa::PartialSchema;
 use utoipa::openapi::{RefOr, Schema};
 use uuid::Uuid;
+use validation::{Checked, Violations, rules};
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -108,17 +109,7 @@ impl JsonObject {
 
     /// Refuses any property not in `allowed`, naming each one.
     pub fn allow_only(&self, allowed: &[&str]) -> Result<&Self, ApiError> {
-        let unknown: Vec<String> = self
-            .0
-            .keys()
-            .filter(|key| !allowed.contains(&key.as_str()))
-            .map(|key| format!("property {key} should not exist"))
-            .collect();
-        if unknown.is_empty() {
-            Ok(self)
-        } else {
-            Err(ApiError::validation(unknown))
-        }
+        unknown_names(self.0.keys(), allowed).map_or(Ok(self), |unknown| Err(unknown.into()))
     }
 
     /// The field as text: strings as they are, numbers and booleans written out, `None` when absent,
@@ -207,17 +198,8 @@ impl<S: Send + Sync> FromRequestParts<S> for QueryParams {
 
 impl QueryParams {
     pub fn allow_only(&self, allowed: &[&str]) -> Result<&Self, ApiError> {
-        let unknown: Vec<String> = self
-            .0
-            .iter()
-            .filter(|(name, _)| !allowed.contains(&name.as_str()))
-            .map(|(name, _)| format!("property {name} should not exist"))
-            .collect();
-        if unknown.is_empty() {
-            Ok(self)
-        } else {
-            Err(ApiError::validation(unknown))
-        }
+        let names = self.0.iter().map(|(name, _)| name);
+        unknown_names(names, allowed).map_or(Ok(self), |unknown| Err(unknown.into()))
     }
 
     pub fn get(&self, name: &str) -> Option<&str> {
@@ -227,46 +209,32 @@ impl QueryParams {
             .map(|(_, v)| v.as_str())
     }
 
-    /// An integer parameter with the original's sentences: `label` names it ("Limit"), `min` and `max`
-    /// bound it, and each broken rule is listed (the bound first, as the original did).
+    /// An optional integer parameter with the original's sentences: `label` names it ("Limit"), `min`
+    /// and `max` bound it, and each broken rule is listed (the bound first, as the original did).
     pub fn integer(
         &self,
         name: &str,
         label: &str,
-        bounds: (i64, Option<i64>),
-        default: i64,
-        violations: &mut Vec<String>,
-    ) -> i64 {
-        let Some(raw) = self.get(name) else {
-            return default;
-        };
-        let (min, max) = bounds;
-        let number = raw.trim().parse::<f64>().ok().filter(|n| n.is_finite());
-        let mut broken = Vec::new();
-        match number {
-            None => {
-                broken.push(format!("{label} must be at least {min}"));
-                broken.push(format!("{label} must be an integer"));
-            }
-            Some(n) => {
-                if n < min as f64 {
-                    broken.push(format!("{label} must be at least {min}"));
-                }
-                if let Some(max) = max.filter(|max| n > *max as f64) {
-                    broken.push(format!("{label} must not exceed {max}"));
-                }
-                if n.fract() != 0.0 {
-                    broken.push(format!("{label} must be an integer"));
-                }
-            }
-        }
-        if broken.is_empty() {
-            number.map_or(default, |n| n as i64)
-        } else {
-            violations.extend(broken);
-            default
-        }
+        min: i64,
+        max: Option<i64>,
+    ) -> Checked<Option<i64>> {
+        let raw = self.get(name);
+        let number = raw.and_then(|text| text.trim().parse::<f64>().ok());
+        rules::optional_integer(raw.is_some(), number, label, min, max)
     }
+}
+
+/// The original's refusal of every name a body or query may not carry, if there is any.
+fn unknown_names<'a>(
+    names: impl Iterator<Item = &'a String>,
+    allowed: &[&str],
+) -> Option<Violations> {
+    Violations::from_sentences(
+        names
+            .filter(|name| !allowed.contains(&name.as_str()))
+            .map(|name| format!("property {name} should not exist"))
+            .collect(),
+    )
 }
 
 /// A gRPC request carrying the trace context: this request's span when traces are exported, else the

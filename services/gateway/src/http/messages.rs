@@ -4,9 +4,10 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use junqo_proto::conversations::v1 as pb;
-use serde_json::Value;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
+use validation::rules::Raw;
+use validation::{Broken, Checked};
 
 use super::dto::{EditBody, ErrorDto, MessageDto};
 use super::extract::PathId;
@@ -18,17 +19,16 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(get_message, update_message, delete_message))
 }
 
-/// The `content` of a message body, with the original's sentences when it is missing or not text.
-pub(super) fn content_of(body: &JsonObject) -> Result<String, ApiError> {
-    match body.get("content") {
-        Some(Value::String(text)) => Ok(text.clone()),
-        None | Some(Value::Null) => Err(ApiError::validation(vec![
-            "Content must be a string".into(),
-            "Content is required".into(),
+/// The `content` of a message body, with the original's sentences when it is missing or not text. Its
+/// other rules (blank, length, NUL) are the conversations service's, which owns messages.
+pub(super) fn content_of(body: &JsonObject) -> Checked<String> {
+    match Raw::json(body.get("content")) {
+        Raw::Text(text) => Ok(text.to_owned()),
+        Raw::Absent => Err(Broken::from_sentences([
+            "Content must be a string",
+            "Content is required",
         ])),
-        Some(_) => Err(ApiError::validation(vec![
-            "Content must be a string".into(),
-        ])),
+        Raw::NotText => Err(Broken::new("Content must be a string")),
     }
 }
 
@@ -41,7 +41,7 @@ fn message_ref(caller: &Caller, id: PathId) -> pb::MessageRef {
 
 #[utoipa::path(get, path = "/messages/{id}", tag = "messages", security(("bearer" = [])),
     params(("id" = uuid::Uuid, Path)),
-    responses((status = 200, body = MessageDto), (status = 404, body = ErrorDto)))]
+    responses((status = 200, description = "The message", body = MessageDto), (status = 404, description = "No such message, or the caller may not see it", body = ErrorDto)))]
 async fn get_message(
     State(state): State<AppState>,
     caller: Caller,
@@ -57,7 +57,7 @@ async fn get_message(
 
 #[utoipa::path(patch, path = "/messages/{id}", tag = "messages", request_body = EditBody,
     security(("bearer" = [])), params(("id" = uuid::Uuid, Path)),
-    responses((status = 200, body = MessageDto), (status = 400, body = ErrorDto), (status = 403, body = ErrorDto), (status = 404, body = ErrorDto)))]
+    responses((status = 200, description = "The message, as edited", body = MessageDto), (status = 400, description = "Bad input: `message` lists one sentence per broken rule", body = ErrorDto), (status = 403, description = "Only the sender (or an admin) may change a message", body = ErrorDto), (status = 404, description = "No such message, or the caller may not see it", body = ErrorDto)))]
 async fn update_message(
     State(state): State<AppState>,
     caller: Caller,
@@ -81,7 +81,7 @@ async fn update_message(
 
 #[utoipa::path(delete, path = "/messages/{id}", tag = "messages", security(("bearer" = [])),
     params(("id" = uuid::Uuid, Path)),
-    responses((status = 200, description = "deleted"), (status = 403, body = ErrorDto), (status = 404, body = ErrorDto)))]
+    responses((status = 200, description = "Deleted"), (status = 403, description = "Only the sender (or an admin) may change a message", body = ErrorDto), (status = 404, description = "No such message, or the caller may not see it", body = ErrorDto)))]
 async fn delete_message(
     State(state): State<AppState>,
     caller: Caller,

@@ -17,7 +17,8 @@ pub fn router() -> OpenApiRouter<AppState> {
 }
 
 #[utoipa::path(get, path = "/users/me", tag = "users", security(("bearer" = [])),
-    responses((status = 200, body = UserDto), (status = 401, body = ErrorDto), (status = 404, body = ErrorDto)))]
+    responses((status = 200, description = "The caller's profile", body = UserDto), (status = 401, description = "Missing, invalid or expired token", body = ErrorDto),
+              (status = 404, description = "The account no longer exists", body = ErrorDto)))]
 async fn me(State(state): State<AppState>, caller: Caller) -> Result<Json<UserDto>, ApiError> {
     let request = GetUserRequest {
         user_id: caller.claims.sub.to_string(),
@@ -32,8 +33,9 @@ async fn me(State(state): State<AppState>, caller: Caller) -> Result<Json<UserDt
 }
 
 #[utoipa::path(patch, path = "/users/me", tag = "users", request_body = UpdateMeBody, security(("bearer" = [])),
-    responses((status = 200, body = UserDto), (status = 400, body = ErrorDto), (status = 403, body = ErrorDto),
-              (status = 409, body = ErrorDto)))]
+    responses((status = 200, description = "The profile, as changed", body = UserDto), (status = 400, description = "Bad input: `message` lists one sentence per broken rule", body = ErrorDto),
+              (status = 403, description = "The type cannot become ADMIN", body = ErrorDto),
+              (status = 409, description = "Email already exists", body = ErrorDto)))]
 async fn update_me(
     State(state): State<AppState>,
     caller: Caller,
@@ -56,7 +58,7 @@ async fn update_me(
 }
 
 #[utoipa::path(delete, path = "/users/me", tag = "users", security(("bearer" = [])),
-    responses((status = 200, body = DeletedAccount), (status = 401, body = ErrorDto)))]
+    responses((status = 200, description = "The account is deleted", body = DeletedAccount), (status = 401, description = "Missing, invalid or expired token", body = ErrorDto)))]
 async fn delete_me(
     State(state): State<AppState>,
     caller: Caller,

@@ -6,6 +6,7 @@ mod errors;
 mod health;
 mod helpers;
 mod message_routes;
+mod null_characters;
 mod openapi;
 mod tokens;
 mod users_me;

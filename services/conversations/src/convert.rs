@@ -1,4 +1,5 @@
-//! Stored rows to wire messages.
+//! Stored rows to protobuf messages: the gRPC answers and the events' payloads carry the same shapes, so
+//! both edges convert here, below them.
 
 use chrono::{DateTime, Utc};
 use junqo_proto::conversations::v1 as pb;
