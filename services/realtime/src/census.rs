@@ -4,6 +4,7 @@
 use socketioxide::SocketIo;
 
 use crate::fanout::Fanout;
+use crate::session::SocketState;
 
 #[derive(Clone)]
 pub struct Census {
@@ -20,6 +21,20 @@ impl Census {
     /// Conversations with at least one local socket in their room: the rooms bound on the broker.
     pub fn rooms(&self) -> usize {
         self.fanout.hosted_rooms()
+    }
+
+    /// Sockets that missed a packet (their buffer was full) and are on their way out.
+    pub fn lagging(&self) -> usize {
+        self.io
+            .sockets()
+            .iter()
+            .filter(|socket| {
+                socket
+                    .extensions
+                    .get::<SocketState>()
+                    .is_some_and(|state| state.is_lagging())
+            })
+            .count()
     }
 
     /// socketioxide's rooms (conversations and users' own rooms) that still have a socket in them.
