@@ -1,5 +1,5 @@
 //! Turns events from RabbitMQ into emits to this instance's sockets: the fan-out hands every new event
-//! here ([`Deliver`]). Each event is serialized once per emit, whatever the number of sockets; an
+//! here ([`Deliver`]). Each emit is serialized once, whatever the number of sockets it goes to; an
 //! eviction goes through [`Rooms`] like any leave.
 
 use std::sync::Arc;
@@ -39,10 +39,12 @@ impl Dispatcher {
 
     fn dispatch(&self, event: Event) {
         let Some(payload) = event.payload else { return };
+        // Presence is about a user; everything else about a conversation.
+        if let Payload::Presence(presence) = &payload {
+            self.presence_changed(presence);
+            return;
+        }
         let Ok(conversation) = event.conversation_id.parse::<Uuid>() else {
-            if let Payload::Presence(presence) = payload {
-                self.presence_changed(&presence);
-            }
             return;
         };
         let room = event.conversation_id;
@@ -118,7 +120,7 @@ impl Dispatcher {
                 };
                 self.to_room(conversation, name, &body);
             }
-            Payload::Presence(presence) => self.presence_changed(&presence),
+            Payload::Presence(_) => {}
         }
     }
 
