@@ -61,11 +61,19 @@ test('malformed and oversized payloads are refused and the connection stays usab
     assert.equal(noPayload.success, false);
     assert.equal((await missing).message, 'Validation failed: Payload cannot be null or undefined');
 
+    const emptyEvent = next(a, 'joinRoomError');
     const empty = await ask(a, 'joinRoom', {});
-    assert.equal(empty.message, 'Validation failed: Conversation ID must be a valid UUID, Conversation ID is required');
+    const sentences = ['Conversation ID must be a valid UUID', 'Conversation ID is required'];
+    assert.deepEqual(empty, {
+      success: false, message: `Validation failed: ${sentences.join(', ')}`, statusCode: 400, details: sentences,
+    });
+    assert.deepEqual(await emptyEvent, {
+      message: `Validation failed: ${sentences.join(', ')}`, statusCode: 400, error: 'BAD_REQUEST', details: sentences,
+    });
     const wrongTypes = await ask(a, 'sendMessage', { conversationId: 42, content: ['not', 'text'] });
     assert.equal(wrongTypes.statusCode, 400);
     assert.match(wrongTypes.message, /Content must be a string/);
+    assert.deepEqual(wrongTypes.details, ['Conversation ID must be a valid UUID', 'Content must be a string']);
     const badLimit = await ask(a, 'getMessageHistory', { conversationId: room, limit: 1000 });
     assert.equal(badLimit.message, 'Validation failed: Limit must not exceed 100');
 

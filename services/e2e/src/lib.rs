@@ -21,6 +21,9 @@ pub struct Stack {
     pub conversations_admin_url: String,
     pub realtime_a_url: String,
     pub realtime_b_url: String,
+    /// What each realtime instance holds right now (its sockets, its hosted rooms).
+    pub realtime_a: realtime::Census,
+    pub realtime_b: realtime::Census,
     pub db: TestDatabase,
     pub broker: TestBroker,
     _stops: Vec<oneshot::Sender<()>>,
@@ -77,6 +80,7 @@ impl Stack {
         tokio::spawn(conversations.run_until_stopped(stopped));
 
         let mut realtime_urls = Vec::new();
+        let mut censuses = Vec::new();
         for _ in 0..2 {
             let instance = realtime::Application::build(
                 realtime::RealtimeConfig::from_env(&env).expect("realtime config"),
@@ -84,6 +88,7 @@ impl Stack {
             .await
             .expect("realtime starts");
             realtime_urls.push(format!("http://127.0.0.1:{}", instance.port()));
+            censuses.push(instance.census());
             let (stop, stopped) = stopper();
             stops.push(stop);
             tokio::spawn(instance.run_until_stopped(stopped));
@@ -102,6 +107,8 @@ impl Stack {
 
         let realtime_b_url = realtime_urls.pop().expect("two instances");
         let realtime_a_url = realtime_urls.pop().expect("two instances");
+        let realtime_b = censuses.pop().expect("two instances");
+        let realtime_a = censuses.pop().expect("two instances");
         Self {
             gateway_url,
             auth_url,
@@ -109,6 +116,8 @@ impl Stack {
             conversations_admin_url,
             realtime_a_url,
             realtime_b_url,
+            realtime_a,
+            realtime_b,
             db,
             broker,
             _stops: stops,

@@ -1,8 +1,9 @@
 //! One REST-posted message yields one trace with spans from the gateway, the conversations service and
-//! the realtime instance that delivers it. The four services run as separate processes (the real
-//! binaries, as deployed), exporting over OTLP to a collector inside this test.
+//! the realtime instance that delivers it; one message sent on a socket yields one trace from the socket
+//! event on realtime, through the conversations service, to its delivery. The four services run as
+//! separate processes (the real binaries, as deployed), exporting over OTLP to a collector inside this
+//! test.
 
-use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -68,8 +69,43 @@ impl TraceService for Collector {
     }
 }
 
+impl Collector {
+    /// The spans (`service: name`) of the first trace that has a span `root` accepts and, for every
+    /// entry of `wanted`, a span whose `service: name` starts with it; waiting on exports (not on a
+    /// clock) for at most 15 s.
+    async fn trace(&self, root: impl Fn(&ExportedSpan) -> bool, wanted: &[&str]) -> Vec<String> {
+        let found = tokio::time::timeout(Duration::from_secs(15), async {
+            loop {
+                let arrived = self.arrived.notified();
+                {
+                    let spans = self.spans.lock().expect("collector lock");
+                    for root in spans.iter().filter(|s| root(s)) {
+                        let names: Vec<String> = spans
+                            .iter()
+                            .filter(|s| s.trace_id == root.trace_id)
+                            .map(|s| format!("{}: {}", s.service, s.name))
+                            .collect();
+                        if wanted
+                            .iter()
+                            .all(|w| names.iter().any(|n| n.starts_with(w)))
+                        {
+                            return names;
+                        }
+                    }
+                }
+                arrived.await;
+            }
+        })
+        .await;
+        found.unwrap_or_else(|_| {
+            let spans = self.spans.lock().expect("collector lock");
+            panic!("no single trace holds {wanted:#?}; exported: {:#?}", *spans)
+        })
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_rest_posted_message_is_one_trace_across_gateway_conversations_and_realtime() {
+async fn a_message_is_one_trace_across_the_services_whether_posted_over_rest_or_sent_on_a_socket() {
     let collector = Collector::default();
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("a free port");
     let collector_url = format!(
@@ -162,56 +198,44 @@ async fn a_rest_posted_message_is_one_trace_across_gateway_conversations_and_rea
         "the message reaches the socket in the room"
     );
 
-    // Wait (on exports, not on a clock) until one trace holds spans from all three services.
-    let wanted: HashSet<&str> = ["junqo-gateway", "junqo-conversations", "junqo-realtime"].into();
-    let found = tokio::time::timeout(Duration::from_secs(15), async {
-        loop {
-            let arrived = collector.arrived.notified();
-            {
-                let spans = collector.spans.lock().expect("collector lock");
-                let post = spans.iter().find(|s| {
-                    s.service == "junqo-gateway"
-                        && s.name.starts_with("POST ")
-                        && s.name.ends_with("/messages")
-                });
-                if let Some(post) = post {
-                    let services: HashSet<&str> = spans
-                        .iter()
-                        .filter(|s| s.trace_id == post.trace_id)
-                        .map(|s| s.service.as_str())
-                        .collect();
-                    if wanted.is_subset(&services) {
-                        let names: Vec<String> = spans
-                            .iter()
-                            .filter(|s| s.trace_id == post.trace_id)
-                            .map(|s| format!("{}: {}", s.service, s.name))
-                            .collect();
-                        return names;
-                    }
-                }
-            }
-            arrived.await;
-        }
+    let names = collector
+        .trace(
+            |s| {
+                s.service == "junqo-gateway"
+                    && s.name.starts_with("POST ")
+                    && s.name.ends_with("/messages")
+            },
+            &[
+                "junqo-conversations: /junqo.conversations.v1.MessagesService/CreateMessage",
+                "junqo-realtime: deliver message.created",
+            ],
+        )
+        .await;
+    println!("one trace: {names:#?}");
+
+    // The same message path from a socket: the realtime event span is the root, and its gRPC call
+    // carries the trace on to conversations, the broker and the delivery.
+    let sent = socket
+        .ask(
+            "sendMessage",
+            json!({"conversationId": conversation, "content": "traced by socket"}),
+        )
+        .await
+        .expect("ack");
+    assert_eq!(sent["success"], true, "{sent}");
+    let delivered = sio::wait_for(&mut events, Duration::from_secs(10), |(name, body)| {
+        name == "receiveMessage" && body["content"] == "traced by socket"
     })
     .await;
-    let names = found.unwrap_or_else(|_| {
-        let spans = collector.spans.lock().expect("collector lock");
-        panic!(
-            "no single trace spans the three services; exported: {:#?}",
-            *spans
+    assert!(delivered.is_some(), "the socket-sent message is delivered");
+    let names = collector
+        .trace(
+            |s| s.service == "junqo-realtime" && s.name == "sendMessage",
+            &[
+                "junqo-conversations: /junqo.conversations.v1.MessagesService/CreateMessage",
+                "junqo-realtime: deliver message.created",
+            ],
         )
-    });
-    println!("one trace: {names:#?}");
-    assert!(
-        names.iter().any(|n| n.starts_with(
-            "junqo-conversations: /junqo.conversations.v1.MessagesService/CreateMessage"
-        )),
-        "{names:#?}"
-    );
-    assert!(
-        names
-            .iter()
-            .any(|n| n == "junqo-realtime: deliver message.created"),
-        "{names:#?}"
-    );
+        .await;
+    println!("one trace from the socket: {names:#?}");
 }

@@ -1,47 +1,17 @@
 //! The handshake: who is connecting. The token is taken, first found wins, from the client's `auth`
 //! object (`auth.token`), the query string (`?token=`), or the `Authorization` header, and verified
-//! locally. A refused client gets `connect_error` with one of the original's three sentences.
+//! locally. A refused client gets `connect_error` with one of the original's three sentences; an accepted
+//! one has its [`Session`] attached.
 
 use std::fmt;
 use std::sync::Arc;
 
-use jwt::{UserType, VerifyError};
+use jwt::VerifyError;
 use serde_json::Value;
 use socketioxide::extract::{SocketRef, State, TryData};
-use uuid::Uuid;
 
 use crate::hub::Hub;
-
-/// The verified user behind a socket, kept in its extensions for every handler.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Session {
-    pub user_id: Uuid,
-    pub user_name: String,
-    pub user_type: UserType,
-}
-
-impl Session {
-    /// The user as the conversations service knows them.
-    pub fn actor(&self) -> junqo_proto::conversations::v1::Actor {
-        junqo_proto::conversations::v1::Actor {
-            user_id: self.user_id.to_string(),
-            user_type: self.user_type.as_str().to_owned(),
-        }
-    }
-}
-
-/// The conversations a socket has joined, kept by the socket itself (socketioxide may already have emptied
-/// its rooms when the disconnect handler runs, and the room counts must still come down). The lock also
-/// serialises one socket's joins, leaves and disconnect: socketioxide runs each event in its own task, so
-/// without it a leave (or the disconnect) could slip in while a join awaits the conversations service.
-#[derive(Debug, Clone, Default)]
-pub struct Joined(std::sync::Arc<tokio::sync::Mutex<std::collections::HashSet<Uuid>>>);
-
-impl Joined {
-    pub async fn lock(&self) -> tokio::sync::MutexGuard<'_, std::collections::HashSet<Uuid>> {
-        self.0.lock().await
-    }
-}
+use crate::session::{Peer, Session};
 
 /// Why a handshake was refused; its text is what the client's `connect_error` says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,7 +31,7 @@ impl fmt::Display for Refusal {
     }
 }
 
-/// The connect middleware of the default namespace.
+/// The first connect middleware of the default namespace: who is connecting.
 pub async fn authenticate(
     socket: SocketRef,
     TryData(auth): TryData<Value>,
@@ -78,13 +48,12 @@ pub async fn authenticate(
         VerifyError::Payload => Refusal::Payload,
         VerifyError::Invalid => Refusal::Invalid,
     })?;
-    socket.extensions.insert(Arc::new(Session {
+    let session = Session {
         user_id: claims.sub,
         user_name: claims.user_name,
         user_type: claims.user_type,
-    }));
-    socket.extensions.insert(Joined::default());
-    crate::socket::register(&socket);
+    };
+    Peer::attach(&socket, session);
     Ok(())
 }
 

@@ -3,22 +3,42 @@
 //! service fans out what happens through RabbitMQ, so that clients connected to any instance see the
 //! same conversation.
 //!
-//! - [`config`] and [`startup`]: settings, and building and running the service (tests build the same).
+//! From the top down (each module uses only those below it):
+//! - [`startup`] and [`config`]: settings, and building and running the service (tests build the same);
+//!   [`census`]: what an instance holds right now.
+//! - [`lifecycle`]: a socket's life: admitted, connected (presence), disconnected; the instance's
+//!   departure.
 //! - [`handshake`]: who is connecting (the token from `auth.token`, query `token` or the header).
-//! - [`socket`]: the client events, one module per group, with their payloads and error events.
-//! - [`fanout`]: the RabbitMQ side: one queue per instance bound per live conversation, the dispatch of
-//!   events to local rooms, and publishing of ephemeral events.
-//! - [`hub`]: the state the handlers share; [`presence`]: who is online across instances.
-//! - [`error`]: errors as clients receive them.
+//! - [`events`]: the client events, one descriptor each in one table, and the adapter that runs them
+//!   (span, metrics, rate-limit hook, ack or error event).
+//! - [`dispatch`]: events from RabbitMQ turned into emits to local sockets.
+//! - [`hub`]: the state the handlers share.
+//! - [`rooms`]: the only place sockets join and leave conversation rooms (join, leave, eviction,
+//!   disconnect); [`typing`]: "is typing" and its timeout; [`presence`]: who is online across instances.
+//! - [`fanout`]: the RabbitMQ side: one queue per instance bound per hosted room, and publishing of
+//!   ephemeral events.
+//! - [`emit`]: every emit to a client, and what happens to one that cannot keep up; [`upstream`]:
+//!   requests to the conversations service, in the caller's trace.
+//! - [`session`]: who is behind a socket and what the socket holds; [`error`]: errors as clients
+//!   receive them.
 
+pub mod census;
 pub mod config;
+pub mod dispatch;
+pub mod emit;
 pub mod error;
+pub mod events;
 pub mod fanout;
 pub mod handshake;
 pub mod hub;
+pub mod lifecycle;
 pub mod presence;
-pub mod socket;
+pub mod rooms;
+pub mod session;
 pub mod startup;
+pub mod typing;
+pub mod upstream;
 
+pub use census::Census;
 pub use config::RealtimeConfig;
 pub use startup::Application;

@@ -1,13 +1,17 @@
 //! Who is online, across instances. Each instance counts its own sockets per user; when a user's first
 //! local socket connects (or last one leaves) it announces that on RabbitMQ, and every instance, itself
 //! included, applies the announcement here. A user is online while at least one instance has them.
+//!
+//! An announcement says the user's status as it is when it is published, not as it was when it was
+//! decided ([`Presence::publish_status`]): a connect and a disconnect in quick succession start two
+//! announcements whose look-ups can finish in either order, and the last one published must be true.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use uuid::Uuid;
 
-use crate::handshake::Session;
+use crate::session::Session;
 
 #[derive(Default)]
 pub struct Presence {
@@ -55,6 +59,14 @@ impl Presence {
             }
             None => false,
         }
+    }
+
+    /// Hands whether the user has a socket here to `publish`, under the lock that changes it, so
+    /// announcements go out in the order of the changes and the last one tells the truth. `publish` must
+    /// not block (it queues).
+    pub fn publish_status(&self, user: Uuid, publish: impl FnOnce(bool)) {
+        let state = self.state();
+        publish(state.local.contains_key(&user));
     }
 
     /// Applies an instance's announcement; returns the user's new status if it changed.
@@ -130,6 +142,18 @@ mod tests {
             !presence.socket_disconnected(user),
             "the disconnect after departure announces nothing"
         );
+    }
+
+    #[test]
+    fn the_status_published_is_the_status_now() {
+        let presence = Presence::default();
+        let user = Uuid::new_v4();
+        presence.socket_connected(&session(user));
+        presence.socket_disconnected(user);
+        // The connect's announcement finishing last still says what is true now.
+        let mut published = None;
+        presence.publish_status(user, |online| published = Some(online));
+        assert_eq!(published, Some(false));
     }
 
     #[test]

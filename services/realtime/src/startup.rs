@@ -2,9 +2,8 @@
 //! every socket is closed at the transport level, which Socket.IO clients treat as a lost connection and
 //! answer by reconnecting (to another instance, behind a load balancer).
 
-use std::collections::HashMap;
 use std::future::Future;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
@@ -23,11 +22,15 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tonic::transport::{Channel, Endpoint};
 
-use crate::fanout::dispatch::Dispatcher;
+use crate::census::Census;
+use crate::dispatch::Dispatcher;
+use crate::events::Table;
 use crate::fanout::{self, FanoutSettings};
 use crate::hub::Hub;
 use crate::presence::Presence;
-use crate::{RealtimeConfig, handshake, socket};
+use crate::rooms::Rooms;
+use crate::typing::Typing;
+use crate::{RealtimeConfig, handshake, lifecycle};
 
 pub async fn run(
     env: Env,
@@ -87,16 +90,22 @@ impl Application {
         };
         let (fanout, runner) = fanout::spawn(settings, stop_fanout.clone());
         let presence = Arc::new(Presence::default());
+        let typing = Typing::new(fanout.clone(), config.typing_timeout);
+        let conversations_client = ConversationsServiceClient::new(conversations.clone());
+        let rooms = Rooms::new(fanout.clone(), typing.clone(), conversations_client.clone());
         let hub = Arc::new(Hub {
             verifier: TokenVerifier::new(&config.jwt_secret),
-            conversations: ConversationsServiceClient::new(conversations.clone()),
+            conversations: conversations_client,
             messages: MessagesServiceClient::new(conversations.clone()),
             fanout: fanout.clone(),
             presence: presence.clone(),
-            typing: Mutex::new(HashMap::new()),
-            typing_timeout: config.typing_timeout,
+            rooms: rooms.clone(),
+            typing,
             instance_id,
         });
+        // Installed before the event table, whose metric handles would otherwise record nowhere.
+        platform::metrics::handle();
+        let events = Arc::new(Table::new());
 
         let (layer, io) = SocketIo::builder()
             .ping_interval(config.ping_interval)
@@ -107,15 +116,17 @@ impl Application {
             .ws_read_buffer_size(WS_READ_BUFFER)
             .max_buffer_size(SOCKET_BUFFER)
             .with_state(hub.clone())
+            .with_state(events)
             .build_layer();
-        io.ns("/", socket::on_connect.with(handshake::authenticate));
-        let fanout_task = runner.start(Dispatcher {
-            io: io.clone(),
-            presence,
-            fanout,
-        });
+        // Middlewares run last-added first: the handshake, then admission (handlers attached).
+        io.ns(
+            "/",
+            lifecycle::on_connect
+                .with(lifecycle::admit)
+                .with(handshake::authenticate),
+        );
+        let fanout_task = runner.start(Dispatcher::new(io.clone(), presence, rooms));
 
-        platform::metrics::handle();
         let router = Router::new()
             .route("/health", get(|| async { "ok" }))
             .route("/metrics", get(|| async { platform::metrics::render() }))
@@ -140,6 +151,14 @@ impl Application {
         self.port
     }
 
+    /// What this instance holds right now (sockets, hosted rooms).
+    pub fn census(&self) -> Census {
+        Census {
+            io: self.io.clone(),
+            fanout: self.hub.fanout.clone(),
+        }
+    }
+
     /// Serves until `shutdown` resolves, then closes every socket (clients reconnect elsewhere) and the
     /// broker connection.
     pub async fn run_until_stopped(
@@ -152,7 +171,7 @@ impl Application {
             .with_graceful_shutdown(async move {
                 shutdown.await;
                 // Before the sockets close: the other instances learn this one's users are gone.
-                crate::socket::depart(&hub).await;
+                lifecycle::depart(&hub).await;
                 // Then no more deliveries: emitting into a closed namespace would panic.
                 stop_fanout.cancel();
                 let _ = fanout_task.await;

@@ -110,6 +110,18 @@ pub async fn connect(
 }
 
 impl Client {
+    /// Emits without asking for an ack. Frames leave in the order they were emitted, and before the
+    /// connection closes when the last `Client` is dropped.
+    pub fn emit(&self, name: &str, payload: Value) -> Result<(), SioError> {
+        self.outgoing
+            .send(Outgoing::Event {
+                name: name.to_owned(),
+                payload,
+                ack: None,
+            })
+            .map_err(|_| SioError::Closed)
+    }
+
     /// Emits and waits (at most 10 s) for the server's ack.
     pub async fn ask(&self, name: &str, payload: Value) -> Result<Value, SioError> {
         let (ack, answer) = oneshot::channel();

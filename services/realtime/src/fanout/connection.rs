@@ -1,6 +1,8 @@
 //! The task that owns this instance's RabbitMQ connection, queue, bindings and room counts.
 
 use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use broker::Exchanges;
@@ -20,8 +22,7 @@ use tracing::Instrument;
 use uuid::Uuid;
 
 use super::dedup::RecentIds;
-use super::dispatch::Dispatcher;
-use super::{Command, Fanout, PUBLISH_QUEUE, Publish};
+use super::{Command, Deliver, Fanout, PUBLISH_QUEUE, Publish};
 
 #[derive(Debug, Clone)]
 pub struct FanoutSettings {
@@ -39,24 +40,27 @@ const DEDUP_WINDOW: usize = 50_000;
 pub fn spawn(settings: FanoutSettings, stop: CancellationToken) -> (Fanout, FanoutRunner) {
     let (commands, receiver) = mpsc::unbounded_channel();
     let (publications, to_publish) = mpsc::channel(PUBLISH_QUEUE);
+    let hosted = Arc::new(AtomicUsize::new(0));
     let runner = FanoutRunner {
         settings,
         receiver,
         to_publish,
         stop,
         rooms: HashMap::new(),
+        hosted: hosted.clone(),
         recent: RecentIds::new(DEDUP_WINDOW),
     };
     (
         Fanout {
             commands,
             publications,
+            hosted,
         },
         runner,
     )
 }
 
-/// The task's state, started with [`FanoutRunner::start`] once the dispatcher (which needs the
+/// The task's state, started with [`FanoutRunner::start`] once what it delivers to (which needs the
 /// Socket.IO handle) exists.
 pub struct FanoutRunner {
     settings: FanoutSettings,
@@ -65,10 +69,13 @@ pub struct FanoutRunner {
     stop: CancellationToken,
     /// Local sockets per conversation room; a room is bound while its count is above zero.
     rooms: HashMap<Uuid, usize>,
+    /// `rooms.len()`, for [`Fanout::hosted_rooms`].
+    hosted: Arc<AtomicUsize>,
     recent: RecentIds,
 }
 
-struct Session {
+/// One connection's channels, consumer and queue.
+struct Link {
     connection: Connection,
     consume: Channel,
     publish: Channel,
@@ -77,19 +84,19 @@ struct Session {
 }
 
 impl FanoutRunner {
-    pub fn start(self, dispatcher: Dispatcher) -> JoinHandle<()> {
-        tokio::spawn(self.run(dispatcher))
+    pub fn start(self, deliver: impl Deliver) -> JoinHandle<()> {
+        tokio::spawn(self.run(deliver))
     }
 
-    async fn run(mut self, dispatcher: Dispatcher) {
+    async fn run(mut self, deliver: impl Deliver) {
         let mut backoff = Duration::from_millis(100);
         loop {
             match self.connect().await {
-                Ok(session) => {
-                    tracing::info!(queue = %session.queue, rooms = self.rooms.len(), "consuming events from RabbitMQ");
+                Ok(link) => {
+                    tracing::info!(queue = %link.queue, rooms = self.rooms.len(), "consuming events from RabbitMQ");
                     backoff = Duration::from_millis(100);
-                    let outcome = self.serve(&session, &dispatcher).await;
-                    let _ = session.connection.close(200, "shutting down".into()).await;
+                    let outcome = self.serve(&link, &deliver).await;
+                    let _ = link.connection.close(200, "shutting down".into()).await;
                     match outcome {
                         Ok(()) => return,
                         Err(error) => tracing::warn!(%error, "lost RabbitMQ; reconnecting"),
@@ -122,6 +129,7 @@ impl FanoutRunner {
         match command {
             Command::Join { room, bound } => {
                 *self.rooms.entry(room).or_default() += 1;
+                self.rooms_changed();
                 let _ = bound.send(());
             }
             Command::Leave { room } => {
@@ -142,13 +150,19 @@ impl FanoutRunner {
             }
             Some(_) => {
                 self.rooms.remove(&room);
+                self.rooms_changed();
                 true
             }
             None => false,
         }
     }
 
-    async fn connect(&self) -> Result<Session, broker::Error> {
+    fn rooms_changed(&self) {
+        self.hosted.store(self.rooms.len(), Ordering::Relaxed);
+        metrics::gauge!("realtime_rooms").set(self.rooms.len() as f64);
+    }
+
+    async fn connect(&self) -> Result<Link, broker::Error> {
         let connection = broker::connect(&self.settings.url, "realtime").await?;
         let consume = connection
             .create_channel()
@@ -170,7 +184,7 @@ impl FanoutRunner {
             .queue_declare(queue.as_str().into(), options, FieldTable::default())
             .await
             .map_err(broker::Error::from)?;
-        let session_queue = queue.clone();
+        let link_queue = queue.clone();
         bind(
             &consume,
             &queue,
@@ -194,12 +208,12 @@ impl FanoutRunner {
             )
             .await
             .map_err(broker::Error::from)?;
-        Ok(Session {
+        Ok(Link {
             connection,
             consume,
             publish,
             consumer,
-            queue: session_queue,
+            queue: link_queue,
         })
     }
 
@@ -238,12 +252,8 @@ impl FanoutRunner {
         Ok(())
     }
 
-    async fn serve(
-        &mut self,
-        session: &Session,
-        dispatcher: &Dispatcher,
-    ) -> Result<(), broker::Error> {
-        let mut consumer = session.consumer.clone();
+    async fn serve(&mut self, link: &Link, deliver: &impl Deliver) -> Result<(), broker::Error> {
+        let mut consumer = link.consumer.clone();
         loop {
             tokio::select! {
                 () = self.stop.cancelled() => return Ok(()),
@@ -253,25 +263,24 @@ impl FanoutRunner {
                         let count = self.rooms.entry(room).or_default();
                         *count += 1;
                         if *count == 1 {
-                            self.bind_room(&session.consume, &session.queue, room).await?;
-                            metrics::gauge!("realtime_rooms").set(self.rooms.len() as f64);
+                            self.rooms_changed();
+                            self.bind_room(&link.consume, &link.queue, room).await?;
                         }
                         let _ = bound.send(());
                     }
                     Some(Command::Leave { room }) => {
                         if self.decrement(room) {
-                            self.unbind_room(&session.consume, &session.queue, room).await?;
-                            metrics::gauge!("realtime_rooms").set(self.rooms.len() as f64);
+                            self.unbind_room(&link.consume, &link.queue, room).await?;
                         }
                     }
                     Some(Command::Flush { done }) => {
                         while let Ok(publication) = self.to_publish.try_recv() {
-                            self.publish(session, publication).await?;
+                            self.publish(link, publication).await?;
                         }
                         let _ = done.send(());
                     }
                 },
-                Some(publication) = self.to_publish.recv() => self.publish(session, publication).await?,
+                Some(publication) = self.to_publish.recv() => self.publish(link, publication).await?,
                 delivery = consumer.next() => {
                     let Some(delivery) = delivery else {
                         return Err(broker::Error::Closed("the consumer was cancelled"));
@@ -284,7 +293,7 @@ impl FanoutRunner {
                             // The delivery continues the trace of the change that caused it.
                             let span = tracing::info_span!("deliver", otel.name = %format!("deliver {kind}"), event.kind = kind);
                             platform::trace::set_remote_parent(&span, broker::traceparent_of(&delivery.properties).as_deref());
-                            dispatcher.dispatch(event).instrument(span).await;
+                            deliver.deliver(event).instrument(span).await;
                         }
                         Ok(_) => {
                             metrics::counter!("realtime_events_duplicate_total").increment(1);
@@ -320,12 +329,11 @@ async fn bind(
 impl FanoutRunner {
     async fn publish(
         &self,
-        session: &Session,
+        link: &Link,
         Publish { routing_key, event }: Publish,
     ) -> Result<(), broker::Error> {
         let properties = broker::event_properties(&event.event_id, None, false);
-        session
-            .publish
+        link.publish
             .basic_publish(
                 self.settings.exchanges.ephemeral.as_str().into(),
                 routing_key.as_str().into(),

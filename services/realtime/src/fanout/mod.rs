@@ -6,19 +6,28 @@
 //! member's join is acknowledged; unbound when it loses its last), and to `presence.*`. So an instance
 //! receives exactly the events of the rooms it hosts, whatever their number elsewhere.
 //!
-//! A single task ([`connection`]) owns the connection, the room counts and the bindings, and applies
-//! commands in order, so a bind and an unbind of one room can never race. Deliveries are turned into
-//! emits by [`dispatch`], each event serialized once per room.
+//! A single task (`connection.rs`) owns the connection, the room counts and the bindings, and applies
+//! commands in order, so a bind and an unbind of one room can never race. Each new event (duplicates
+//! dropped by `dedup.rs`) is handed to a [`Deliver`]: the dispatch to local sockets, which lives above this
+//! module. The surface the rest of the service uses is [`Fanout`]: join, leave, publish.
 
 mod connection;
 mod dedup;
-pub mod dispatch;
 
-use junqo_proto::events::v1::Event;
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use junqo_proto::events::v1::{Event, event::Payload};
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
-pub use connection::{FanoutSettings, spawn};
+pub use connection::{FanoutRunner, FanoutSettings, spawn};
+
+/// What the fan-out hands each new event to, in the order they arrive, within the event's trace.
+pub trait Deliver: Send + Sync + 'static {
+    fn deliver(&self, event: Event) -> impl Future<Output = ()> + Send;
+}
 
 pub(crate) enum Command {
     /// A local socket joined the room; answered once the room's bindings are in place.
@@ -43,11 +52,13 @@ pub(crate) struct Publish {
 /// the rooms' messages.
 const PUBLISH_QUEUE: usize = 4096;
 
-/// The handle the socket handlers use.
+/// The handle the rest of the service uses.
 #[derive(Clone)]
 pub struct Fanout {
     commands: mpsc::UnboundedSender<Command>,
     publications: mpsc::Sender<Publish>,
+    /// Rooms with at least one local member, as the task counts them.
+    hosted: Arc<AtomicUsize>,
 }
 
 impl Fanout {
@@ -69,6 +80,25 @@ impl Fanout {
 
     pub fn leave(&self, room: Uuid) {
         let _ = self.commands.send(Command::Leave { room });
+    }
+
+    /// Publishes an ephemeral event about a conversation (typing, a room notice), with a fresh id.
+    pub fn publish_to_room(&self, conversation: Uuid, kind: &str, payload: Payload) {
+        let event = Event {
+            event_id: Uuid::new_v4().to_string(),
+            occurred_at: None,
+            conversation_id: conversation.to_string(),
+            payload: Some(payload),
+        };
+        self.publish(
+            broker::conversation_key(&event.conversation_id, kind),
+            event,
+        );
+    }
+
+    /// How many rooms this instance hosts (bound on the broker while it is connected).
+    pub fn hosted_rooms(&self) -> usize {
+        self.hosted.load(Ordering::Relaxed)
     }
 
     pub fn publish(&self, routing_key: String, event: Event) {

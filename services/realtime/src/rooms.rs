@@ -1,0 +1,141 @@
+//! Room membership: the only place where a socket joins a conversation's room, leaves it, is evicted
+//! from it, or leaves them all when it disconnects. Each of these does the same four things, in one
+//! place: the socket's own list (under its lock), the socketioxide room, the fan-out's count (which binds
+//! and unbinds the room on the broker), and the room notice (`userJoinRoom`/`userLeaveRoom`), plus
+//! clearing the user's typing on the way out.
+//!
+//! One socket's joins, leaves, evictions and disconnect hold its lock from start to end, so they apply
+//! one at a time: a leave waits for a join in progress, and a join that gets the lock after the
+//! disconnect finds the socket closed and joins nothing.
+
+use junqo_proto::conversations::v1::ConversationRef;
+use junqo_proto::conversations::v1::conversations_service_client::ConversationsServiceClient;
+use junqo_proto::events::v1::{RoomNotice, event::Payload};
+use socketioxide::extract::SocketRef;
+use tonic::transport::Channel;
+use uuid::Uuid;
+
+use crate::error::SocketError;
+use crate::fanout::Fanout;
+use crate::session::{Peer, Session};
+use crate::typing::Typing;
+use crate::upstream;
+
+/// The socketioxide room of a conversation.
+pub fn conversation_room(conversation: Uuid) -> String {
+    conversation.to_string()
+}
+
+/// The socketioxide room of all of a user's sockets on this instance (presence, and "the others in the
+/// room" for typing).
+pub fn user_room(user: Uuid) -> String {
+    format!("user:{user}")
+}
+
+#[derive(Clone)]
+pub struct Rooms {
+    fanout: Fanout,
+    typing: Typing,
+    conversations: ConversationsServiceClient<Channel>,
+}
+
+impl Rooms {
+    pub fn new(
+        fanout: Fanout,
+        typing: Typing,
+        conversations: ConversationsServiceClient<Channel>,
+    ) -> Self {
+        Self {
+            fanout,
+            typing,
+            conversations,
+        }
+    }
+
+    /// Puts the socket in the conversation's room, if its user is a participant (the conversations
+    /// service is asked every time). The room is bound on the broker before this returns, so nothing
+    /// sent after the client's ack can be missed.
+    pub async fn join(&self, peer: &Peer, conversation: Uuid) -> Result<(), SocketError> {
+        let mut joined = peer.state.joined().await;
+        if joined.is_closed() {
+            // The socket disconnected while this join waited for the lock: nobody is left to answer.
+            return Ok(());
+        }
+        self.check_access(&peer.session, conversation).await?;
+        if peer.state.is_lagging() {
+            // Going away (it missed a packet): it joins nothing more.
+            return Ok(());
+        }
+        if joined.insert(conversation) {
+            self.fanout.join(conversation).await;
+            peer.socket.join(conversation_room(conversation));
+            self.notice(peer.user_id(), conversation, true);
+        }
+        Ok(())
+    }
+
+    /// Takes the socket out of the conversation's room, if it is in it.
+    pub async fn leave(&self, peer: &Peer, conversation: Uuid) {
+        if peer.state.joined().await.remove(conversation) {
+            self.left(peer, conversation);
+        }
+    }
+
+    /// Takes sockets out of a conversation's room because their user may no longer be there (removed
+    /// from the conversation, or it was deleted). Does not wait: each socket's bookkeeping waits for any
+    /// join in progress on it.
+    pub fn evict(&self, sockets: Vec<SocketRef>, conversation: Uuid) {
+        for socket in sockets {
+            // Out of the socketioxide room at once, so nothing more reaches it; the rest follows.
+            socket.leave(conversation_room(conversation));
+            let Some(peer) = Peer::of(&socket) else {
+                continue;
+            };
+            let rooms = self.clone();
+            tokio::spawn(async move { rooms.leave(&peer, conversation).await });
+        }
+    }
+
+    /// The socket is gone: out of every room it was in, and it joins no more.
+    pub async fn disconnect(&self, peer: &Peer) {
+        let conversations = peer.state.joined().await.close();
+        for conversation in conversations {
+            self.left(peer, conversation);
+        }
+    }
+
+    /// Whether the socket's user may act in the conversation: a socket in the room was checked when it
+    /// joined (and is evicted if its user is removed); otherwise the conversations service is asked.
+    pub async fn ensure_member(&self, peer: &Peer, conversation: Uuid) -> Result<(), SocketError> {
+        if peer.state.joined().await.contains(conversation) {
+            return Ok(());
+        }
+        self.check_access(&peer.session, conversation).await
+    }
+
+    /// The socket has been taken off the socket's own list: everything else follows.
+    fn left(&self, peer: &Peer, conversation: Uuid) {
+        peer.socket.leave(conversation_room(conversation));
+        self.typing.clear(peer.user_id(), conversation);
+        self.notice(peer.user_id(), conversation, false);
+        self.fanout.leave(conversation);
+    }
+
+    async fn check_access(&self, session: &Session, conversation: Uuid) -> Result<(), SocketError> {
+        let request = upstream::request(ConversationRef {
+            actor: Some(session.actor()),
+            conversation_id: conversation.to_string(),
+        });
+        self.conversations.clone().check_access(request).await?;
+        Ok(())
+    }
+
+    /// Tells the room, on every instance, that the user joined or left.
+    fn notice(&self, user: Uuid, conversation: Uuid, joined: bool) {
+        let payload = Payload::RoomNotice(RoomNotice {
+            user_id: user.to_string(),
+            joined,
+        });
+        self.fanout.publish_to_room(conversation, "room", payload);
+    }
+}

@@ -1,0 +1,199 @@
+//! Who is behind a socket, and what one socket holds. The handshake attaches both to the socket's
+//! extensions; every layer above reads them through [`Peer::of`]. This module depends on no other module
+//! of the crate.
+//!
+//! socketioxide runs a socket's connect handler, its disconnect handler and each of its events in tasks
+//! of their own, in no guaranteed order (a client that leaves at once can see its disconnect handler run
+//! before its connect handler). [`SocketState`] is where those tasks agree.
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use jwt::UserType;
+use socketioxide::extract::SocketRef;
+use uuid::Uuid;
+
+/// The verified user behind a socket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    pub user_id: Uuid,
+    pub user_name: String,
+    pub user_type: UserType,
+}
+
+impl Session {
+    /// The user as the conversations service knows them.
+    pub fn actor(&self) -> junqo_proto::conversations::v1::Actor {
+        junqo_proto::conversations::v1::Actor {
+            user_id: self.user_id.to_string(),
+            user_type: self.user_type.as_str().to_owned(),
+        }
+    }
+}
+
+/// One socket's own state, shared by its handlers.
+#[derive(Debug, Clone, Default)]
+pub struct SocketState(Arc<Inner>);
+
+#[derive(Debug, Default)]
+struct Inner {
+    stage: Mutex<Stage>,
+    joined: tokio::sync::Mutex<Joined>,
+    lagging: AtomicBool,
+}
+
+/// Where a socket is in its life, as far as counting it (presence, the socket gauge) goes.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    #[default]
+    Connecting,
+    Counted,
+    Gone,
+}
+
+impl SocketState {
+    /// For the connect handler: true if the socket is to be counted now; false if its disconnect handler
+    /// already ran, in which case it is never counted (and so never left counted).
+    pub fn count_in(&self) -> bool {
+        let mut stage = self.stage();
+        let first = *stage == Stage::Connecting;
+        if first {
+            *stage = Stage::Counted;
+        }
+        first
+    }
+
+    /// For the disconnect handler: true if the connect handler counted the socket, which must now be
+    /// uncounted. Either way the socket can no longer be counted.
+    pub fn count_out(&self) -> bool {
+        std::mem::replace(&mut *self.stage(), Stage::Gone) == Stage::Counted
+    }
+
+    /// The conversations this socket has joined. The guard is held across a whole join, leave, eviction
+    /// or disconnect of this socket, so they apply one at a time, in the order they took it.
+    pub async fn joined(&self) -> tokio::sync::MutexGuard<'_, Joined> {
+        self.0.joined.lock().await
+    }
+
+    /// Marks the socket as having missed a packet (its outgoing buffer was full); true the first time.
+    pub fn mark_lagging(&self) -> bool {
+        !self.0.lagging.swap(true, Ordering::AcqRel)
+    }
+
+    /// A lagging socket is on its way out: it joins nothing more.
+    pub fn is_lagging(&self) -> bool {
+        self.0.lagging.load(Ordering::Acquire)
+    }
+
+    fn stage(&self) -> std::sync::MutexGuard<'_, Stage> {
+        // The stage is one value, valid whatever a panicking holder was doing.
+        self.0.stage.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// The conversations a socket is in, and whether it is closed. socketioxide may already have emptied its
+/// rooms when the disconnect handler runs, so the socket keeps its own list for the clean-up.
+#[derive(Debug, Default)]
+pub struct Joined {
+    conversations: HashSet<Uuid>,
+    closed: bool,
+}
+
+impl Joined {
+    /// Closed by the disconnect: nothing joins any more.
+    pub fn is_closed(&self) -> bool {
+        self.closed
+    }
+
+    pub fn contains(&self, conversation: Uuid) -> bool {
+        self.conversations.contains(&conversation)
+    }
+
+    /// True if the socket was not in the conversation yet. Refused once closed.
+    pub fn insert(&mut self, conversation: Uuid) -> bool {
+        !self.closed && self.conversations.insert(conversation)
+    }
+
+    /// True if the socket was in the conversation.
+    pub fn remove(&mut self, conversation: Uuid) -> bool {
+        self.conversations.remove(&conversation)
+    }
+
+    /// Closes the list and returns what was in it.
+    pub fn close(&mut self) -> Vec<Uuid> {
+        self.closed = true;
+        self.conversations.drain().collect()
+    }
+}
+
+/// An admitted socket with the user behind it and its state: what rooms and event handlers work with.
+#[derive(Debug, Clone)]
+pub struct Peer {
+    pub socket: SocketRef,
+    pub session: Arc<Session>,
+    pub state: SocketState,
+}
+
+impl Peer {
+    /// Gives a socket being admitted its user and a fresh state.
+    pub fn attach(socket: &SocketRef, session: Session) {
+        socket.extensions.insert(Arc::new(session));
+        socket.extensions.insert(SocketState::default());
+    }
+
+    /// The peer of a socket that [`Peer::attach`] admitted.
+    pub fn of(socket: &SocketRef) -> Option<Self> {
+        Some(Self {
+            session: socket.extensions.get::<Arc<Session>>()?,
+            state: socket.extensions.get::<SocketState>()?,
+            socket: socket.clone(),
+        })
+    }
+
+    pub fn user_id(&self) -> Uuid {
+        self.session.user_id
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_socket_gone_before_its_connect_handler_is_never_counted() {
+        let early_leaver = SocketState::default();
+        assert!(!early_leaver.count_out(), "nothing to uncount yet");
+        assert!(
+            !early_leaver.count_in(),
+            "the late connect handler counts nothing"
+        );
+
+        let ordinary = SocketState::default();
+        assert!(ordinary.count_in());
+        assert!(!ordinary.count_in(), "counted once");
+        assert!(ordinary.count_out());
+        assert!(!ordinary.count_out(), "uncounted once");
+    }
+
+    #[test]
+    fn a_closed_list_takes_no_more_rooms() {
+        let mut joined = Joined::default();
+        let room = Uuid::new_v4();
+        assert!(joined.insert(room));
+        assert!(!joined.insert(room));
+        assert_eq!(joined.close(), [room]);
+        assert!(joined.is_closed());
+        assert!(!joined.insert(Uuid::new_v4()));
+        assert!(!joined.contains(room));
+    }
+
+    #[test]
+    fn lagging_is_marked_once() {
+        let state = SocketState::default();
+        assert!(!state.is_lagging());
+        assert!(state.mark_lagging());
+        assert!(!state.mark_lagging());
+        assert!(state.is_lagging());
+    }
+}
