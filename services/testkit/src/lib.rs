@@ -2,6 +2,8 @@
 //!
 //! - [`TestDatabase`]: a Postgres database per test.
 //! - [`TestBroker`]: RabbitMQ exchange names per test, and taps that receive what services publish.
+//! - [`Services`]: services started in the test's process on port 0, each reaching the ones started
+//!   before it, stopped on drop.
 //! - [`TcpProxy`]: a proxy a test can cut and restore, to break a service's connection for real.
 //! - [`sio`]: a minimal Socket.IO v4 client over WebSocket (also used by the bench tool).
 //!
@@ -15,10 +17,12 @@
 
 mod broker_support;
 mod proxy;
+mod services;
 pub mod sio;
 
 pub use broker_support::{EventTap, TapEvent, TestBroker};
 pub use proxy::TcpProxy;
+pub use services::{Services, Started};
 
 use sqlx::{AssertSqlSafe, Connection, PgConnection};
 
