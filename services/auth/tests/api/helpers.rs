@@ -10,6 +10,8 @@ pub const SECRET: &str = "integration-test-secret";
 
 pub struct TestApp {
     pub client: AuthServiceClient<Channel>,
+    /// The admin endpoint: `/health`, `/ready`, `/metrics`.
+    pub admin_url: String,
     pub db: TestDatabase,
     _services: Services,
 }
@@ -23,6 +25,7 @@ pub async fn spawn_app() -> TestApp {
         .expect("auth service accepts connections");
     TestApp {
         client,
+        admin_url: auth.admin_url.expect("auth has an admin port"),
         db,
         _services: services,
     }
