@@ -49,7 +49,9 @@ impl RealtimeConfig {
                 ephemeral: env.string_or("EPHEMERAL_EXCHANGE", &defaults.ephemeral),
             },
             cors_origins: env.cors_origins()?,
-            max_payload_bytes: env.parse_or("SOCKET_MAX_PAYLOAD_BYTES", 1024 * 1024)?,
+            // A 10,000-character message fits with its JSON envelope, even with every character escaped
+            // (6 bytes each); a larger packet only makes the server buffer and parse more.
+            max_payload_bytes: env.parse_or("SOCKET_MAX_PAYLOAD_BYTES", 64 * 1024)?,
             limits: Limits::from_env(env)?,
             ping_interval: Duration::from_millis(env.parse_or("SOCKET_PING_INTERVAL_MS", 25_000)?),
             ping_timeout: Duration::from_millis(env.parse_or("SOCKET_PING_TIMEOUT_MS", 20_000)?),
