@@ -87,9 +87,9 @@ fn parse_id(text: &str) -> Result<Uuid, AuthError> {
     text.parse().map_err(|_| AuthError::InvalidUserId)
 }
 
-#[tonic::async_trait]
-impl AuthService for AuthGrpc {
-    async fn sign_up(
+/// Sign-up and sign-in themselves; the trait methods below count their outcomes.
+impl AuthGrpc {
+    async fn register(
         &self,
         request: Request<pb::SignUpRequest>,
     ) -> Result<Response<pb::AuthResponse>, Status> {
@@ -111,7 +111,7 @@ impl AuthService for AuthGrpc {
         Ok(Response::new(self.issue(row)?))
     }
 
-    async fn sign_in(
+    async fn authenticate(
         &self,
         request: Request<pb::SignInRequest>,
     ) -> Result<Response<pb::AuthResponse>, Status> {
@@ -127,6 +127,27 @@ impl AuthService for AuthGrpc {
         }
         let row = row.ok_or(AuthError::InvalidCredentials)?;
         Ok(Response::new(self.issue(row)?))
+    }
+}
+
+#[tonic::async_trait]
+impl AuthService for AuthGrpc {
+    async fn sign_up(
+        &self,
+        request: Request<pb::SignUpRequest>,
+    ) -> Result<Response<pb::AuthResponse>, Status> {
+        let answer = self.register(request).await;
+        crate::metrics::count_sign_up(&answer);
+        answer
+    }
+
+    async fn sign_in(
+        &self,
+        request: Request<pb::SignInRequest>,
+    ) -> Result<Response<pb::AuthResponse>, Status> {
+        let answer = self.authenticate(request).await;
+        crate::metrics::count_sign_in(&answer);
+        answer
     }
 
     async fn verify_token(

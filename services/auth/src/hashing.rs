@@ -112,15 +112,20 @@ impl PasswordHasher {
     ) -> Result<T, AuthError> {
         let (reply, answer) = oneshot::channel();
         let job: Job = Box::new(move || {
+            queue_depth().decrement(1.0);
             let _ = reply.send(work());
         });
+        // Counted before it is queued, so a thread that takes it at once never takes the gauge below 0.
+        queue_depth().increment(1.0);
         match self.jobs.try_send(job) {
             Ok(()) => {}
             Err(TrySendError::Full(_)) => {
+                queue_depth().decrement(1.0);
                 metrics::counter!("auth_password_hash_rejected_total").increment(1);
                 return Err(AuthError::Busy);
             }
             Err(TrySendError::Disconnected(_)) => {
+                queue_depth().decrement(1.0);
                 return Err(AuthError::Internal("hashing threads stopped".into()));
             }
         }
@@ -129,6 +134,11 @@ impl PasswordHasher {
             .await
             .map_err(|_| AuthError::Internal("a hashing job was lost".into()))
     }
+}
+
+/// `auth_password_hash_queue_depth`: jobs waiting for a hashing thread.
+fn queue_depth() -> metrics::Gauge {
+    metrics::gauge!("auth_password_hash_queue_depth")
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@
 //! - [`grpc`]: the RPC handlers: parse the request into domain types, apply, answer.
 //! - [`domain`]: validated user input (name, email, password, type); nothing past the edge re-validates.
 //! - [`hashing`]: Argon2id password hashing, on blocking threads and bounded.
+//! - [`metrics`]: sign-ups and sign-ins by outcome (the hashing queue counts itself).
 //! - [`store`]: the SQL over the `auth.users` table.
 //! - [`error`]: the one error type and how it maps to gRPC status codes.
 
@@ -14,6 +15,7 @@ pub mod domain;
 pub mod error;
 pub mod grpc;
 pub mod hashing;
+pub mod metrics;
 pub mod startup;
 pub mod store;
 

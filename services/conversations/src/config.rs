@@ -4,6 +4,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use broker::Exchanges;
+use platform::service::Limits;
 use platform::telemetry::LogFormat;
 use platform::{DatabaseSettings, Env, Environment};
 use secrecy::SecretString;
@@ -15,6 +16,7 @@ pub struct ConversationsConfig {
     pub listen: SocketAddr,
     /// Health, readiness and metrics over plain HTTP.
     pub admin_listen: SocketAddr,
+    pub admin_limits: Limits,
     /// Off in Kubernetes, where an init container runs `migrate` before the service starts.
     pub migrate_on_start: bool,
     pub database: DatabaseSettings,
@@ -36,6 +38,7 @@ impl ConversationsConfig {
             environment: env.environment()?,
             log_format: LogFormat::from_env(env)?,
             admin_listen: SocketAddr::new(bind, env.parse_or("ADMIN_PORT", 9092)?),
+            admin_limits: Limits::admin_from_env(env)?,
             migrate_on_start: env.parse_or("MIGRATE_ON_START", true)?,
             listen: SocketAddr::new(bind, env.parse_or("CONVERSATIONS_PORT", 50052)?),
             database: DatabaseSettings::from_env(env)?,

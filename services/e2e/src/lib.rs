@@ -6,11 +6,8 @@
 
 pub mod process;
 
-use std::future::Future;
-
 use platform::Env;
-use testkit::{TestBroker, TestDatabase};
-use tokio::sync::oneshot;
+use testkit::{Services, TestBroker, TestDatabase};
 
 pub const JWT_SECRET: &str = "end-to-end-test-secret";
 
@@ -26,17 +23,7 @@ pub struct Stack {
     pub realtime_b: realtime::Census,
     pub db: TestDatabase,
     pub broker: TestBroker,
-    _stops: Vec<oneshot::Sender<()>>,
-}
-
-fn stopper() -> (
-    oneshot::Sender<()>,
-    impl Future<Output = ()> + Send + 'static,
-) {
-    let (stop, stopped) = oneshot::channel::<()>();
-    (stop, async move {
-        let _ = stopped.await;
-    })
+    _services: Services,
 }
 
 impl Stack {
@@ -44,83 +31,34 @@ impl Stack {
     pub async fn start(customise: impl FnOnce(&mut Env)) -> Self {
         let db = TestDatabase::create().await;
         let broker = TestBroker::new();
-        let mut env = Env::from_pairs(db.env_pairs().into_iter().chain(broker.env_pairs()));
-        env.set("JWT_SECRET", JWT_SECRET)
-            .set("BIND_ADDRESS", "127.0.0.1")
-            .set("AUTH_PORT", "0")
-            .set("CONVERSATIONS_PORT", "0")
-            .set("ADMIN_PORT", "0")
-            .set("REALTIME_PORT", "0")
-            .set("GATEWAY_PORT", "0");
-        customise(&mut env);
-        let mut stops = Vec::new();
-
-        let auth = auth::Application::build(auth::AuthConfig::from_env(&env).expect("auth config"))
-            .await
-            .expect("auth starts");
-        let auth_url = format!("http://127.0.0.1:{}", auth.port());
-        let auth_admin_url = format!("http://127.0.0.1:{}", auth.admin_port());
-        env.set("AUTH_URL", auth_url.clone());
-        let (stop, stopped) = stopper();
-        stops.push(stop);
-        tokio::spawn(auth.run_until_stopped(stopped));
-
-        let conversations = conversations::Application::build(
-            conversations::ConversationsConfig::from_env(&env).expect("conversations config"),
-        )
-        .await
-        .expect("conversations starts");
-        let conversations_admin_url = format!("http://127.0.0.1:{}", conversations.admin_port());
-        env.set(
-            "CONVERSATIONS_URL",
-            format!("http://127.0.0.1:{}", conversations.port()),
-        );
-        let (stop, stopped) = stopper();
-        stops.push(stop);
-        tokio::spawn(conversations.run_until_stopped(stopped));
-
-        let mut realtime_urls = Vec::new();
-        let mut censuses = Vec::new();
-        for _ in 0..2 {
-            let instance = realtime::Application::build(
-                realtime::RealtimeConfig::from_env(&env).expect("realtime config"),
-            )
-            .await
-            .expect("realtime starts");
-            realtime_urls.push(format!("http://127.0.0.1:{}", instance.port()));
-            censuses.push(instance.census());
-            let (stop, stopped) = stopper();
-            stops.push(stop);
-            tokio::spawn(instance.run_until_stopped(stopped));
-        }
-        env.set("REALTIME_URL", realtime_urls[0].clone());
-
-        let gateway = gateway::Application::build(
-            gateway::GatewayConfig::from_env(&env).expect("gateway config"),
-        )
-        .await
-        .expect("gateway starts");
-        let gateway_url = format!("http://127.0.0.1:{}", gateway.port());
-        let (stop, stopped) = stopper();
-        stops.push(stop);
-        tokio::spawn(gateway.run_until_stopped(stopped));
-
-        let realtime_b_url = realtime_urls.pop().expect("two instances");
-        let realtime_a_url = realtime_urls.pop().expect("two instances");
-        let realtime_b = censuses.pop().expect("two instances");
-        let realtime_a = censuses.pop().expect("two instances");
+        let mut services = Services::new(&db, &broker, JWT_SECRET);
+        customise(&mut services.env);
+        let auth = services.start::<auth::Application>().await;
+        let conversations = services.start::<conversations::Application>().await;
+        let census = |app: &realtime::Application| app.census();
+        let (realtime_a, census_a) = services
+            .start_and_inspect::<realtime::Application, _>(census)
+            .await;
+        let (realtime_b, census_b) = services
+            .start_and_inspect::<realtime::Application, _>(census)
+            .await;
+        // The gateway forwards /socket.io/ to instance A.
+        services.env.set("REALTIME_URL", realtime_a.url.clone());
+        let gateway = services.start::<gateway::Application>().await;
         Self {
-            gateway_url,
-            auth_url,
-            auth_admin_url,
-            conversations_admin_url,
-            realtime_a_url,
-            realtime_b_url,
-            realtime_a,
-            realtime_b,
+            gateway_url: gateway.url,
+            auth_url: auth.url,
+            auth_admin_url: auth.admin_url.expect("auth has an admin port"),
+            conversations_admin_url: conversations
+                .admin_url
+                .expect("conversations has an admin port"),
+            realtime_a_url: realtime_a.url,
+            realtime_b_url: realtime_b.url,
+            realtime_a: census_a,
+            realtime_b: census_b,
             db,
             broker,
-            _stops: stops,
+            _services: services,
         }
     }
 }

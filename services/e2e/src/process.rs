@@ -29,6 +29,8 @@ pub fn binary(name: &str) -> PathBuf {
 pub struct Service {
     pub child: Child,
     pub port: u16,
+    /// The admin endpoint's port, for services that have one.
+    pub admin_port: Option<u16>,
 }
 
 /// Starts a service binary with `env` (JSON logs are forced) and waits for its "listening" log line.
@@ -44,7 +46,7 @@ pub async fn start(name: &str, env: &HashMap<String, String>) -> Service {
         .spawn()
         .expect("the service starts");
     let mut lines = BufReader::new(child.stdout.take().expect("piped stdout")).lines();
-    let port = loop {
+    let (port, admin_port) = loop {
         let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
             .await
             .unwrap_or_else(|_| panic!("{name} did not report listening within 30 s"))
@@ -56,12 +58,19 @@ pub async fn start(name: &str, env: &HashMap<String, String>) -> Service {
                 .is_some_and(|m| m.contains("listening"))
             && let Some(port) = entry["port"].as_u64()
         {
-            break u16::try_from(port).expect("a port");
+            let admin_port = entry["admin_port"]
+                .as_u64()
+                .map(|port| u16::try_from(port).expect("a port"));
+            break (u16::try_from(port).expect("a port"), admin_port);
         }
     };
     // Keep draining the log so the child never blocks on a full pipe.
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    Service { child, port }
+    Service {
+        child,
+        port,
+        admin_port,
+    }
 }
 
 impl Service {

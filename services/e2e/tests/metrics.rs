@@ -4,9 +4,11 @@ use std::collections::HashMap;
 
 use std::time::Duration;
 
-use e2e::Stack;
+use e2e::{Stack, process};
+use junqo_proto::auth::v1::auth_service_client::AuthServiceClient;
+use junqo_proto::auth::v1::{SignInRequest, SignUpRequest};
 use serde_json::{Value, json};
-use testkit::sio;
+use testkit::{TestBroker, TestDatabase, sio};
 
 /// Samples of a Prometheus text exposition, keyed by the line's name and labels as written. Fails on
 /// any line that is not a comment, blank, or `name{labels} value`.
@@ -183,4 +185,60 @@ async fn every_service_exposes_metrics_that_follow_traffic() {
     );
     assert!(total(&realtime, "realtime_connected_sockets", &[]) >= 1.0);
     assert!(total(&realtime, "realtime_rooms", &[]) >= 1.0);
+}
+
+/// A lone auth process (nothing else in it installs a metrics recorder) counts from its first request:
+/// the first scrape after a sign-up and a sign-in shows both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fresh_auth_process_exposes_its_own_metrics() {
+    let db = TestDatabase::create().await;
+    let broker = TestBroker::new();
+    let auth = process::start("auth", &process::base_env(&db, &broker)).await;
+    let mut client = AuthServiceClient::connect(format!("http://127.0.0.1:{}", auth.port))
+        .await
+        .expect("auth answers");
+    client
+        .sign_up(SignUpRequest {
+            name: Some("Alice".into()),
+            email: Some("alice@example.com".into()),
+            r#type: Some("STUDENT".into()),
+            password: Some("password123".into()),
+        })
+        .await
+        .expect("signed up");
+    client
+        .sign_in(SignInRequest {
+            email: Some("alice@example.com".into()),
+            password: Some("password123".into()),
+        })
+        .await
+        .expect("signed in");
+
+    let admin = format!(
+        "http://127.0.0.1:{}",
+        auth.admin_port.expect("auth reports its admin port")
+    );
+    let samples = scrape(&reqwest::Client::new(), &admin).await;
+    let success = [r#"outcome="success""#];
+    assert_eq!(total(&samples, "auth_sign_ups_total", &success), 1.0);
+    assert_eq!(total(&samples, "auth_sign_ins_total", &success), 1.0);
+    assert_eq!(total(&samples, "auth_password_hashes_total", &[]), 2.0);
+    assert_eq!(
+        total(&samples, "auth_password_hash_queue_depth", &[]),
+        0.0,
+        "nothing waits once both are answered"
+    );
+    assert!(
+        samples
+            .keys()
+            .any(|series| series.starts_with("auth_password_hash_queue_depth")),
+        "the queue depth is exposed"
+    );
+    assert!(
+        total(
+            &samples,
+            "auth_grpc_requests_total",
+            &[r#"method="SignUp""#, r#"code="0""#]
+        ) >= 1.0
+    );
 }

@@ -3,6 +3,7 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
+use platform::service::Limits;
 use platform::telemetry::LogFormat;
 use platform::{Env, Environment};
 use secrecy::SecretString;
@@ -21,6 +22,8 @@ pub struct GatewayConfig {
     pub cors_origins: Option<Vec<String>>,
     pub body_limit_bytes: usize,
     pub request_timeout: Duration,
+    /// Header-read and idle timeouts and the connection cap of the listener.
+    pub limits: Limits,
 }
 
 impl GatewayConfig {
@@ -38,6 +41,7 @@ impl GatewayConfig {
             cors_origins: env.cors_origins()?,
             body_limit_bytes: env.parse_or("HTTP_BODY_LIMIT_BYTES", 1024 * 1024)?,
             request_timeout: Duration::from_secs(env.parse_or("HTTP_REQUEST_TIMEOUT_SECONDS", 30)?),
+            limits: Limits::from_env(env)?,
         })
     }
 }

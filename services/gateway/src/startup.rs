@@ -1,83 +1,61 @@
-//! Start-up: build the shared state and router, bind, serve until told to stop.
+//! Start-up: build the shared state and router, bind, serve until told to stop. How every service starts
+//! and stops is `platform::service`; this file says what the gateway is.
 
 use std::future::Future;
 
 use axum::Router;
-use platform::Env;
-use tokio::net::TcpListener;
+use platform::service::{Limits, Listener, Service};
+use platform::telemetry::LogFormat;
+use platform::{Env, Error};
 
 use crate::GatewayConfig;
 use crate::state::AppState;
 
-/// Reads the configuration, sets up logging and serves.
-pub async fn run(
-    env: Env,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> Result<(), StartError> {
-    let config = GatewayConfig::from_env(&env)?;
-    let telemetry = platform::telemetry::init(
-        "gateway",
-        config.log_format,
-        env.get("OTEL_EXPORTER_OTLP_ENDPOINT"),
-    );
-    let app = Application::build(config).await?;
-    tracing::info!(port = app.port(), "gateway listening (HTTP, /api/v1)");
-    let outcome = app.run_until_stopped(shutdown).await;
-    telemetry.shutdown().await;
-    outcome
-}
-
-/// Why the gateway could not start or stopped abnormally. Printed as one line by `main`.
-#[derive(Debug, thiserror::Error)]
-pub enum StartError {
-    #[error(transparent)]
-    Platform(#[from] platform::Error),
-    #[error("invalid service address: {0}")]
-    Upstream(#[from] tonic::transport::Error),
-    #[error("cannot listen: {0}")]
-    Io(#[from] std::io::Error),
-}
-
 pub struct Application {
-    listener: TcpListener,
-    port: u16,
+    listener: Listener,
+    limits: Limits,
     router: Router,
 }
 
-impl Application {
-    /// Binds the listener. With port 0 the OS picks a free port, read back with [`Self::port`].
-    pub async fn build(config: GatewayConfig) -> Result<Self, StartError> {
-        platform::metrics::handle();
+impl Service for Application {
+    const NAME: &'static str = "gateway";
+    const PROTOCOL: &'static str = "HTTP, /api/v1";
+    type Config = GatewayConfig;
+
+    fn config(env: &Env) -> Result<GatewayConfig, Error> {
+        GatewayConfig::from_env(env)
+    }
+
+    fn log_format(config: &GatewayConfig) -> LogFormat {
+        config.log_format
+    }
+
+    /// Binds the listener. With port 0 the OS picks a free port, read back with `port()`.
+    async fn build(config: GatewayConfig) -> Result<Self, Error> {
         let state = AppState::new(&config)?;
-        let proxy = crate::http::SocketProxy::new(&config.realtime_url).map_err(|_| {
-            platform::Error::Invalid {
+        let proxy =
+            crate::http::SocketProxy::new(&config.realtime_url).map_err(|_| Error::Invalid {
                 name: "REALTIME_URL",
                 reason: "not a URL".into(),
-            }
-        })?;
+            })?;
         let router = crate::http::router(state, proxy, &config);
-        let listener = TcpListener::bind(config.listen).await?;
-        let port = listener.local_addr()?.port();
         Ok(Self {
-            listener,
-            port,
+            listener: platform::service::listen(config.listen).await?,
+            limits: config.limits,
             router,
         })
     }
 
-    pub fn port(&self) -> u16 {
-        self.port
+    fn port(&self) -> u16 {
+        self.listener.port
     }
 
     /// Serves until `shutdown` resolves, then stops accepting and lets in-flight requests finish.
-    pub async fn run_until_stopped(
+    async fn run_until_stopped(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
-    ) -> Result<(), StartError> {
-        axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(shutdown)
-            .await?;
-        tracing::info!("gateway stopped");
+    ) -> Result<(), Error> {
+        platform::service::serve(self.listener.listener, self.router, self.limits, shutdown).await;
         Ok(())
     }
 }

@@ -1,6 +1,7 @@
-//! The admin endpoint of the gRPC services (`ADMIN_PORT`, 9090 by default): `/health` (alive),
-//! `/ready` (its database answers) and `/metrics` (Prometheus text). Kept off the gRPC port so that
-//! probes and scrapers speak plain HTTP and never share a port with clients.
+//! The admin endpoint of the gRPC services (`ADMIN_PORT`: 9091 for auth and 9092 for conversations by
+//! default, 9090 in each Kubernetes pod): `/health` (alive), `/ready` (its database answers) and
+//! `/metrics` (Prometheus text). Kept off the gRPC port so that probes and scrapers speak plain HTTP and
+//! never share a port with clients.
 
 use std::future::Future;
 use std::time::Duration;
@@ -11,13 +12,16 @@ use axum::routing::get;
 use sqlx::PgPool;
 use tokio::net::TcpListener;
 
-/// Serves the admin routes until `shutdown` resolves. `service` prefixes the pool gauges.
+use crate::service::Limits;
+
+/// Serves the admin routes with `limits` until `shutdown` resolves. `service` prefixes the pool gauges.
 pub async fn serve(
     listener: TcpListener,
     service: &'static str,
     pool: PgPool,
+    limits: Limits,
     shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
+) {
     let ready_pool = pool.clone();
     let router = Router::new()
         .route("/health", get(|| async { "ok" }))
@@ -44,20 +48,5 @@ pub async fn serve(
                 }
             }),
         );
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
-        .await
-}
-
-/// A stop signal that several servers can wait on: resolves for each of them once `shutdown` does.
-pub fn shared_stop(
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> tokio_util::sync::CancellationToken {
-    let stop = tokio_util::sync::CancellationToken::new();
-    let trigger = stop.clone();
-    tokio::spawn(async move {
-        shutdown.await;
-        trigger.cancel();
-    });
-    stop
+    crate::service::serve(listener, router, limits, shutdown).await;
 }

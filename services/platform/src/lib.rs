@@ -4,10 +4,15 @@
 //!   and the seed's database variables with its defaults.
 //! - [`database`]: a Postgres pool confined to the service's own schema.
 //! - [`telemetry`]: `tracing` subscriber set-up (human logs in development, JSON in production).
+//! - [`service`]: how every service starts, serves and stops: the [`service::Service`] trait its
+//!   `Application` implements, [`service::run`] (what `main` calls), and serving HTTP with the
+//!   listener [`service::Limits`] (header-read and idle timeouts, a connection cap, TCP_NODELAY).
+//! - [`grpc`]: the one way to reach a peer (`channel`), to probe its health, and to serve gRPC together
+//!   with the admin endpoint and a health status that follows the database.
 //! - [`http`]: HTTP layers the public-facing services share (CORS).
 //! - [`metrics`]: the Prometheus recorder and the HTTP and gRPC instruments; [`admin`]: the admin
 //!   endpoint (health, readiness, metrics) of the gRPC services.
-//! - [`shutdown`]: the future that resolves on SIGTERM or Ctrl-C.
+//! - [`shutdown`]: the future that resolves on SIGTERM or Ctrl-C, and a stop several servers share.
 //! - [`trace`]: W3C `traceparent` parsing and creation, for propagation between services.
 //!
 //! Business rules never live here: a service's domain, errors and storage are its own.
@@ -15,15 +20,18 @@
 pub mod admin;
 pub mod config;
 pub mod database;
+pub mod grpc;
 pub mod http;
 pub mod metrics;
+pub mod service;
 pub mod shutdown;
 pub mod telemetry;
 pub mod trace;
 
 pub use config::{DatabaseSettings, Env, Environment};
 
-/// Everything that can go wrong while a service starts.
+/// Everything that can go wrong while a service starts (or that stops it abnormally): every service's
+/// start-up returns this one type, and `main` prints it as one line.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// A required setting is absent. The message names the variable and nothing else.
@@ -36,4 +44,26 @@ pub enum Error {
     Database(#[from] sqlx::Error),
     #[error("database migration: {0}")]
     Migration(#[from] sqlx::migrate::MigrateError),
+    #[error("cannot listen on {address}: {source}")]
+    Listen {
+        address: std::net::SocketAddr,
+        source: std::io::Error,
+    },
+    /// A peer's address (`AUTH_URL`, `CONVERSATIONS_URL`) is not a URL a gRPC channel can use.
+    #[error("invalid service address {url}: {source}")]
+    Upstream {
+        url: String,
+        source: tonic::transport::Error,
+    },
+    #[error("gRPC server: {0}")]
+    Grpc(#[from] tonic::transport::Error),
+    /// A failure of the service's own making (its error type stays its own, e.g. `AuthError`).
+    #[error(transparent)]
+    Service(Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl Error {
+    pub fn service(error: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self::Service(Box::new(error))
+    }
 }

@@ -23,8 +23,15 @@ const LATENCY_BUCKETS: [f64; 14] = [
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 
+/// Installs the process's recorder, if it is not yet. Every instrument that fires before this is lost,
+/// so services start with it (`service::run`, and the serving functions, for tests that build services
+/// directly).
+pub fn install() {
+    handle();
+}
+
 /// The process's recorder, installed the first time.
-pub fn handle() -> PrometheusHandle {
+fn handle() -> PrometheusHandle {
     HANDLE
         .get_or_init(|| {
             let recorder = PrometheusBuilder::new()

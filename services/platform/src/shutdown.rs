@@ -1,4 +1,8 @@
-//! The signal every long-running task watches to stop.
+//! The signal every long-running task watches to stop, and a stop that several servers share.
+
+use std::future::Future;
+
+use tokio_util::sync::CancellationToken;
 
 /// Resolves on the first SIGTERM (what Kubernetes sends) or Ctrl-C.
 pub async fn signal() {
@@ -27,4 +31,16 @@ pub async fn signal() {
         () = ctrl_c => tracing::info!("Ctrl-C received, shutting down"),
         () = terminate => tracing::info!("SIGTERM received, shutting down"),
     }
+}
+
+/// A stop signal that several servers can wait on (`token.clone().cancelled_owned()` each): it fires
+/// once `shutdown` resolves.
+pub fn shared(shutdown: impl Future<Output = ()> + Send + 'static) -> CancellationToken {
+    let stop = CancellationToken::new();
+    let trigger = stop.clone();
+    tokio::spawn(async move {
+        shutdown.await;
+        trigger.cancel();
+    });
+    stop
 }

@@ -4,6 +4,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use broker::Exchanges;
+use platform::service::Limits;
 use platform::telemetry::LogFormat;
 use platform::{Env, Environment};
 use secrecy::SecretString;
@@ -21,6 +22,8 @@ pub struct RealtimeConfig {
     pub cors_origins: Option<Vec<String>>,
     /// The largest Socket.IO packet a client may send; a larger one closes that client's connection.
     pub max_payload_bytes: usize,
+    /// Header-read and idle timeouts and the connection cap of the Socket.IO listener.
+    pub limits: Limits,
     pub ping_interval: Duration,
     pub ping_timeout: Duration,
     /// How long "is typing" lasts without a new startTyping.
@@ -46,7 +49,10 @@ impl RealtimeConfig {
                 ephemeral: env.string_or("EPHEMERAL_EXCHANGE", &defaults.ephemeral),
             },
             cors_origins: env.cors_origins()?,
-            max_payload_bytes: env.parse_or("SOCKET_MAX_PAYLOAD_BYTES", 1024 * 1024)?,
+            // A 10,000-character message fits with its JSON envelope, even with every character escaped
+            // (6 bytes each); a larger packet only makes the server buffer and parse more.
+            max_payload_bytes: env.parse_or("SOCKET_MAX_PAYLOAD_BYTES", 64 * 1024)?,
+            limits: Limits::from_env(env)?,
             ping_interval: Duration::from_millis(env.parse_or("SOCKET_PING_INTERVAL_MS", 25_000)?),
             ping_timeout: Duration::from_millis(env.parse_or("SOCKET_PING_TIMEOUT_MS", 20_000)?),
             typing_timeout: Duration::from_millis(env.parse_or("TYPING_TIMEOUT_MS", 5_000)?),

@@ -1,26 +1,28 @@
 //! Start-up: the Socket.IO server on axum, the RabbitMQ fan-out task, and an orderly stop: on SIGTERM
 //! every socket is closed at the transport level, which Socket.IO clients treat as a lost connection and
-//! answer by reconnecting (to another instance, behind a load balancer).
+//! answer by reconnecting (to another instance, behind a load balancer). How every service starts and
+//! stops is `platform::service`; this file says what realtime is and the order it stops in.
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
 use junqo_proto::conversations::v1::conversations_service_client::ConversationsServiceClient;
+use junqo_proto::conversations::v1::conversations_service_server;
 use junqo_proto::conversations::v1::messages_service_client::MessagesServiceClient;
 use jwt::TokenVerifier;
-use platform::Env;
+use platform::service::{Limits, Listener, Service};
+use platform::telemetry::LogFormat;
+use platform::{Env, Error};
 use secrecy::ExposeSecret;
 use socketioxide::SocketIo;
 use socketioxide::handler::ConnectHandler;
-use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 
 use crate::census::Census;
 use crate::dispatch::Dispatcher;
@@ -32,41 +34,14 @@ use crate::rooms::Rooms;
 use crate::typing::Typing;
 use crate::{RealtimeConfig, handshake, lifecycle};
 
-pub async fn run(
-    env: Env,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> Result<(), StartError> {
-    let config = RealtimeConfig::from_env(&env)?;
-    let telemetry = platform::telemetry::init(
-        "realtime",
-        config.log_format,
-        env.get("OTEL_EXPORTER_OTLP_ENDPOINT"),
-    );
-    let app = Application::build(config).await?;
-    tracing::info!(port = app.port(), "realtime listening (Socket.IO)");
-    let outcome = app.run_until_stopped(shutdown).await;
-    telemetry.shutdown().await;
-    outcome
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum StartError {
-    #[error(transparent)]
-    Platform(#[from] platform::Error),
-    #[error("invalid service address: {0}")]
-    Upstream(#[from] tonic::transport::Error),
-    #[error("cannot listen: {0}")]
-    Io(#[from] std::io::Error),
-}
-
 /// Outgoing packets buffered per socket before emits to it fail (a client that stops reading).
 const SOCKET_BUFFER: usize = 64;
 /// Initial WebSocket read buffer per connection; it grows for larger messages.
 const WS_READ_BUFFER: usize = 1024;
 
 pub struct Application {
-    listener: TcpListener,
-    port: u16,
+    listener: Listener,
+    limits: Limits,
     router: Router,
     io: SocketIo,
     hub: Arc<Hub>,
@@ -74,13 +49,21 @@ pub struct Application {
     stop_fanout: CancellationToken,
 }
 
-impl Application {
-    pub async fn build(config: RealtimeConfig) -> Result<Self, StartError> {
-        let conversations = Endpoint::from_shared(config.conversations_url.clone())?
-            .connect_timeout(Duration::from_secs(2))
-            .timeout(Duration::from_secs(10))
-            .tcp_nodelay(true)
-            .connect_lazy();
+impl Service for Application {
+    const NAME: &'static str = "realtime";
+    const PROTOCOL: &'static str = "Socket.IO";
+    type Config = RealtimeConfig;
+
+    fn config(env: &Env) -> Result<RealtimeConfig, Error> {
+        RealtimeConfig::from_env(env)
+    }
+
+    fn log_format(config: &RealtimeConfig) -> LogFormat {
+        config.log_format
+    }
+
+    async fn build(config: RealtimeConfig) -> Result<Self, Error> {
+        let conversations = platform::grpc::channel(&config.conversations_url)?;
         let instance_id = uuid::Uuid::new_v4().simple().to_string();
         let stop_fanout = CancellationToken::new();
         let settings = FanoutSettings {
@@ -104,7 +87,7 @@ impl Application {
             instance_id,
         });
         // Installed before the event table, whose metric handles would otherwise record nowhere.
-        platform::metrics::handle();
+        platform::metrics::install();
         let events = Arc::new(Table::new());
 
         let (layer, io) = SocketIo::builder()
@@ -134,11 +117,10 @@ impl Application {
             .with_state(conversations)
             .layer(layer)
             .layer(platform::http::cors(config.cors_origins.as_deref()));
-        let listener = TcpListener::bind(config.listen).await?;
-        let port = listener.local_addr()?.port();
+        let listener = platform::service::listen(config.listen).await?;
         Ok(Self {
             listener,
-            port,
+            limits: config.limits,
             router,
             io,
             hub,
@@ -147,56 +129,48 @@ impl Application {
         })
     }
 
-    pub fn port(&self) -> u16 {
-        self.port
-    }
-
-    /// What this instance holds right now (sockets, hosted rooms).
-    pub fn census(&self) -> Census {
-        Census {
-            io: self.io.clone(),
-            fanout: self.hub.fanout.clone(),
-        }
+    fn port(&self) -> u16 {
+        self.listener.port
     }
 
     /// Serves until `shutdown` resolves, then closes every socket (clients reconnect elsewhere) and the
     /// broker connection.
-    pub async fn run_until_stopped(
+    async fn run_until_stopped(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
-    ) -> Result<(), StartError> {
+    ) -> Result<(), Error> {
         let (io, hub, stop_fanout, fanout_task) =
             (self.io, self.hub, self.stop_fanout, self.fanout_task);
-        axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(async move {
-                shutdown.await;
-                // Before the sockets close: the other instances learn this one's users are gone.
-                lifecycle::depart(&hub).await;
-                // Then no more deliveries: emitting into a closed namespace would panic.
-                stop_fanout.cancel();
-                let _ = fanout_task.await;
-                tracing::info!("closing every socket; clients will reconnect");
-                io.close().await;
-            })
-            .await?;
-        tracing::info!("realtime stopped");
+        let stopping = async move {
+            shutdown.await;
+            // Before the sockets close: the other instances learn this one's users are gone.
+            lifecycle::depart(&hub).await;
+            // Then no more deliveries: emitting into a closed namespace would panic.
+            stop_fanout.cancel();
+            let _ = fanout_task.await;
+            tracing::info!("closing every socket; clients will reconnect");
+            io.close().await;
+        };
+        platform::service::serve(self.listener.listener, self.router, self.limits, stopping).await;
         Ok(())
     }
 }
 
 /// Ready while the conversations service answers: without it no room can be joined.
 async fn ready(State(conversations): State<Channel>) -> StatusCode {
-    let mut health = tonic_health::pb::health_client::HealthClient::new(conversations);
-    let check = health.check(tonic_health::pb::HealthCheckRequest {
-        service: "junqo.conversations.v1.ConversationsService".into(),
-    });
-    match tokio::time::timeout(Duration::from_secs(2), check).await {
-        Ok(Ok(response))
-            if response.get_ref().status
-                == tonic_health::pb::health_check_response::ServingStatus::Serving as i32 =>
-        {
-            StatusCode::OK
+    if platform::grpc::is_serving(conversations, conversations_service_server::SERVICE_NAME).await {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    }
+}
+
+impl Application {
+    /// What this instance holds right now (sockets, hosted rooms).
+    pub fn census(&self) -> Census {
+        Census {
+            io: self.io.clone(),
+            fanout: self.hub.fanout.clone(),
         }
-        _ => StatusCode::SERVICE_UNAVAILABLE,
     }
 }

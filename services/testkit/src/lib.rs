@@ -2,8 +2,11 @@
 //!
 //! - [`TestDatabase`]: a Postgres database per test.
 //! - [`TestBroker`]: RabbitMQ exchange names per test, and taps that receive what services publish.
+//! - [`Services`]: services started in the test's process on port 0, each reaching the ones started
+//!   before it, stopped on drop.
 //! - [`TcpProxy`]: a proxy a test can cut and restore, to break a service's connection for real.
 //! - [`sio`]: a minimal Socket.IO v4 client over WebSocket (also used by the bench tool).
+//! - [`raw_http`]: HTTP/1.1 by hand, for tests of slow, idle and surplus connections.
 //!
 //! [`TestDatabase`] creates a fresh Postgres database with a random name and drops it (forcibly closing
 //! whatever connections the test's services left open) when the test ends, pass or fail. Tests therefore
@@ -15,10 +18,13 @@
 
 mod broker_support;
 mod proxy;
+pub mod raw_http;
+mod services;
 pub mod sio;
 
 pub use broker_support::{EventTap, TapEvent, TestBroker};
 pub use proxy::TcpProxy;
+pub use services::{Services, Started};
 
 use sqlx::{AssertSqlSafe, Connection, PgConnection};
 

@@ -1,10 +1,8 @@
-use auth::{Application, AuthConfig};
 use junqo_proto::auth::v1::auth_service_client::AuthServiceClient;
 use junqo_proto::auth::v1::{AuthResponse, SignUpRequest};
 use junqo_proto::common::v1::FieldViolations;
-use platform::Env;
 use prost::Message;
-use testkit::TestDatabase;
+use testkit::{Services, TestBroker, TestDatabase};
 use tonic::transport::Channel;
 use tonic::{Code, Status};
 
@@ -12,37 +10,24 @@ pub const SECRET: &str = "integration-test-secret";
 
 pub struct TestApp {
     pub client: AuthServiceClient<Channel>,
+    /// The admin endpoint: `/health`, `/ready`, `/metrics`.
+    pub admin_url: String,
     pub db: TestDatabase,
-    _stop: tokio::sync::oneshot::Sender<()>,
-}
-
-pub fn env_for(db: &TestDatabase) -> Env {
-    let mut env = Env::from_pairs(db.env_pairs());
-    env.set("JWT_SECRET", SECRET)
-        .set("AUTH_PORT", "0")
-        .set("ADMIN_PORT", "0")
-        .set("BIND_ADDRESS", "127.0.0.1");
-    env
+    _services: Services,
 }
 
 pub async fn spawn_app() -> TestApp {
     let db = TestDatabase::create().await;
-    let config = AuthConfig::from_env(&env_for(&db)).expect("test configuration is valid");
-    let app = Application::build(config)
-        .await
-        .expect("auth service starts");
-    let port = app.port();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(app.run_until_stopped(async move {
-        let _ = stopped.await;
-    }));
-    let client = AuthServiceClient::connect(format!("http://127.0.0.1:{port}"))
+    let mut services = Services::new(&db, &TestBroker::new(), SECRET);
+    let auth = services.start::<auth::Application>().await;
+    let client = AuthServiceClient::connect(auth.url)
         .await
         .expect("auth service accepts connections");
     TestApp {
         client,
+        admin_url: auth.admin_url.expect("auth has an admin port"),
         db,
-        _stop: stop,
+        _services: services,
     }
 }
 

@@ -1,6 +1,7 @@
 //! The auth service over its real gRPC API, each test against a fresh database.
 
 mod helpers;
+mod metrics;
 mod sign_in;
 mod sign_up;
 mod startup;

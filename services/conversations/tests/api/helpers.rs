@@ -6,8 +6,7 @@ use junqo_proto::conversations::v1::{
     Actor, Conversation, CreateConversationRequest, CreateMessageRequest, Message,
 };
 use platform::Env;
-use testkit::{TestBroker, TestDatabase};
-use tokio::sync::oneshot;
+use testkit::{Services, TestBroker, TestDatabase};
 use tonic::transport::Channel;
 
 pub struct TestService {
@@ -16,17 +15,7 @@ pub struct TestService {
     auth: AuthServiceClient<Channel>,
     pub db: TestDatabase,
     pub broker: TestBroker,
-    _stops: Vec<oneshot::Sender<()>>,
-}
-
-fn stopper() -> (
-    oneshot::Sender<()>,
-    impl Future<Output = ()> + Send + 'static,
-) {
-    let (stop, stopped) = oneshot::channel::<()>();
-    (stop, async move {
-        let _ = stopped.await;
-    })
+    _services: Services,
 }
 
 pub async fn spawn() -> TestService {
@@ -37,34 +26,16 @@ pub async fn spawn() -> TestService {
 pub async fn spawn_with(customise: impl FnOnce(&mut Env)) -> TestService {
     let db = TestDatabase::create().await;
     let broker = TestBroker::new();
-    let mut env = Env::from_pairs(db.env_pairs().into_iter().chain(broker.env_pairs()));
-    env.set("JWT_SECRET", "conversations-test-secret")
-        .set("BIND_ADDRESS", "127.0.0.1")
-        .set("AUTH_PORT", "0")
-        .set("CONVERSATIONS_PORT", "0")
-        .set("ADMIN_PORT", "0")
+    let mut services = Services::new(&db, &broker, "conversations-test-secret");
+    services
+        .env
         .set("OUTBOX_RELAY_INTERVAL_MS", "200")
         .set("OUTBOX_RELAY_GRACE_MS", "300");
+    let auth = services.start::<auth::Application>().await;
+    customise(&mut services.env);
+    let conversations = services.start::<conversations::Application>().await;
 
-    let auth_app = auth::Application::build(auth::AuthConfig::from_env(&env).expect("auth config"))
-        .await
-        .expect("auth starts");
-    let auth_url = format!("http://127.0.0.1:{}", auth_app.port());
-    env.set("AUTH_URL", auth_url.clone());
-    let (stop_auth, auth_stopped) = stopper();
-    tokio::spawn(auth_app.run_until_stopped(auth_stopped));
-
-    customise(&mut env);
-    let app = conversations::Application::build(
-        conversations::ConversationsConfig::from_env(&env).expect("conversations config"),
-    )
-    .await
-    .expect("conversations starts");
-    let url = format!("http://127.0.0.1:{}", app.port());
-    let (stop_conversations, conversations_stopped) = stopper();
-    tokio::spawn(app.run_until_stopped(conversations_stopped));
-
-    let channel = Channel::from_shared(url)
+    let channel = Channel::from_shared(conversations.url)
         .expect("valid url")
         .connect()
         .await
@@ -72,12 +43,12 @@ pub async fn spawn_with(customise: impl FnOnce(&mut Env)) -> TestService {
     TestService {
         conversations: ConversationsServiceClient::new(channel.clone()),
         messages: MessagesServiceClient::new(channel),
-        auth: AuthServiceClient::connect(auth_url)
+        auth: AuthServiceClient::connect(auth.url)
             .await
             .expect("auth answers"),
         db,
         broker,
-        _stops: vec![stop_auth, stop_conversations],
+        _services: services,
     }
 }
 

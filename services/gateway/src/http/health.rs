@@ -1,16 +1,16 @@
-//! `/health` answers while the process runs (liveness); `/ready` only while the services behind it
-//! answer their gRPC health checks (readiness), so a gateway whose peers are down gets no traffic.
-
-use std::time::Duration;
+//! `/health` answers while the process runs (liveness); `/ready` only while the gRPC services behind the
+//! REST API (auth and conversations) answer their health checks (readiness), so a gateway whose peers
+//! are down gets no traffic. Realtime is not asked: only `/socket.io/` needs it (and in Kubernetes the
+//! Ingress sends that straight to realtime), so its outage must not take the REST API down.
 
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
+use junqo_proto::auth::v1::auth_service_server;
+use junqo_proto::conversations::v1::conversations_service_server;
+use platform::grpc::is_serving;
 use serde_json::{Value, json};
-use tonic::transport::Channel;
-use tonic_health::pb::HealthCheckRequest;
-use tonic_health::pb::health_client::HealthClient;
 
 use crate::state::AppState;
 
@@ -25,8 +25,14 @@ async fn health() -> Json<Value> {
 }
 
 async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
-    let auth = serving(state.auth_channel.clone(), "junqo.auth.v1.AuthService").await;
-    let status = if auth {
+    let (auth, conversations) = tokio::join!(
+        is_serving(state.auth_channel, auth_service_server::SERVICE_NAME),
+        is_serving(
+            state.conversations_channel,
+            conversations_service_server::SERVICE_NAME
+        ),
+    );
+    let status = if auth && conversations {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
@@ -34,17 +40,9 @@ async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
     let word = |ok: bool| if ok { "up" } else { "down" };
     (
         status,
-        Json(json!({ "status": word(auth), "dependencies": { "auth": word(auth) } })),
-    )
-}
-
-async fn serving(channel: Channel, service: &str) -> bool {
-    let mut client = HealthClient::new(channel);
-    let check = client.check(HealthCheckRequest {
-        service: service.to_owned(),
-    });
-    matches!(
-        tokio::time::timeout(Duration::from_secs(2), check).await,
-        Ok(Ok(response)) if response.get_ref().status == tonic_health::pb::health_check_response::ServingStatus::Serving as i32
+        Json(json!({
+            "status": word(auth && conversations),
+            "dependencies": { "auth": word(auth), "conversations": word(conversations) },
+        })),
     )
 }

@@ -4,7 +4,7 @@ use serde_json::{Value, json};
 use crate::helpers::{spawn_stack, spawn_stack_with};
 
 #[tokio::test]
-async fn health_and_readiness_answer_when_auth_is_up() {
+async fn health_and_readiness_answer_when_auth_and_conversations_are_up() {
     let stack = spawn_stack().await;
     let health = stack
         .http
@@ -22,7 +22,7 @@ async fn health_and_readiness_answer_when_auth_is_up() {
     assert_eq!(ready.status(), StatusCode::OK);
     assert_eq!(
         ready.json::<Value>().await.expect("JSON")["dependencies"],
-        json!({"auth": "up"})
+        json!({"auth": "up", "conversations": "up"})
     );
 }
 
@@ -57,4 +57,23 @@ async fn readiness_fails_while_auth_is_unreachable_and_requests_get_503() {
         )
         .await;
     assert_eq!(login.status(), StatusCode::SERVICE_UNAVAILABLE);
+}
+
+#[tokio::test]
+async fn readiness_fails_while_conversations_is_unreachable_naming_it() {
+    let stack = spawn_stack_with(|env| {
+        env.set("CONVERSATIONS_URL", "http://127.0.0.1:9");
+    })
+    .await;
+    let ready = stack
+        .http
+        .get(stack.url("/ready"))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(ready.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(
+        ready.json::<Value>().await.expect("JSON"),
+        json!({"status": "down", "dependencies": {"auth": "up", "conversations": "down"}})
+    );
 }

@@ -1,8 +1,7 @@
 use platform::Env;
 use reqwest::{Client, Response, StatusCode};
 use serde_json::{Value, json};
-use testkit::{TestBroker, TestDatabase};
-use tokio::sync::oneshot;
+use testkit::{Services, TestBroker, TestDatabase};
 
 pub const SECRET: &str = "gateway-test-secret";
 
@@ -13,17 +12,7 @@ pub struct TestStack {
     pub http: Client,
     pub db: TestDatabase,
     pub broker: TestBroker,
-    _stops: Vec<oneshot::Sender<()>>,
-}
-
-fn stopper() -> (
-    oneshot::Sender<()>,
-    impl Future<Output = ()> + Send + 'static,
-) {
-    let (stop, stopped) = oneshot::channel::<()>();
-    (stop, async move {
-        let _ = stopped.await;
-    })
+    _services: Services,
 }
 
 pub async fn spawn_stack() -> TestStack {
@@ -34,49 +23,17 @@ pub async fn spawn_stack() -> TestStack {
 pub async fn spawn_stack_with(customise: impl FnOnce(&mut Env)) -> TestStack {
     let db = TestDatabase::create().await;
     let broker = TestBroker::new();
-    let mut env = Env::from_pairs(db.env_pairs().into_iter().chain(broker.env_pairs()));
-    env.set("JWT_SECRET", SECRET)
-        .set("BIND_ADDRESS", "127.0.0.1")
-        .set("AUTH_PORT", "0")
-        .set("CONVERSATIONS_PORT", "0")
-        .set("ADMIN_PORT", "0")
-        .set("GATEWAY_PORT", "0");
-
-    let auth = auth::Application::build(auth::AuthConfig::from_env(&env).expect("auth config"))
-        .await
-        .expect("auth starts");
-    env.set("AUTH_URL", format!("http://127.0.0.1:{}", auth.port()));
-    let (stop_auth, auth_stopped) = stopper();
-    tokio::spawn(auth.run_until_stopped(auth_stopped));
-
-    let conversations = conversations::Application::build(
-        conversations::ConversationsConfig::from_env(&env).expect("conversations config"),
-    )
-    .await
-    .expect("conversations starts");
-    env.set(
-        "CONVERSATIONS_URL",
-        format!("http://127.0.0.1:{}", conversations.port()),
-    );
-    let (stop_conversations, conversations_stopped) = stopper();
-    tokio::spawn(conversations.run_until_stopped(conversations_stopped));
-
-    customise(&mut env);
-    let gateway = gateway::Application::build(
-        gateway::GatewayConfig::from_env(&env).expect("gateway config"),
-    )
-    .await
-    .expect("gateway starts");
-    let base = format!("http://127.0.0.1:{}", gateway.port());
-    let (stop_gateway, gateway_stopped) = stopper();
-    tokio::spawn(gateway.run_until_stopped(gateway_stopped));
-
+    let mut services = Services::new(&db, &broker, SECRET);
+    services.start::<auth::Application>().await;
+    services.start::<conversations::Application>().await;
+    customise(&mut services.env);
+    let gateway = services.start::<gateway::Application>().await;
     TestStack {
-        base,
+        base: gateway.url,
         http: Client::new(),
         db,
         broker,
-        _stops: vec![stop_auth, stop_conversations, stop_gateway],
+        _services: services,
     }
 }
 

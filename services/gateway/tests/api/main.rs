@@ -5,6 +5,7 @@ mod conversation_routes;
 mod errors;
 mod health;
 mod helpers;
+mod limits;
 mod message_routes;
 mod null_characters;
 mod openapi;
