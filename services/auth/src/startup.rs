@@ -14,6 +14,7 @@ use tonic::server::NamedService;
 use tonic::service::Routes;
 
 use crate::AuthConfig;
+use crate::attempts::Attempts;
 use crate::grpc::AuthGrpc;
 use crate::hashing::PasswordHasher;
 use crate::store::UserStore;
@@ -49,11 +50,14 @@ impl Service for Application {
         let ports =
             platform::grpc::Ports::bind(config.listen, config.admin_listen, config.admin_limits)
                 .await?;
+        let attempts = Attempts::new(pool.clone(), config.attempt_limits);
+        attempts.spawn_clean_up();
         let grpc = AuthGrpc::new(
             UserStore::new(pool.clone()),
             PasswordHasher::new(config.hash_concurrency).map_err(Error::service)?,
             TokenSigner::new(&config.jwt_secret, config.token_ttl),
             TokenVerifier::new(&config.jwt_secret),
+            attempts,
         );
         Ok(Self { ports, pool, grpc })
     }

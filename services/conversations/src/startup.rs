@@ -73,7 +73,13 @@ impl Service for Application {
         let (publisher, publisher_task) =
             EventPublisher::spawn(settings, pool.clone(), stop_publisher.clone());
         let (writer, writer_task) = MessageWriter::spawn(pool.clone(), publisher.clone());
-        let handlers = Handlers::new(pool.clone(), writer, publisher, UserDirectory::new(auth));
+        let handlers = Handlers::new(
+            pool.clone(),
+            writer,
+            publisher,
+            UserDirectory::new(auth),
+            config.max_participants,
+        );
 
         let ports =
             platform::grpc::Ports::bind(config.listen, config.admin_listen, config.admin_limits)

@@ -10,6 +10,7 @@ use jwt::TokenVerifier;
 use tonic::transport::Channel;
 
 use crate::GatewayConfig;
+use crate::http::RestLimits;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -20,6 +21,7 @@ pub struct AppState {
     pub auth_channel: Channel,
     pub conversations_channel: Channel,
     pub verifier: Arc<TokenVerifier>,
+    pub rest_limits: Arc<RestLimits>,
 }
 
 impl AppState {
@@ -33,6 +35,11 @@ impl AppState {
             auth_channel,
             conversations_channel,
             verifier: Arc::new(TokenVerifier::new(&config.jwt_secret)),
+            rest_limits: Arc::new(RestLimits::new(
+                config.rate_per_user,
+                config.rate_per_address,
+                config.trusted_proxies.clone(),
+            )),
         })
     }
 }

@@ -28,6 +28,8 @@ struct Inner {
     writer: MessageWriter,
     publisher: EventPublisher,
     users: UserDirectory,
+    /// `CONVERSATION_MAX_PARTICIPANTS`, the actor included.
+    max_participants: usize,
 }
 
 impl Handlers {
@@ -36,6 +38,7 @@ impl Handlers {
         writer: MessageWriter,
         publisher: EventPublisher,
         users: UserDirectory,
+        max_participants: usize,
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
@@ -43,6 +46,7 @@ impl Handlers {
                 writer,
                 publisher,
                 users,
+                max_participants,
             }),
         }
     }
