@@ -9,5 +9,6 @@ mod limits;
 mod message_routes;
 mod null_characters;
 mod openapi;
+mod revocation;
 mod tokens;
 mod users_me;
