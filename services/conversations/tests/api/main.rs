@@ -7,3 +7,4 @@ mod events;
 mod helpers;
 mod idempotency;
 mod messages;
+mod user_deleted;
