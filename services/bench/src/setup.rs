@@ -63,11 +63,21 @@ pub async fn pairs(
     conversations: &Channel,
     users: &[BenchUser],
 ) -> Result<Vec<String>, BenchError> {
+    groups(conversations, users, 2).await
+}
+
+/// Splits users into conversations of `members` each, created by the first of each group; returns
+/// their ids.
+pub async fn groups(
+    conversations: &Channel,
+    users: &[BenchUser],
+    members: usize,
+) -> Result<Vec<String>, BenchError> {
     let mut ids = Vec::new();
-    for pair in users.chunks_exact(2) {
+    for group in users.chunks_exact(members) {
         let request = CreateConversationRequest {
-            actor: Some(pair[0].actor.clone()),
-            participant_ids: vec![pair[1].actor.user_id.clone()],
+            actor: Some(group[0].actor.clone()),
+            participant_ids: group[1..].iter().map(|u| u.actor.user_id.clone()).collect(),
             ..Default::default()
         };
         let created = ConversationsServiceClient::new(conversations.clone())
