@@ -58,6 +58,46 @@ pub async fn users(auth: &Channel, run: &str, count: usize) -> Result<Vec<BenchU
     Ok(users)
 }
 
+/// Users saved by an earlier run in `file` (one `id token` per line) when it holds enough of them,
+/// else `count` new users, saved there for the next run. Sign-ups hash passwords on purpose slowly, and
+/// the same users in fresh conversations measure the same path.
+pub async fn reused_users(
+    auth: &Channel,
+    run: &str,
+    count: usize,
+    file: Option<&std::path::Path>,
+) -> Result<Vec<BenchUser>, BenchError> {
+    let Some(file) = file else {
+        return users(auth, run, count).await;
+    };
+    let saved: Vec<BenchUser> = std::fs::read_to_string(file)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|line| {
+            let (id, token) = line.split_once(' ')?;
+            Some(BenchUser {
+                actor: Actor {
+                    user_id: id.to_owned(),
+                    user_type: "STUDENT".into(),
+                },
+                token: token.to_owned(),
+            })
+        })
+        .collect();
+    if saved.len() >= count {
+        return Ok(saved.into_iter().take(count).collect());
+    }
+    let fresh = users(auth, run, count).await?;
+    let lines: String = fresh
+        .iter()
+        .map(|u| format!("{} {}\n", u.actor.user_id, u.token))
+        .collect();
+    if let Err(error) = std::fs::write(file, lines) {
+        eprintln!("bench: cannot save users to {}: {error}", file.display());
+    }
+    Ok(fresh)
+}
+
 /// Pairs users up into two-member conversations; returns their ids.
 pub async fn pairs(
     conversations: &Channel,

@@ -42,6 +42,10 @@ pub struct Args {
     /// Sending at the full rate before the measured window starts (not measured).
     #[arg(long, default_value_t = 5)]
     warmup: u64,
+    /// Reuse the users saved in this file by an earlier run against the same stack (created and saved
+    /// there if it holds too few): sign-ups are slow on purpose. Conversations are always new.
+    #[arg(long)]
+    users_file: Option<std::path::PathBuf>,
 }
 
 /// Deliveries still in flight at the end of the window get this long to land.
@@ -56,7 +60,13 @@ pub async fn run(args: Args) -> Result<(), BenchError> {
     let run = uuid::Uuid::new_v4().simple().to_string();
     let auth = setup::channel(&args.auth, "auth").await?;
     let conversations = setup::channel(&args.conversations, "conversations").await?;
-    let users = setup::users(&auth, &run, args.conversation_count * args.members).await?;
+    let users = setup::reused_users(
+        &auth,
+        &run,
+        args.conversation_count * args.members,
+        args.users_file.as_deref(),
+    )
+    .await?;
     let ids = setup::groups(&conversations, &users, args.members).await?;
 
     let mut senders = Vec::new();
