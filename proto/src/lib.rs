@@ -43,6 +43,7 @@ pub mod events {
                     Self::ParticipantsAdded(_) => "participants.added",
                     Self::ParticipantsRemoved(_) => "participants.removed",
                     Self::ConversationDeleted(_) => "conversation.deleted",
+                    Self::ConversationRead(_) => "conversation.read",
                     Self::Typing(_) => "typing",
                     Self::RoomNotice(_) => "room",
                     Self::Presence(_) => "presence",

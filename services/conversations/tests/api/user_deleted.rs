@@ -29,7 +29,7 @@ async fn a_deleted_user_leaves_every_conversation_and_their_messages_stay() {
         let event = tap.next().await;
         match event.event.payload {
             Some(Payload::ParticipantsRemoved(removed)) => {
-                assert_eq!(removed.user_ids, [alice.user_id.clone()]);
+                assert_eq!(removed.user_ids, std::slice::from_ref(&alice.user_id));
                 left.push(event.event.conversation_id);
             }
             other => panic!("expected participants.removed, got {other:?}"),
@@ -58,7 +58,7 @@ async fn a_deleted_user_leaves_every_conversation_and_their_messages_stay() {
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
-    assert_eq!(participants, [bob.user_id.clone()]);
+    assert_eq!(participants, std::slice::from_ref(&bob.user_id));
 
     let history = service
         .messages

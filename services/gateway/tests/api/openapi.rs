@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use crate::helpers::spawn_stack;
 
-/// Every public route of CONTRACT.md.
+/// Every public route of CONTRACT.md, and those added since.
 const CONTRACT: &[(&str, &str)] = &[
     ("post", "/auth/register"),
     ("post", "/auth/login"),
@@ -34,6 +34,15 @@ const CONTRACT: &[(&str, &str)] = &[
     ("get", "/messages/{id}"),
     ("patch", "/messages/{id}"),
     ("delete", "/messages/{id}"),
+    // Issue 13: read-up-to, blocking, reporting, search.
+    ("post", "/conversations/{id}/read"),
+    ("put", "/users/{id}/block"),
+    ("delete", "/users/{id}/block"),
+    ("get", "/users/me/blocked"),
+    ("post", "/messages/{id}/report"),
+    ("get", "/reports"),
+    ("patch", "/reports/{id}"),
+    ("get", "/messages/search"),
 ];
 
 #[tokio::test]
