@@ -3,6 +3,7 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
+use broker::Exchanges;
 use platform::rate::RateLimits;
 use platform::service::Limits;
 use platform::telemetry::LogFormat;
@@ -28,6 +29,11 @@ pub struct AuthConfig {
     pub hash_concurrency: usize,
     /// Sign-in failure and sign-up limits ([`crate::attempts`]).
     pub attempt_limits: AttemptLimits,
+    /// Where revocations and deleted users are announced. Holds the broker's credentials, hence secret.
+    pub rabbitmq_url: SecretString,
+    pub exchanges: Exchanges,
+    pub relay_interval: Duration,
+    pub relay_grace: Duration,
 }
 
 impl AuthConfig {
@@ -68,6 +74,12 @@ impl AuthConfig {
                     attempts::DEFAULT_SIGN_UPS_PER_ADDRESS,
                 )?,
             },
+            rabbitmq_url: env
+                .secret("RABBITMQ_URL", "RABBITMQ_URL_FILE")?
+                .unwrap_or_else(|| SecretString::from("amqp://guest:guest@127.0.0.1:5672/%2f")),
+            exchanges: broker::exchanges_from(|name, default| env.string_or(name, default)),
+            relay_interval: Duration::from_millis(env.parse_or("OUTBOX_RELAY_INTERVAL_MS", 1000)?),
+            relay_grace: Duration::from_millis(env.parse_or("OUTBOX_RELAY_GRACE_MS", 2000)?),
         })
     }
 }

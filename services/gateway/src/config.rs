@@ -3,6 +3,7 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
+use broker::Exchanges;
 use ipnet::IpNet;
 use platform::rate::{Rate, RateLimits};
 use platform::service::Limits;
@@ -32,6 +33,11 @@ pub struct GatewayConfig {
     pub rate_per_address: Option<Rate>,
     /// `TRUSTED_PROXIES`: the proxies whose `X-Forwarded-For` names the client.
     pub trusted_proxies: Vec<IpNet>,
+    /// Where revocations are announced (the `junqo.auth` exchange). Holds credentials, hence secret.
+    pub rabbitmq_url: SecretString,
+    pub exchanges: Exchanges,
+    /// How long start-up waits for the revocations before serving without them (503 meanwhile).
+    pub revocations_load_timeout: Duration,
 }
 
 /// A client renders a page with a handful of calls; the burst covers a page load and a few retries.
@@ -70,6 +76,13 @@ impl GatewayConfig {
                 name: "TRUSTED_PROXIES",
                 reason,
             })?,
+            rabbitmq_url: env
+                .secret("RABBITMQ_URL", "RABBITMQ_URL_FILE")?
+                .unwrap_or_else(|| SecretString::from("amqp://guest:guest@127.0.0.1:5672/%2f")),
+            exchanges: broker::exchanges_from(|name, default| env.string_or(name, default)),
+            revocations_load_timeout: Duration::from_secs(
+                env.parse_or("REVOCATIONS_LOAD_TIMEOUT_SECONDS", 5)?,
+            ),
         })
     }
 }

@@ -6,4 +6,5 @@ mod metrics;
 mod sign_in;
 mod sign_up;
 mod startup;
+mod tokens;
 mod users;

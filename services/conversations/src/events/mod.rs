@@ -3,6 +3,7 @@
 //! published by [`publisher`].
 
 pub mod publisher;
+pub mod user_deleted;
 
 use chrono::Utc;
 use junqo_proto::events::v1 as ev;
@@ -70,6 +71,21 @@ pub fn message_read(
         message_id: receipt.message_id.to_string(),
         user_id: receipt.user_id.to_string(),
         read_at: Some(convert::timestamp(receipt.read_at)),
+    });
+    build(conversation_id, payload, traceparent)
+}
+
+/// A participant's read-up-to moved forward.
+pub fn conversation_read(
+    conversation_id: Uuid,
+    user: Uuid,
+    last_read_seq: i64,
+    traceparent: Option<&str>,
+) -> NewEvent {
+    let payload = ev::event::Payload::ConversationRead(ev::ConversationRead {
+        user_id: user.to_string(),
+        last_read_seq,
+        read_at: Some(convert::timestamp(Utc::now())),
     });
     build(conversation_id, payload, traceparent)
 }

@@ -4,6 +4,8 @@
 
 mod conversations;
 mod messages;
+mod moderation;
+mod search;
 
 use std::sync::Arc;
 
@@ -62,7 +64,7 @@ impl Handlers {
         mut tx: sqlx::Transaction<'static, sqlx::Postgres>,
         events: Vec<NewEvent>,
     ) -> Result<(), ConversationsError> {
-        let outbox = store::outbox::insert(&mut tx, events).await?;
+        let outbox = store::outbox::insert(&mut tx, events, self.inner.publisher.claim()).await?;
         tx.commit().await?;
         self.inner.publisher.publish(outbox);
         Ok(())

@@ -1,9 +1,12 @@
 //! The conversations service over its real gRPC API, with the real auth service, a fresh Postgres
 //! database and fresh RabbitMQ exchange names per test.
 
+mod blocks;
 mod concurrency;
 mod conversations;
 mod events;
 mod helpers;
 mod idempotency;
 mod messages;
+mod read_state;
+mod user_deleted;

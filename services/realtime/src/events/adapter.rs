@@ -61,6 +61,9 @@ pub(super) async fn run<E: ClientEvent>(
     answer(&socket, ack, E::ERROR_EVENT, outcome);
 }
 
+/// Counts per user and conversation (the nil id when the limit is per user).
+pub(super) type UserLimiter = KeyedLimiter<(Uuid, Uuid)>;
+
 /// One event's rate limit. Each event counts apart; all sockets of a user on this instance share its
 /// count (keyed by user, or by user and conversation), so opening more sockets buys no more. A refused
 /// event gets a 429 with `retryAfterMs`, and the connection stays open, unless the socket is flooding:
@@ -68,7 +71,7 @@ pub(super) async fn run<E: ClientEvent>(
 /// client ignoring every 429 reaches. That socket is disconnected.
 pub(super) struct Gate {
     /// `None`: the event has no limit, or rate limits are off.
-    pub(super) limiter: Option<(Arc<KeyedLimiter<(Uuid, Uuid)>>, Per)>,
+    pub(super) limiter: Option<(Arc<UserLimiter>, Per)>,
     pub(super) flood: Option<Arc<KeyedLimiter<Sid>>>,
 }
 

@@ -10,6 +10,7 @@
 //! The descriptors, by group:
 //! - joinRoom and leaveRoom in [`rooms`];
 //! - sendMessage, getMessageHistory, updateMessage, deleteMessage, markMessageRead in [`messages`];
+//! - markConversationRead in [`reads`];
 //! - startTyping and stopTyping in [`typing`];
 //! - getOnlineUsers in [`presence`].
 //!
@@ -19,6 +20,7 @@ mod adapter;
 pub mod messages;
 pub mod payload;
 pub mod presence;
+pub mod reads;
 pub mod rooms;
 pub mod typing;
 
@@ -132,6 +134,7 @@ impl Table {
                 entry::<messages::UpdateMessage>(&gates),
                 entry::<messages::DeleteMessage>(&gates),
                 entry::<messages::MarkMessageRead>(&gates),
+                entry::<reads::MarkConversationRead>(&gates),
                 entry::<typing::StartTyping>(&gates),
                 entry::<typing::StopTyping>(&gates),
                 entry::<presence::GetOnlineUsers>(&gates),
@@ -227,6 +230,7 @@ mod tests {
                 "getOnlineUsers",
                 "joinRoom",
                 "leaveRoom",
+                "markConversationRead",
                 "markMessageRead",
                 "sendMessage",
                 "startTyping",
@@ -247,6 +251,7 @@ mod tests {
             messages::UpdateMessage::LIMIT,
             messages::DeleteMessage::LIMIT,
             messages::MarkMessageRead::LIMIT,
+            reads::MarkConversationRead::LIMIT,
             typing::StartTyping::LIMIT,
             typing::StopTyping::LIMIT,
             presence::GetOnlineUsers::LIMIT,
