@@ -2,7 +2,7 @@
 
 use junqo_proto::auth::v1 as pb;
 use junqo_proto::auth::v1::auth_service_server::AuthService;
-use jwt::{Subject, TokenSigner, TokenVerifier, UserType};
+use jwt::{Credential, CredentialVerifier, Subject, TokenSigner, TokenVerifier, UserType};
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
@@ -15,7 +15,10 @@ pub struct AuthGrpc {
     store: UserStore,
     hasher: PasswordHasher,
     signer: TokenSigner,
+    /// Users' tokens only: what `VerifyToken` answers for.
     verifier: TokenVerifier,
+    /// Users' tokens and service tokens: who is calling a lookup.
+    credentials: CredentialVerifier,
 }
 
 impl AuthGrpc {
@@ -24,12 +27,14 @@ impl AuthGrpc {
         hasher: PasswordHasher,
         signer: TokenSigner,
         verifier: TokenVerifier,
+        credentials: CredentialVerifier,
     ) -> Self {
         Self {
             store,
             hasher,
             signer,
             verifier,
+            credentials,
         }
     }
 
@@ -62,6 +67,23 @@ impl AuthGrpc {
             .verify(token)
             .map_err(|_| AuthError::Unauthenticated)?;
         Ok(claims.sub)
+    }
+
+    /// The verified credential of the call: a user's own token or a service token.
+    fn credential<T>(&self, request: &Request<T>) -> Result<Credential, AuthError> {
+        let token =
+            platform::grpc::bearer_token(request.metadata()).ok_or(AuthError::Unauthenticated)?;
+        self.credentials
+            .verify(token)
+            .map_err(|_| AuthError::Unauthenticated)
+    }
+}
+
+/// A user reads their own account (an admin any); a service reads any.
+fn may_read_user(credential: &Credential, id: Uuid) -> bool {
+    match credential {
+        Credential::User(claims) => claims.sub == id || claims.user_type == UserType::Admin,
+        Credential::Service(_) => true,
     }
 }
 
@@ -175,7 +197,11 @@ impl AuthService for AuthGrpc {
         &self,
         request: Request<pb::GetUserRequest>,
     ) -> Result<Response<pb::User>, Status> {
+        let credential = self.credential(&request)?;
         let id = parse_id(&request.into_inner().user_id)?;
+        if !may_read_user(&credential, id) {
+            return Err(AuthError::Forbidden("You may only read your own account").into());
+        }
         let row = self
             .store
             .find(id)
@@ -188,6 +214,10 @@ impl AuthService for AuthGrpc {
         &self,
         request: Request<pb::GetUsersRequest>,
     ) -> Result<Response<pb::GetUsersResponse>, Status> {
+        // Batches of other people's accounts are for services (conversations checking participants).
+        if !matches!(self.credential(&request)?, Credential::Service(_)) {
+            return Err(AuthError::Forbidden("Only services look up users in batches").into());
+        }
         let ids = request
             .into_inner()
             .user_ids

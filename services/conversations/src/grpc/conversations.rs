@@ -78,8 +78,8 @@ impl ConversationsService for Handlers {
         request: Request<pb::CreateConversationRequest>,
     ) -> Result<Response<pb::Conversation>, Status> {
         let trace = traceparent(&request);
+        let actor = Actor::of(&request)?;
         let request = request.into_inner();
-        let actor = Actor::parse(request.actor.as_ref())?;
         let (mut participants, title, offer_id, application_id) = validation::all((
             parse_participants(&request.participant_ids, ParticipantsForm::Create),
             Title::parse_optional(request.title.as_deref()),
@@ -117,8 +117,8 @@ impl ConversationsService for Handlers {
         &self,
         request: Request<pb::ConversationRef>,
     ) -> Result<Response<pb::Conversation>, Status> {
+        let actor = Actor::of(&request)?;
         let request = request.into_inner();
-        let actor = Actor::parse(request.actor.as_ref())?;
         let id = parse_id(&request.conversation_id, "Conversation ID")?;
         Ok(Response::new(self.visible(&actor, id).await?))
     }
@@ -127,8 +127,8 @@ impl ConversationsService for Handlers {
         &self,
         request: Request<pb::ListConversationsRequest>,
     ) -> Result<Response<pb::ListConversationsResponse>, Status> {
+        let actor = Actor::of(&request)?;
         let request = request.into_inner();
-        let actor = Actor::parse(request.actor.as_ref())?;
         let with = parse_optional_id(request.participant_id.as_deref(), "Participant ID")?;
         let limit = page_limit(request.limit, DEFAULT_LIST_LIMIT);
         let (rows, count) =
@@ -149,8 +149,8 @@ impl ConversationsService for Handlers {
         request: Request<pb::ConversationRef>,
     ) -> Result<Response<pb::Empty>, Status> {
         let trace = traceparent(&request);
+        let actor = Actor::of(&request)?;
         let request = request.into_inner();
-        let actor = Actor::parse(request.actor.as_ref())?;
         let id = parse_id(&request.conversation_id, "Conversation ID")?;
         let mut tx = self
             .pool()
@@ -169,8 +169,8 @@ impl ConversationsService for Handlers {
         request: Request<pb::ParticipantsRequest>,
     ) -> Result<Response<pb::Conversation>, Status> {
         let trace = traceparent(&request);
+        let actor = Actor::of(&request)?;
         let request = request.into_inner();
-        let actor = Actor::parse(request.actor.as_ref())?;
         let (id, users) = validation::all((
             parse_id(&request.conversation_id, "Conversation ID"),
             parse_participants(&request.participant_ids, ParticipantsForm::Add),
@@ -204,8 +204,8 @@ impl ConversationsService for Handlers {
         request: Request<pb::ParticipantsRequest>,
     ) -> Result<Response<pb::Conversation>, Status> {
         let trace = traceparent(&request);
+        let actor = Actor::of(&request)?;
         let request = request.into_inner();
-        let actor = Actor::parse(request.actor.as_ref())?;
         let (id, users) = validation::all((
             parse_id(&request.conversation_id, "Conversation ID"),
             parse_participants(&request.participant_ids, ParticipantsForm::Remove),
@@ -246,8 +246,8 @@ impl ConversationsService for Handlers {
         &self,
         request: Request<pb::ConversationRef>,
     ) -> Result<Response<pb::ConversationTitle>, Status> {
+        let actor = Actor::of(&request)?;
         let request = request.into_inner();
-        let actor = Actor::parse(request.actor.as_ref())?;
         let id = parse_id(&request.conversation_id, "Conversation ID")?;
         self.ensure_access(&actor, id).await?;
         let title = store::conversations::title(self.pool(), id, actor.user_id).await?;
@@ -262,8 +262,8 @@ impl ConversationsService for Handlers {
         &self,
         request: Request<pb::SetTitleRequest>,
     ) -> Result<Response<pb::ConversationTitle>, Status> {
+        let actor = Actor::of(&request)?;
         let request = request.into_inner();
-        let actor = Actor::parse(request.actor.as_ref())?;
         let (id, title) = validation::all((
             parse_id(&request.conversation_id, "Conversation ID"),
             Title::parse(&request.title),
@@ -291,8 +291,8 @@ impl ConversationsService for Handlers {
         &self,
         request: Request<pb::ConversationRef>,
     ) -> Result<Response<pb::Empty>, Status> {
+        let actor = Actor::of(&request)?;
         let request = request.into_inner();
-        let actor = Actor::parse(request.actor.as_ref())?;
         let id = parse_id(&request.conversation_id, "Conversation ID")?;
         self.ensure_access(&actor, id).await?;
         if !store::conversations::delete_title(self.pool(), id, actor.user_id).await? {
@@ -309,8 +309,8 @@ impl ConversationsService for Handlers {
         &self,
         request: Request<pb::ConversationRef>,
     ) -> Result<Response<pb::Empty>, Status> {
+        let actor = Actor::of(&request)?;
         let request = request.into_inner();
-        let actor = Actor::parse(request.actor.as_ref())?;
         let id = parse_id(&request.conversation_id, "Conversation ID")?;
         self.ensure_access(&actor, id).await?;
         Ok(Response::new(pb::Empty {}))
@@ -320,7 +320,7 @@ impl ConversationsService for Handlers {
         &self,
         request: Request<pb::ListContactsRequest>,
     ) -> Result<Response<pb::ListContactsResponse>, Status> {
-        let actor = Actor::parse(request.get_ref().actor.as_ref())?;
+        let actor = Actor::of_user_or_service(&request)?;
         let contacts = store::conversations::contacts(self.pool(), actor.user_id).await?;
         Ok(Response::new(pb::ListContactsResponse {
             user_ids: contacts.iter().map(Uuid::to_string).collect(),

@@ -74,8 +74,8 @@ impl MessagesService for Handlers {
         request: Request<pb::CreateMessageRequest>,
     ) -> Result<Response<pb::Message>, Status> {
         let trace = traceparent(&request);
+        let actor = Actor::of(&request)?;
         let request = request.into_inner();
-        let actor = Actor::parse(request.actor.as_ref())?;
         let (conversation_id, content, client_message_id) = validation::all((
             parse_id(&request.conversation_id, "Conversation ID"),
             MessageContent::parse(&request.content),
@@ -104,8 +104,8 @@ impl MessagesService for Handlers {
         &self,
         request: Request<pb::MessageRef>,
     ) -> Result<Response<pb::Message>, Status> {
+        let actor = Actor::of(&request)?;
         let request = request.into_inner();
-        let actor = Actor::parse(request.actor.as_ref())?;
         let id = parse_id(&request.message_id, "Message ID")?;
         let (message, _) = self.visible_message(&actor, id).await?;
         let receipts = store::messages::receipts(self.pool(), &[id]).await?;
@@ -116,8 +116,8 @@ impl MessagesService for Handlers {
         &self,
         request: Request<pb::ListMessagesRequest>,
     ) -> Result<Response<pb::ListMessagesResponse>, Status> {
+        let actor = Actor::of(&request)?;
         let request = request.into_inner();
-        let actor = Actor::parse(request.actor.as_ref())?;
         let conversation_id = parse_id(&request.conversation_id, "Conversation ID")?;
         self.ensure_access(&actor, conversation_id).await?;
         let limit = page_limit(request.limit, DEFAULT_HISTORY_LIMIT);
@@ -143,8 +143,8 @@ impl MessagesService for Handlers {
         request: Request<pb::UpdateMessageRequest>,
     ) -> Result<Response<pb::Message>, Status> {
         let trace = traceparent(&request);
+        let actor = Actor::of(&request)?;
         let request = request.into_inner();
-        let actor = Actor::parse(request.actor.as_ref())?;
         let (id, content) = validation::all((
             parse_id(&request.message_id, "Message ID"),
             MessageContent::parse(&request.content),
@@ -174,8 +174,8 @@ impl MessagesService for Handlers {
         request: Request<pb::MessageRef>,
     ) -> Result<Response<pb::Message>, Status> {
         let trace = traceparent(&request);
+        let actor = Actor::of(&request)?;
         let request = request.into_inner();
-        let actor = Actor::parse(request.actor.as_ref())?;
         let id = parse_id(&request.message_id, "Message ID")?;
         let mut tx = self
             .pool()
@@ -200,8 +200,8 @@ impl MessagesService for Handlers {
         request: Request<pb::MessageRef>,
     ) -> Result<Response<pb::ReadReceipt>, Status> {
         let trace = traceparent(&request);
+        let actor = Actor::of(&request)?;
         let request = request.into_inner();
-        let actor = Actor::parse(request.actor.as_ref())?;
         let id = parse_id(&request.message_id, "Message ID")?;
         let (message, is_participant) = self.visible_message(&actor, id).await?;
         if !may_mark_read(is_participant) {
@@ -224,8 +224,8 @@ impl MessagesService for Handlers {
         &self,
         request: Request<pb::MessageRef>,
     ) -> Result<Response<pb::ListReadReceiptsResponse>, Status> {
+        let actor = Actor::of(&request)?;
         let request = request.into_inner();
-        let actor = Actor::parse(request.actor.as_ref())?;
         let id = parse_id(&request.message_id, "Message ID")?;
         self.visible_message(&actor, id).await?;
         let receipts = store::messages::receipts(self.pool(), &[id]).await?;

@@ -32,9 +32,8 @@ pub(super) fn content_of(body: &JsonObject) -> Checked<String> {
     }
 }
 
-fn message_ref(caller: &Caller, id: PathId) -> pb::MessageRef {
+fn message_ref(id: PathId) -> pb::MessageRef {
     pb::MessageRef {
-        actor: caller.actor(),
         message_id: id.0.to_string(),
     }
 }
@@ -50,7 +49,7 @@ async fn get_message(
     let message = state
         .messages
         .clone()
-        .get_message(caller.call(message_ref(&caller, id)))
+        .get_message(caller.call(message_ref(id)))
         .await?;
     Ok(Json(message.into_inner().into()))
 }
@@ -67,7 +66,6 @@ async fn update_message(
     body.allow_fields_of::<EditBody>()?;
     let content = content_of(&body)?;
     let request = pb::UpdateMessageRequest {
-        actor: caller.actor(),
         message_id: id.0.to_string(),
         content,
     };
@@ -90,7 +88,7 @@ async fn delete_message(
     state
         .messages
         .clone()
-        .delete_message(caller.call(message_ref(&caller, id)))
+        .delete_message(caller.call(message_ref(id)))
         .await?;
     Ok(StatusCode::OK)
 }

@@ -51,7 +51,7 @@ async fn update_me(
     let user = state
         .auth
         .clone()
-        .update_user(caller.call_as_user(request)?)
+        .update_user(caller.call(request))
         .await?
         .into_inner();
     Ok(Json(user.into()))
@@ -66,7 +66,7 @@ async fn delete_me(
     state
         .auth
         .clone()
-        .delete_user(caller.call_as_user(DeleteUserRequest {})?)
+        .delete_user(caller.call(DeleteUserRequest {}))
         .await?;
     Ok(Json(DeletedAccount {
         is_successful: true,
