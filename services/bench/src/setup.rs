@@ -67,15 +67,62 @@ pub async fn users(auth: &Channel, run: &str, count: usize) -> Result<Vec<BenchU
     Ok(users)
 }
 
+/// Users saved by an earlier run in `file` (one `id token` per line) when it holds enough of them,
+/// else `count` new users, saved there for the next run. Sign-ups hash passwords on purpose slowly, and
+/// the same users in fresh conversations measure the same path.
+pub async fn reused_users(
+    auth: &Channel,
+    run: &str,
+    count: usize,
+    file: Option<&std::path::Path>,
+) -> Result<Vec<BenchUser>, BenchError> {
+    let Some(file) = file else {
+        return users(auth, run, count).await;
+    };
+    let saved: Vec<BenchUser> = std::fs::read_to_string(file)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|line| {
+            let (id, token) = line.split_once(' ')?;
+            Some(BenchUser {
+                user_id: id.to_owned(),
+                token: token.to_owned(),
+            })
+        })
+        .collect();
+    if saved.len() >= count {
+        return Ok(saved.into_iter().take(count).collect());
+    }
+    let fresh = users(auth, run, count).await?;
+    let lines: String = fresh
+        .iter()
+        .map(|u| format!("{} {}\n", u.user_id, u.token))
+        .collect();
+    if let Err(error) = std::fs::write(file, lines) {
+        eprintln!("bench: cannot save users to {}: {error}", file.display());
+    }
+    Ok(fresh)
+}
+
 /// Pairs users up into two-member conversations; returns their ids.
 pub async fn pairs(
     conversations: &Channel,
     users: &[BenchUser],
 ) -> Result<Vec<String>, BenchError> {
+    groups(conversations, users, 2).await
+}
+
+/// Splits users into conversations of `members` each, created by the first of each group; returns
+/// their ids.
+pub async fn groups(
+    conversations: &Channel,
+    users: &[BenchUser],
+    members: usize,
+) -> Result<Vec<String>, BenchError> {
     let mut ids = Vec::new();
-    for pair in users.chunks_exact(2) {
-        let request = pair[0].call(CreateConversationRequest {
-            participant_ids: vec![pair[1].user_id.clone()],
+    for group in users.chunks_exact(members) {
+        let request = group[0].call(CreateConversationRequest {
+            participant_ids: group[1..].iter().map(|u| u.user_id.clone()).collect(),
             ..Default::default()
         });
         let created = ConversationsServiceClient::new(conversations.clone())

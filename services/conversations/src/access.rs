@@ -32,6 +32,17 @@ pub fn may_mark_read(is_participant: bool) -> bool {
     is_participant
 }
 
+/// Reports are for the moderators: admins alone read and close them.
+pub fn may_moderate(actor: &Actor) -> bool {
+    actor.is_admin
+}
+
+/// Reporting and searching are about what a participant saw: only participants report a message or
+/// find it, admin or not.
+pub fn may_report(is_participant: bool) -> bool {
+    is_participant
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -38,7 +38,6 @@ impl ConversationsConfig {
         // gRPC is for the other services only: loopback unless the deployment opens it (Kubernetes and
         // Compose set 0.0.0.0, with network policies deciding who may connect).
         let grpc_bind: IpAddr = env.parse_or("GRPC_BIND_ADDRESS", IpAddr::from([127, 0, 0, 1]))?;
-        let defaults = Exchanges::default();
         Ok(Self {
             environment: env.environment()?,
             log_format: LogFormat::from_env(env)?,
@@ -52,10 +51,7 @@ impl ConversationsConfig {
             rabbitmq_url: env
                 .secret("RABBITMQ_URL", "RABBITMQ_URL_FILE")?
                 .unwrap_or_else(|| SecretString::from(DEFAULT_RABBITMQ_URL)),
-            exchanges: Exchanges {
-                events: env.string_or("EVENTS_EXCHANGE", &defaults.events),
-                ephemeral: env.string_or("EPHEMERAL_EXCHANGE", &defaults.ephemeral),
-            },
+            exchanges: broker::exchanges_from(|name, default| env.string_or(name, default)),
             relay_interval: Duration::from_millis(env.parse_or("OUTBOX_RELAY_INTERVAL_MS", 1000)?),
             relay_grace: Duration::from_millis(env.parse_or("OUTBOX_RELAY_GRACE_MS", 2000)?),
         })

@@ -21,8 +21,16 @@ pub enum ConversationsError {
     TitleNotFound { user: Uuid, conversation: Uuid },
     #[error("{0}")]
     Forbidden(&'static str),
+    /// The change exists already (a second open report of one message by one user).
+    #[error("{0}")]
+    Conflict(&'static str),
+    #[error("Report with ID {0} not found")]
+    ReportNotFound(Uuid),
     #[error("Participant {0} does not exist")]
     UnknownUser(Uuid),
+    /// A user named on their own (to block), who does not exist.
+    #[error("User with ID {0} not found")]
+    UserNotFound(Uuid),
     #[error("auth service: {0}")]
     Auth(Status),
     #[error("database: {0}")]
@@ -44,7 +52,10 @@ impl ConversationsError {
                 conversation: *conversation,
             },
             Self::Forbidden(message) => Self::Forbidden(message),
+            Self::Conflict(message) => Self::Conflict(message),
+            Self::ReportNotFound(id) => Self::ReportNotFound(*id),
             Self::UnknownUser(id) => Self::UnknownUser(*id),
+            Self::UserNotFound(id) => Self::UserNotFound(*id),
             Self::Auth(status) => Self::Auth(status.clone()),
             Self::Database(_) | Self::Internal(_) => Self::Internal(self.to_string()),
         }
@@ -57,10 +68,13 @@ impl From<ConversationsError> for Status {
         match error {
             E::UnknownUser(_) => Status::invalid_argument(error.to_string()),
             E::NoActor => Status::unauthenticated(error.to_string()),
-            E::ConversationNotFound(_) | E::MessageNotFound(_) | E::TitleNotFound { .. } => {
-                Status::not_found(error.to_string())
-            }
+            E::ConversationNotFound(_)
+            | E::MessageNotFound(_)
+            | E::TitleNotFound { .. }
+            | E::UserNotFound(_)
+            | E::ReportNotFound(_) => Status::not_found(error.to_string()),
             E::Forbidden(_) => Status::permission_denied(error.to_string()),
+            E::Conflict(_) => Status::already_exists(error.to_string()),
             E::Auth(status) if status.code() == Code::Unavailable => {
                 tracing::warn!(%status, "auth service unavailable");
                 Status::unavailable("User directory unavailable")

@@ -73,6 +73,13 @@ impl Dispatcher {
                 });
                 self.to_room(conversation, "messageRead", &body);
             }
+            Payload::ConversationRead(read) => {
+                let body = json!({
+                    "conversationId": room, "userId": read.user_id,
+                    "lastReadSeq": read.last_read_seq, "timestamp": iso(read.read_at.as_ref()),
+                });
+                self.to_room(conversation, "conversationRead", &body);
+            }
             Payload::ParticipantsAdded(_) => {}
             Payload::ParticipantsRemoved(removed) => {
                 let rooms: Vec<String> = removed

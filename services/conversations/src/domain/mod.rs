@@ -3,9 +3,11 @@
 //! sentences are the original backend's where it had one.
 
 mod content;
+mod search;
 mod title;
 
 pub use content::{MAX_CONTENT_CHARS, MessageContent};
+pub use search::{MAX_QUERY_CHARS, SearchQuery};
 pub use title::Title;
 
 use jwt::{Claims, Credential, ServiceClaims, UserType};
@@ -79,6 +81,63 @@ pub fn parse_client_message_id(text: Option<&str>) -> Checked<Option<String>> {
         1,
         MAX_CLIENT_MESSAGE_ID,
     )
+}
+
+/// A read-up-to position: a sequence number, 0 meaning nothing read.
+pub fn parse_seq(seq: i64) -> Checked<i64> {
+    if seq < 0 {
+        return Err(Broken::new("Seq must be at least 0"));
+    }
+    Ok(seq)
+}
+
+/// Why a message is reported: 1 to 500 characters.
+pub const MAX_REASON_CHARS: usize = 500;
+
+pub fn parse_reason(text: &str) -> Checked<String> {
+    rules::required_text(Raw::Text(text), "Reason", MAX_REASON_CHARS)
+}
+
+/// Where a report stands. A report is filed open; a moderator closes it as resolved or dismissed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReportStatus {
+    Open,
+    Resolved,
+    Dismissed,
+}
+
+impl ReportStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Open => "open",
+            Self::Resolved => "resolved",
+            Self::Dismissed => "dismissed",
+        }
+    }
+
+    /// A filter on the list: any status, or none (empty).
+    pub fn parse_filter(text: &str) -> Checked<Option<Self>> {
+        match text {
+            "" => Ok(None),
+            "open" => Ok(Some(Self::Open)),
+            "resolved" => Ok(Some(Self::Resolved)),
+            "dismissed" => Ok(Some(Self::Dismissed)),
+            _ => Err(Broken::new(
+                "Status must be one of the following values: open, resolved, dismissed",
+            )),
+        }
+    }
+
+    /// How a moderator closes a report.
+    pub fn parse_closing(text: &str) -> Checked<Self> {
+        match text {
+            "resolved" => Ok(Self::Resolved),
+            "dismissed" => Ok(Self::Dismissed),
+            _ => Err(Broken::new(
+                "Status must be one of the following values: resolved, dismissed",
+            )),
+        }
+    }
 }
 
 /// Which form a participant list comes from: the original words each form's sentence differently.
@@ -160,6 +219,8 @@ mod tests {
             iat: 0,
             exp: 0,
             iss: jwt::ISSUER.into(),
+            jti: None,
+            nbf: None,
         })
     }
 

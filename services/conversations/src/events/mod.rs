@@ -74,6 +74,21 @@ pub fn message_read(
     build(conversation_id, payload, traceparent)
 }
 
+/// A participant's read-up-to moved forward.
+pub fn conversation_read(
+    conversation_id: Uuid,
+    user: Uuid,
+    last_read_seq: i64,
+    traceparent: Option<&str>,
+) -> NewEvent {
+    let payload = ev::event::Payload::ConversationRead(ev::ConversationRead {
+        user_id: user.to_string(),
+        last_read_seq,
+        read_at: Some(convert::timestamp(Utc::now())),
+    });
+    build(conversation_id, payload, traceparent)
+}
+
 fn ids(users: &[Uuid]) -> Vec<String> {
     users.iter().map(Uuid::to_string).collect()
 }

@@ -5,11 +5,13 @@ use junqo_proto::conversations::v1 as pb;
 use junqo_proto::conversations::v1::conversations_service_server::ConversationsService;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
+use validation::Violations;
 
 use super::{Handlers, traceparent};
 use crate::access::{may_access_conversation, may_keep_title};
 use crate::domain::{
     Actor, ParticipantsForm, Title, page_limit, parse_id, parse_optional_id, parse_participants,
+    parse_seq,
 };
 use crate::store::{self, conversations::NewConversation};
 use crate::{ConversationsError, convert, events};
@@ -30,18 +32,7 @@ impl Handlers {
                 may_access_conversation(actor, row.participant_ids.contains(&actor.user_id))
             })
             .ok_or(ConversationsError::ConversationNotFound(id))?;
-        self.with_last_message(row).await
-    }
-
-    async fn with_last_message(
-        &self,
-        row: store::ConversationRow,
-    ) -> Result<pb::Conversation, ConversationsError> {
-        let last = match row.last_message_id {
-            Some(id) => store::messages::find(self.pool(), id).await?,
-            None => None,
-        };
-        Ok(convert::conversation(row, last.as_ref()))
+        Ok(convert::conversation(row))
     }
 
     /// Fails with NotFound unless the actor may act on the conversation.
@@ -89,6 +80,12 @@ impl ConversationsService for Handlers {
 
         participants.retain(|id| *id != actor.user_id);
         self.inner.users.ensure_exist(&participants).await?;
+        if store::blocks::any_between(self.pool(), actor.user_id, &participants).await? {
+            return Err(ConversationsError::Forbidden(
+                "You cannot start a conversation with this user",
+            )
+            .into());
+        }
         participants.insert(0, actor.user_id);
 
         let id = Uuid::new_v4();
@@ -134,12 +131,8 @@ impl ConversationsService for Handlers {
         let (rows, count) =
             store::conversations::list(self.pool(), actor.user_id, with, limit, request.offset)
                 .await?;
-        let mut conversations = Vec::with_capacity(rows.len());
-        for row in rows {
-            conversations.push(self.with_last_message(row).await?);
-        }
         Ok(Response::new(pb::ListConversationsResponse {
-            conversations,
+            conversations: rows.into_iter().map(convert::conversation).collect(),
             count: u64::try_from(count).unwrap_or_default(),
         }))
     }
@@ -177,6 +170,12 @@ impl ConversationsService for Handlers {
         ))?;
         self.ensure_access(&actor, id).await?;
         self.inner.users.ensure_exist(&users).await?;
+        if store::blocks::any_between(self.pool(), actor.user_id, &users).await? {
+            return Err(ConversationsError::Forbidden(
+                "You cannot add this user to a conversation",
+            )
+            .into());
+        }
 
         let mut tx = self
             .pool()
@@ -239,7 +238,7 @@ impl ConversationsService for Handlers {
         let row = store::conversations::find(self.pool(), actor.user_id, id)
             .await?
             .ok_or(ConversationsError::ConversationNotFound(id))?;
-        Ok(Response::new(self.with_last_message(row).await?))
+        Ok(Response::new(convert::conversation(row)))
     }
 
     async fn get_title(
@@ -326,4 +325,100 @@ impl ConversationsService for Handlers {
             user_ids: contacts.iter().map(Uuid::to_string).collect(),
         }))
     }
+
+    async fn mark_conversation_read(
+        &self,
+        request: Request<pb::MarkConversationReadRequest>,
+    ) -> Result<Response<pb::ConversationReadState>, Status> {
+        let trace = traceparent(&request);
+        let actor = Actor::of(&request)?;
+        let request = request.into_inner();
+        let (id, seq) = validation::all((
+            parse_id(&request.conversation_id, "Conversation ID"),
+            parse_seq(request.seq),
+        ))?;
+        let mut tx = self
+            .pool()
+            .begin()
+            .await
+            .map_err(ConversationsError::from)?;
+        // Read state is a participant's own: anyone else (an admin looking in too) finds nothing here.
+        let (last_read, last_seq) = store::messages::lock_read_state(&mut tx, id, actor.user_id)
+            .await?
+            .ok_or(ConversationsError::ConversationNotFound(id))?;
+        if seq > last_seq {
+            return Err(Violations::one("Seq must not be beyond the latest message").into_status());
+        }
+        let mut changes = Vec::new();
+        let last_read_seq = if seq > last_read {
+            store::messages::read_up_to(&mut tx, id, actor.user_id, seq).await?;
+            changes.push(events::conversation_read(
+                id,
+                actor.user_id,
+                seq,
+                Some(&trace),
+            ));
+            seq
+        } else {
+            last_read
+        };
+        let unread_count =
+            store::messages::unread_count(&mut *tx, id, actor.user_id, last_read_seq).await?;
+        self.commit_with(tx, changes).await?;
+        Ok(Response::new(pb::ConversationReadState {
+            conversation_id: id.to_string(),
+            user_id: actor.user_id.to_string(),
+            last_read_seq,
+            unread_count,
+        }))
+    }
+
+    async fn block_user(
+        &self,
+        request: Request<pb::BlockRequest>,
+    ) -> Result<Response<pb::Block>, Status> {
+        let actor = Actor::of(&request)?;
+        let request = request.into_inner();
+        let other = parse_other_user(&actor, &request.user_id)?;
+        // The auth service owns users: ask it whether this one exists.
+        match self.inner.users.ensure_exist(&[other]).await {
+            Err(ConversationsError::UnknownUser(_)) => {
+                return Err(ConversationsError::UserNotFound(other).into());
+            }
+            outcome => outcome?,
+        }
+        let block = store::blocks::insert(self.pool(), actor.user_id, other).await?;
+        Ok(Response::new(convert::block(&block)))
+    }
+
+    async fn unblock_user(
+        &self,
+        request: Request<pb::BlockRequest>,
+    ) -> Result<Response<pb::Empty>, Status> {
+        let actor = Actor::of(&request)?;
+        let request = request.into_inner();
+        let other = parse_other_user(&actor, &request.user_id)?;
+        store::blocks::delete(self.pool(), actor.user_id, other).await?;
+        Ok(Response::new(pb::Empty {}))
+    }
+
+    async fn list_blocked(
+        &self,
+        request: Request<pb::ListBlockedRequest>,
+    ) -> Result<Response<pb::ListBlockedResponse>, Status> {
+        let actor = Actor::of(&request)?;
+        let blocks = store::blocks::list(self.pool(), actor.user_id).await?;
+        Ok(Response::new(pb::ListBlockedResponse {
+            blocks: blocks.iter().map(convert::block).collect(),
+        }))
+    }
+}
+
+/// The user to block or unblock: a valid id, and not the actor.
+fn parse_other_user(actor: &Actor, text: &str) -> Result<Uuid, Status> {
+    let other = parse_id(text, "User ID")?;
+    if other == actor.user_id {
+        return Err(Violations::one("You cannot block yourself").into_status());
+    }
+    Ok(other)
 }

@@ -19,7 +19,7 @@ const DEFAULT_HISTORY_LIMIT: u32 = 20;
 impl Handlers {
     /// The message, and whether the actor takes part in its conversation, if the actor may see it;
     /// NotFound alike when it does not exist.
-    async fn visible_message(
+    pub(super) async fn visible_message(
         &self,
         actor: &Actor,
         id: Uuid,
@@ -81,10 +81,17 @@ impl MessagesService for Handlers {
             MessageContent::parse(&request.content),
             parse_client_message_id(request.client_message_id.as_deref()),
         ))?;
-        let is_participant =
-            store::conversations::membership(self.pool(), conversation_id, actor.user_id).await?;
-        if !is_participant.is_some_and(may_send) {
-            return Err(ConversationsError::ConversationNotFound(conversation_id).into());
+        let access =
+            store::conversations::send_access(self.pool(), conversation_id, actor.user_id).await?;
+        match access {
+            Some((is_participant, _)) if !may_send(is_participant) => {
+                return Err(ConversationsError::ConversationNotFound(conversation_id).into());
+            }
+            None => return Err(ConversationsError::ConversationNotFound(conversation_id).into()),
+            Some((_, true)) => {
+                return Err(ConversationsError::Forbidden("You cannot message this user").into());
+            }
+            Some(_) => {}
         }
         let row = self
             .inner
@@ -215,6 +222,8 @@ impl MessagesService for Handlers {
             .await
             .map_err(ConversationsError::from)?;
         let receipt = store::messages::mark_read(&mut tx, id, actor.user_id).await?;
+        store::messages::read_up_to(&mut tx, message.conversation_id, actor.user_id, message.seq)
+            .await?;
         let event = events::message_read(message.conversation_id, &receipt, Some(&trace));
         self.commit_with(tx, vec![event]).await?;
         Ok(Response::new(convert::receipt(&receipt)))
@@ -232,5 +241,45 @@ impl MessagesService for Handlers {
         Ok(Response::new(pb::ListReadReceiptsResponse {
             receipts: receipts.iter().map(convert::receipt).collect(),
         }))
+    }
+
+    async fn report_message(
+        &self,
+        request: Request<pb::ReportMessageRequest>,
+    ) -> Result<Response<pb::Report>, Status> {
+        Ok(Response::new(
+            self.file_report(Actor::of(&request)?, request.into_inner())
+                .await?,
+        ))
+    }
+
+    async fn list_reports(
+        &self,
+        request: Request<pb::ListReportsRequest>,
+    ) -> Result<Response<pb::ListReportsResponse>, Status> {
+        Ok(Response::new(
+            self.reports_page(Actor::of(&request)?, request.into_inner())
+                .await?,
+        ))
+    }
+
+    async fn update_report(
+        &self,
+        request: Request<pb::UpdateReportRequest>,
+    ) -> Result<Response<pb::Report>, Status> {
+        Ok(Response::new(
+            self.close_report(Actor::of(&request)?, request.into_inner())
+                .await?,
+        ))
+    }
+
+    async fn search_messages(
+        &self,
+        request: Request<pb::SearchMessagesRequest>,
+    ) -> Result<Response<pb::ListMessagesResponse>, Status> {
+        Ok(Response::new(
+            self.search(Actor::of(&request)?, request.into_inner())
+                .await?,
+        ))
     }
 }

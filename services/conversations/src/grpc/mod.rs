@@ -4,6 +4,8 @@
 
 mod conversations;
 mod messages;
+mod moderation;
+mod search;
 
 use std::sync::Arc;
 

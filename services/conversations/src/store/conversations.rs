@@ -6,13 +6,24 @@ use uuid::Uuid;
 use super::ConversationRow;
 use crate::ConversationsError;
 
-/// The columns of [`ConversationRow`] for actor `$1`, over `conversations c`.
-const VIEW: &str = "SELECT c.id, c.title AS shared_title, c.offer_id, c.application_id, c.last_message_id,
-        c.created_at, c.updated_at,
-        (SELECT t.title FROM titles t WHERE t.conversation_id = c.id AND t.user_id = $1) AS own_title,
+/// The columns of [`ConversationRow`] for actor `$1`: one statement reads the conversation, its
+/// participants, the actor's title, its last message and the actor's unread count, so a page of
+/// conversations costs one round trip. `me` is the actor's participant row (absent for an admin looking
+/// in). The unread count walks the `(conversation_id, seq)` index above the actor's read-up-to.
+const VIEW: &str = "SELECT c.id, c.title AS shared_title, c.offer_id, c.application_id,
+        c.created_at, c.updated_at, c.last_message_at, t.title AS own_title,
         ARRAY(SELECT p.user_id FROM participants p WHERE p.conversation_id = c.id
-              ORDER BY p.position) AS participant_ids
-    FROM conversations c";
+              ORDER BY p.position) AS participant_ids,
+        COALESCE(me.last_read_seq, 0) AS last_read_seq,
+        CASE WHEN me.user_id IS NULL THEN 0::bigint ELSE
+            (SELECT count(*) FROM messages u WHERE u.conversation_id = c.id
+               AND u.seq > me.last_read_seq AND u.sender_id <> $1) END AS unread_count,
+        lm.id AS last_id, lm.seq AS last_seq, lm.sender_id AS last_sender_id,
+        lm.content AS last_content, lm.created_at AS last_created_at, lm.updated_at AS last_updated_at
+    FROM conversations c
+    LEFT JOIN participants me ON me.conversation_id = c.id AND me.user_id = $1
+    LEFT JOIN titles t ON t.conversation_id = c.id AND t.user_id = $1
+    LEFT JOIN messages lm ON lm.id = c.last_message_id";
 
 pub struct NewConversation<'a> {
     pub id: Uuid,
@@ -94,7 +105,9 @@ pub async fn find(
 }
 
 /// The actor's conversations (optionally only those `with` also takes part in), most recent activity
-/// first, and how many there are in all.
+/// first, and how many there are in all: one statement. It picks the page first (from the actor's
+/// participant rows, with the total as a window count), then reads the page's rows through [`VIEW`], so
+/// the unread counts and participant lists are computed for the page only.
 pub async fn list(
     db: &PgPool,
     actor: Uuid,
@@ -102,12 +115,23 @@ pub async fn list(
     limit: u32,
     offset: u32,
 ) -> Result<(Vec<ConversationRow>, i64), ConversationsError> {
-    const FILTER: &str =
-        "WHERE c.id IN (SELECT conversation_id FROM participants WHERE user_id = $1)
+    #[derive(sqlx::FromRow)]
+    struct Counted {
+        #[sqlx(flatten)]
+        row: ConversationRow,
+        total: i64,
+    }
+    const MINE: &str = "SELECT c.id, COALESCE(c.last_message_at, c.updated_at) AS activity
+        FROM participants mine JOIN conversations c ON c.id = mine.conversation_id
+        WHERE mine.user_id = $1
           AND ($2::uuid IS NULL OR EXISTS (SELECT 1 FROM participants w
                                            WHERE w.conversation_id = c.id AND w.user_id = $2))";
-    let rows = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "{VIEW} {FILTER} ORDER BY COALESCE(c.last_message_at, c.updated_at) DESC, c.id LIMIT $3 OFFSET $4"
+    let rows: Vec<Counted> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "WITH page AS (SELECT id, activity, count(*) OVER () AS total FROM ({MINE}) m
+                       ORDER BY activity DESC, id LIMIT $3 OFFSET $4)
+         SELECT v.*, page.total FROM page
+         CROSS JOIN LATERAL ({VIEW} WHERE c.id = page.id) v
+         ORDER BY page.activity DESC, page.id"
     )))
     .bind(actor)
     .bind(with)
@@ -115,14 +139,21 @@ pub async fn list(
     .bind(i64::from(offset))
     .fetch_all(db)
     .await?;
-    let count = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-        "SELECT count(*) FROM conversations c {FILTER}"
-    )))
-    .bind(actor)
-    .bind(with)
-    .fetch_one(db)
-    .await?;
-    Ok((rows, count))
+    let total = match rows.first() {
+        Some(first) => first.total,
+        // A page past the end carries no total: count alone (a rare request).
+        None if offset > 0 => {
+            sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+                "SELECT count(*) FROM ({MINE}) m"
+            )))
+            .bind(actor)
+            .bind(with)
+            .fetch_one(db)
+            .await?
+        }
+        None => 0,
+    };
+    Ok((rows.into_iter().map(|r| r.row).collect(), total))
 }
 
 /// Whether the conversation exists, and whether `user` takes part in it.
@@ -133,6 +164,29 @@ pub async fn membership(
 ) -> Result<Option<bool>, ConversationsError> {
     Ok(sqlx::query_scalar(
         "SELECT EXISTS (SELECT 1 FROM participants WHERE conversation_id = $1 AND user_id = $2)
+         FROM conversations WHERE id = $1",
+    )
+    .bind(id)
+    .bind(user)
+    .fetch_optional(db)
+    .await?)
+}
+
+/// What sending needs, in one statement (the hot path): `None` if the conversation does not exist, else
+/// whether `user` takes part in it, and whether it is a conversation of exactly two where one of the two
+/// blocked the other. The count is a one-time filter, so a group conversation probes no blocks.
+pub async fn send_access(
+    db: &PgPool,
+    id: Uuid,
+    user: Uuid,
+) -> Result<Option<(bool, bool)>, ConversationsError> {
+    Ok(sqlx::query_as(
+        "SELECT EXISTS (SELECT 1 FROM participants WHERE conversation_id = $1 AND user_id = $2),
+                EXISTS (SELECT 1 FROM participants o
+                        WHERE o.conversation_id = $1 AND o.user_id <> $2
+                          AND (SELECT count(*) FROM participants n WHERE n.conversation_id = $1) = 2
+                          AND (EXISTS (SELECT 1 FROM blocks WHERE blocker_id = $2 AND blocked_id = o.user_id)
+                               OR EXISTS (SELECT 1 FROM blocks WHERE blocker_id = o.user_id AND blocked_id = $2)))
          FROM conversations WHERE id = $1",
     )
     .bind(id)
@@ -216,12 +270,16 @@ pub async fn delete_title(db: &PgPool, id: Uuid, user: Uuid) -> Result<bool, Con
     Ok(result.rows_affected() == 1)
 }
 
-/// Everyone who shares at least one conversation with `user`, excluding `user`.
+/// Everyone who shares at least one conversation with `user`, excluding `user` and anyone kept apart
+/// from them by a block (either way): the presence audience, so a blocked pair never learns each
+/// other's status.
 pub async fn contacts(db: &PgPool, user: Uuid) -> Result<Vec<Uuid>, ConversationsError> {
     Ok(sqlx::query_scalar(
         "SELECT DISTINCT other.user_id FROM participants mine
          JOIN participants other ON other.conversation_id = mine.conversation_id
-         WHERE mine.user_id = $1 AND other.user_id <> $1",
+         WHERE mine.user_id = $1 AND other.user_id <> $1
+           AND NOT EXISTS (SELECT 1 FROM blocks WHERE blocker_id = $1 AND blocked_id = other.user_id)
+           AND NOT EXISTS (SELECT 1 FROM blocks WHERE blocker_id = other.user_id AND blocked_id = $1)",
     )
     .bind(user)
     .fetch_all(db)

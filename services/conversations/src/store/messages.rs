@@ -62,11 +62,20 @@ pub async fn insert_many(
     let seqs: Vec<i64> = rows.iter().map(|r| r.seq).collect();
     let contents: Vec<&str> = rows.iter().map(|r| r.content.as_str()).collect();
     let times: Vec<DateTime<Utc>> = rows.iter().map(|r| r.created_at).collect();
+    // One statement: the messages, and each sender's read-up-to moved to their newest message (a sender
+    // has read what they wrote), so the batch pays no extra round trip for it.
     sqlx::query(
-        "INSERT INTO messages (id, conversation_id, seq, sender_id, content, client_message_id, created_at, updated_at)
-         SELECT id, conversation_id, seq, sender_id, content, client_id, created_at, created_at
-         FROM unnest($1::uuid[], $2::uuid[], $3::int8[], $4::uuid[], $5::text[], $6::text[], $7::timestamptz[])
-              AS x(id, conversation_id, seq, sender_id, content, client_id, created_at)",
+        "WITH stored AS (
+            INSERT INTO messages (id, conversation_id, seq, sender_id, content, client_message_id, created_at, updated_at)
+            SELECT id, conversation_id, seq, sender_id, content, client_id, created_at, created_at
+            FROM unnest($1::uuid[], $2::uuid[], $3::int8[], $4::uuid[], $5::text[], $6::text[], $7::timestamptz[])
+                 AS x(id, conversation_id, seq, sender_id, content, client_id, created_at)
+            RETURNING conversation_id, sender_id, seq)
+         UPDATE participants p SET last_read_seq = s.seq
+         FROM (SELECT conversation_id, sender_id, max(seq) AS seq FROM stored
+               GROUP BY conversation_id, sender_id) s
+         WHERE p.conversation_id = s.conversation_id AND p.user_id = s.sender_id
+           AND p.last_read_seq < s.seq",
     )
     .bind(column(|r| r.id))
     .bind(column(|r| r.conversation_id))
@@ -153,6 +162,34 @@ pub async fn history(
     .await?)
 }
 
+/// Messages of `user`'s conversations (or of one of them) whose words match `tsquery` (in the 'simple'
+/// configuration, as the `search` column is built), newest first, strictly older than `before`. The GIN
+/// index on `search` finds the matches; membership is a semi-join on the participants' user index.
+pub async fn search(
+    db: &PgPool,
+    user: Uuid,
+    tsquery: &str,
+    conversation: Option<Uuid>,
+    before: Option<DateTime<Utc>>,
+    limit: u32,
+) -> Result<Vec<MessageRow>, ConversationsError> {
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM messages
+         WHERE search @@ to_tsquery('simple', $2)
+           AND conversation_id IN (SELECT conversation_id FROM participants WHERE user_id = $1)
+           AND ($3::uuid IS NULL OR conversation_id = $3)
+           AND ($4::timestamptz IS NULL OR created_at < $4)
+         ORDER BY created_at DESC LIMIT $5"
+    )))
+    .bind(user)
+    .bind(tsquery)
+    .bind(conversation)
+    .bind(before)
+    .bind(i64::from(limit))
+    .fetch_all(db)
+    .await?)
+}
+
 /// Oldest first, strictly after sequence number `after`: what a reconnecting client missed.
 pub async fn after_seq(
     db: &PgPool,
@@ -200,6 +237,60 @@ pub async fn delete(tx: &mut PgConnection, message: &MessageRow) -> Result<(), C
     .execute(&mut *tx)
     .await?;
     Ok(())
+}
+
+/// Locks `user`'s participant row in the conversation; returns their read-up-to and the conversation's
+/// last sequence number, or `None` if they take no part in it.
+pub async fn lock_read_state(
+    tx: &mut PgConnection,
+    conversation: Uuid,
+    user: Uuid,
+) -> Result<Option<(i64, i64)>, ConversationsError> {
+    Ok(sqlx::query_as(
+        "SELECT p.last_read_seq, c.last_seq FROM participants p
+         JOIN conversations c ON c.id = p.conversation_id
+         WHERE p.conversation_id = $1 AND p.user_id = $2 FOR UPDATE OF p",
+    )
+    .bind(conversation)
+    .bind(user)
+    .fetch_optional(&mut *tx)
+    .await?)
+}
+
+/// Moves `user`'s read-up-to to `seq` if that is further (never backwards).
+pub async fn read_up_to(
+    tx: &mut PgConnection,
+    conversation: Uuid,
+    user: Uuid,
+    seq: i64,
+) -> Result<(), ConversationsError> {
+    sqlx::query(
+        "UPDATE participants SET last_read_seq = $3
+         WHERE conversation_id = $1 AND user_id = $2 AND last_read_seq < $3",
+    )
+    .bind(conversation)
+    .bind(user)
+    .bind(seq)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+/// Messages from others after `user`'s read-up-to in the conversation.
+pub async fn unread_count<'c>(
+    db: impl sqlx::PgExecutor<'c>,
+    conversation: Uuid,
+    user: Uuid,
+    last_read_seq: i64,
+) -> Result<i64, ConversationsError> {
+    Ok(sqlx::query_scalar(
+        "SELECT count(*) FROM messages WHERE conversation_id = $1 AND seq > $3 AND sender_id <> $2",
+    )
+    .bind(conversation)
+    .bind(user)
+    .bind(last_read_seq)
+    .fetch_one(db)
+    .await?)
 }
 
 /// Records that `user` read the message; reading again keeps the first time.

@@ -2,9 +2,11 @@
 //! database and fresh RabbitMQ exchange names per test.
 
 mod authn;
+mod blocks;
 mod concurrency;
 mod conversations;
 mod events;
 mod helpers;
 mod idempotency;
 mod messages;
+mod read_state;

@@ -13,7 +13,7 @@ use validation::{Broken, Checked};
 
 use super::dto::{
     ContentBody, ConversationDto, ConversationTitleDto, CreateConversationBody, ErrorDto,
-    MessageDto, ParticipantsBody, Rows, TitleBody,
+    MessageDto, ParticipantsBody, ReadBody, ReadStateDto, Rows, TitleBody,
 };
 use super::extract::{PathId, QueryParams};
 use super::{Caller, JsonObject};
@@ -27,6 +27,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(add_participants, remove_participants))
         .routes(routes!(get_title, set_title, delete_title))
         .routes(routes!(list_messages, post_message))
+        .routes(routes!(mark_read))
 }
 
 /// A list of ids in a body, refused with `not_array` when the property is not an array. Items that are
@@ -307,7 +308,7 @@ async fn list_messages(
 }
 
 /// `before` as clients send it: RFC 3339 / ISO 8601 with a time zone, or a date alone (midnight UTC).
-fn optional_before(raw: Option<&str>) -> Checked<Option<prost_types::Timestamp>> {
+pub(super) fn optional_before(raw: Option<&str>) -> Checked<Option<prost_types::Timestamp>> {
     raw.map(|raw| parse_date(raw).ok_or_else(|| Broken::new("Before must be a valid date")))
         .transpose()
 }
@@ -351,4 +352,36 @@ async fn post_message(
         .create_message(caller.call(request))
         .await?;
     Ok((StatusCode::CREATED, Json(message.into_inner().into())))
+}
+
+/// Mark every message up to `seq` read for the caller. It never moves backwards: an older `seq` answers
+/// the current state.
+#[utoipa::path(post, path = "/conversations/{id}/read", tag = "conversations", request_body = ReadBody,
+    security(("bearer" = [])), params(("id" = uuid::Uuid, Path)),
+    responses((status = 200, description = "The caller's read state", body = ReadStateDto), (status = 400, description = "Bad input (`Seq must be an integer`...), or a `seq` beyond the newest message", body = ErrorDto), (status = 404, description = "No such conversation, or the caller takes no part in it", body = ErrorDto)))]
+async fn mark_read(
+    State(state): State<AppState>,
+    caller: Caller,
+    id: PathId,
+    body: JsonObject,
+) -> Result<Json<ReadStateDto>, ApiError> {
+    body.allow_fields_of::<ReadBody>()?;
+    let seq = rules::optional_integer(
+        true,
+        body.get("seq").and_then(Value::as_f64),
+        "Seq",
+        0,
+        None,
+    )?
+    .unwrap_or_default();
+    let request = pb::MarkConversationReadRequest {
+        conversation_id: id.0.to_string(),
+        seq,
+    };
+    let read = state
+        .conversations
+        .clone()
+        .mark_conversation_read(caller.call(request))
+        .await?;
+    Ok(Json(read.into_inner().into()))
 }

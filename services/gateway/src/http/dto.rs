@@ -63,6 +63,10 @@ pub struct ConversationDto {
     pub application_id: Option<String>,
     pub created_at: String,
     pub updated_at: String,
+    /// The caller's read-up-to: every message with `seq` up to it is read (0 when nothing is).
+    pub last_read_seq: i64,
+    /// Messages from others after `lastReadSeq` (deleted ones are not counted).
+    pub unread_count: i64,
 }
 
 impl From<conv::Conversation> for ConversationDto {
@@ -76,6 +80,94 @@ impl From<conv::Conversation> for ConversationDto {
             title: conversation.title,
             offer_id: conversation.offer_id,
             application_id: conversation.application_id,
+            last_read_seq: conversation.last_read_seq,
+            unread_count: conversation.unread_count,
+        }
+    }
+}
+
+/// One block: `userId` blocked `blockedUserId`.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BlockDto {
+    pub user_id: String,
+    pub blocked_user_id: String,
+    pub created_at: String,
+}
+
+impl From<conv::Block> for BlockDto {
+    fn from(block: conv::Block) -> Self {
+        Self {
+            created_at: iso(block.created_at.as_ref()),
+            user_id: block.user_id,
+            blocked_user_id: block.blocked_user_id,
+        }
+    }
+}
+
+/// A report of a message. Moderators (admins) also see the message as it was when reported.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ReportDto {
+    pub id: String,
+    pub message_id: String,
+    pub reporter_id: String,
+    pub reason: String,
+    /// open, resolved or dismissed.
+    pub status: String,
+    pub created_at: String,
+    /// Moderators only: the message's content when it was reported.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message_content: Option<String>,
+    /// Moderators only: who sent the message.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message_sender_id: Option<String>,
+}
+
+impl ReportDto {
+    /// As the reporter sees it.
+    pub fn filed(report: conv::Report) -> Self {
+        Self {
+            created_at: iso(report.created_at.as_ref()),
+            id: report.id,
+            message_id: report.message_id,
+            reporter_id: report.reporter_id,
+            reason: report.reason,
+            status: report.status,
+            message_content: None,
+            message_sender_id: None,
+        }
+    }
+
+    /// As a moderator sees it, with the message as reported.
+    pub fn moderated(mut report: conv::Report) -> Self {
+        let content = std::mem::take(&mut report.message_content);
+        let sender = std::mem::take(&mut report.message_sender_id);
+        Self {
+            message_content: Some(content),
+            message_sender_id: Some(sender),
+            ..Self::filed(report)
+        }
+    }
+}
+
+/// The caller's read state in a conversation, after marking it read.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ReadStateDto {
+    pub conversation_id: String,
+    pub user_id: String,
+    pub last_read_seq: i64,
+    pub unread_count: i64,
+}
+
+impl From<conv::ConversationReadState> for ReadStateDto {
+    fn from(state: conv::ConversationReadState) -> Self {
+        Self {
+            conversation_id: state.conversation_id,
+            user_id: state.user_id,
+            last_read_seq: state.last_read_seq,
+            unread_count: state.unread_count,
         }
     }
 }
@@ -115,6 +207,36 @@ pub struct IsLoggedIn {
 #[serde(rename_all = "camelCase")]
 pub struct DeletedAccount {
     pub is_successful: bool,
+}
+
+/// `{"isSuccessful": true}`: the answer of the logout routes.
+pub type LoggedOut = DeletedAccount;
+
+/// The profile as changed, with a fresh token: after an email or password change it is the user's only
+/// valid token.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UpdatedMe {
+    pub id: String,
+    pub name: String,
+    pub email: String,
+    /// STUDENT, SCHOOL, COMPANY or ADMIN.
+    #[serde(rename = "type")]
+    #[schema(rename = "type")]
+    pub user_type: &'static str,
+    pub token: String,
+}
+
+impl From<auth::AuthResponse> for UpdatedMe {
+    fn from(response: auth::AuthResponse) -> Self {
+        let user = UserDto::from(response.user.unwrap_or_default());
+        Self {
+            id: user.id,
+            name: user.name,
+            email: user.email,
+            user_type: user.user_type,
+            token: response.token,
+        }
+    }
 }
 
 /// Every error: `message` is a sentence, or for validation failures one sentence per broken rule.
@@ -161,6 +283,9 @@ pub struct UpdateMeBody {
     /// Any type but ADMIN.
     #[schema(rename = "type")]
     pub user_type: Option<String>,
+    /// Required when `email` or `password` changes.
+    #[schema(rename = "currentPassword")]
+    pub current_password: Option<String>,
 }
 
 #[derive(Debug, ToSchema)]
@@ -199,6 +324,27 @@ pub struct ContentBody {
     /// Optional: a retry with the same id returns the first message instead of storing a second.
     #[schema(rename = "clientMessageId")]
     pub client_message_id: Option<String>,
+}
+
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct ReadBody {
+    /// Everything up to this sequence number is read: an integer from 0 to the newest message's `seq`.
+    pub seq: i64,
+}
+
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct ReportBody {
+    /// Why the message is reported: 1 to 500 characters.
+    pub reason: String,
+}
+
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub struct ReportStatusBody {
+    /// resolved or dismissed.
+    pub status: String,
 }
 
 #[derive(Debug, ToSchema)]

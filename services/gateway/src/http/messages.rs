@@ -6,17 +6,19 @@ use axum::http::StatusCode;
 use junqo_proto::conversations::v1 as pb;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-use validation::rules::Raw;
+use validation::rules::{self, Raw};
 use validation::{Broken, Checked};
 
-use super::dto::{EditBody, ErrorDto, MessageDto};
-use super::extract::PathId;
+use super::dto::{EditBody, ErrorDto, MessageDto, Rows};
+use super::extract::{PathId, QueryParams};
 use super::{Caller, JsonObject};
 use crate::error::ApiError;
 use crate::state::AppState;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(get_message, update_message, delete_message))
+    OpenApiRouter::new()
+        .routes(routes!(get_message, update_message, delete_message))
+        .routes(routes!(search_messages))
 }
 
 /// The `content` of a message body, with the original's sentences when it is missing or not text. Its
@@ -91,4 +93,46 @@ async fn delete_message(
         .delete_message(caller.call(message_ref(id)))
         .await?;
     Ok(StatusCode::OK)
+}
+
+/// Search the messages of the caller's conversations, newest first. `q` matches whole words in any
+/// language, ignoring case, and the last word also as a prefix ("interv" finds "interview"); every word
+/// must be in the message.
+#[utoipa::path(get, path = "/messages/search", tag = "messages", security(("bearer" = [])),
+    params(
+        ("q" = String, Query, description = "the words to find, 1 to 200 characters"),
+        ("conversationId" = Option<uuid::Uuid>, Query, description = "only in this conversation (one the caller takes part in)"),
+        ("limit" = Option<u32>, Query, description = "page size, 1 to 100 (default 20)"),
+        ("before" = Option<String>, Query, description = "ISO date: only messages created strictly before it (the last `createdAt` seen)"),
+    ),
+    responses((status = 200, description = "A page of matching messages", body = Rows<MessageDto>), (status = 400, description = "Bad input: `message` lists one sentence per broken rule", body = ErrorDto),
+              (status = 404, description = "No such conversation, or the caller takes no part in it", body = ErrorDto)))]
+async fn search_messages(
+    State(state): State<AppState>,
+    caller: Caller,
+    query: QueryParams,
+) -> Result<Json<Rows<MessageDto>>, ApiError> {
+    query.allow_only(&["q", "conversationId", "limit", "before"])?;
+    let (q, conversation_id, limit, before) = validation::all((
+        rules::required_text(query.get("q"), "Query", 200),
+        rules::optional_uuid(query.get("conversationId"), "Conversation ID"),
+        query.integer("limit", "Limit", 1, Some(100)),
+        super::conversations::optional_before(query.get("before")),
+    ))?;
+    let request = pb::SearchMessagesRequest {
+        query: q,
+        conversation_id: conversation_id.map(|id| id.to_string()),
+        limit: limit.and_then(|n| u32::try_from(n).ok()).unwrap_or(20),
+        before,
+    };
+    let page = state
+        .messages
+        .clone()
+        .search_messages(caller.call(request))
+        .await?
+        .into_inner();
+    Ok(Json(Rows {
+        rows: page.messages.into_iter().map(Into::into).collect(),
+        count: page.count,
+    }))
 }

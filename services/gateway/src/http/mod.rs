@@ -2,12 +2,14 @@
 //! the OpenAPI document generated from the same handlers (so the document cannot drift from the routes).
 
 mod auth;
+mod blocks;
 mod conversations;
 mod dto;
 mod extract;
 mod health;
 mod layers;
 mod messages;
+mod reports;
 mod socket_proxy;
 mod users;
 
@@ -32,9 +34,10 @@ pub use socket_proxy::SocketProxy;
     modifiers(&BearerAuth),
     tags(
         (name = "auth", description = "Sign-up, sign-in and token check"),
-        (name = "users", description = "The caller's own profile"),
+        (name = "users", description = "The caller's own profile, and the users they block"),
         (name = "conversations", description = "Conversations, participants and titles"),
-        (name = "messages", description = "Messages and their history"),
+        (name = "messages", description = "Messages, their history and search"),
+        (name = "reports", description = "Reported messages and the moderators' queue"),
     )
 )]
 struct ApiDoc;
@@ -59,8 +62,10 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(auth::router())
         .merge(users::router())
+        .merge(blocks::router())
         .merge(conversations::router())
         .merge(messages::router())
+        .merge(reports::router())
         .split_for_parts()
 }
 

@@ -101,6 +101,48 @@ impl TestStack {
         token_of(&body).await
     }
 
+    /// Sends `method path` and returns the status and the JSON body (`null` when there is none).
+    pub async fn json(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let response = self.call(method, path, token, body).await;
+        let status = response.status();
+        let text = response.text().await.expect("body");
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    /// Starts a conversation of the caller and `others`; returns its id.
+    pub async fn conversation(&self, token: &str, others: &[&str]) -> String {
+        let (status, created) = self
+            .json(
+                reqwest::Method::POST,
+                "/api/v1/conversations",
+                token,
+                Some(json!({"participantsIds": others})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{created}");
+        created["id"].as_str().expect("id").to_owned()
+    }
+
+    /// Posts a message; returns it.
+    pub async fn send(&self, token: &str, conversation: &str, content: &str) -> Value {
+        let (status, message) = self
+            .json(
+                reqwest::Method::POST,
+                &format!("/api/v1/conversations/{conversation}/messages"),
+                token,
+                Some(json!({"content": content})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{message}");
+        message
+    }
+
     pub async fn get_with(&self, path: &str, token: &str) -> Response {
         self.http
             .get(self.url(path))
@@ -108,6 +150,19 @@ impl TestStack {
             .send()
             .await
             .expect("request is sent")
+    }
+
+    /// GETs `path` with the token until it answers `wanted` or one second has passed; the last status.
+    /// Revocations reach the gateway through the broker, so a test awaits their effect, never sleeps.
+    pub async fn status_within(&self, path: &str, token: &str, wanted: StatusCode) -> StatusCode {
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(1);
+        loop {
+            let status = self.get_with(path, token).await.status();
+            if status == wanted || tokio::time::Instant::now() >= deadline {
+                return status;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
     }
 
     /// Registers a student and returns the response body (`{token, user}`).

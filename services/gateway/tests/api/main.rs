@@ -1,6 +1,7 @@
 //! The gateway over HTTP, backed by a real auth service and a fresh Postgres database per test.
 
 mod auth_routes;
+mod blocking;
 mod conversation_routes;
 mod errors;
 mod health;
@@ -9,5 +10,9 @@ mod limits;
 mod message_routes;
 mod null_characters;
 mod openapi;
+mod reports;
+mod revocation;
+mod search;
 mod tokens;
+mod unread;
 mod users_me;

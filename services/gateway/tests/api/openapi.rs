@@ -9,11 +9,14 @@ use serde_json::Value;
 
 use crate::helpers::spawn_stack;
 
-/// Every public route of CONTRACT.md.
+/// Every public route of CONTRACT.md, and those added since.
 const CONTRACT: &[(&str, &str)] = &[
     ("post", "/auth/register"),
     ("post", "/auth/login"),
     ("get", "/auth/is-logged-in"),
+    // Issue 9: the original's client declares logout; logout-all ends every session.
+    ("post", "/auth/logout"),
+    ("post", "/auth/logout-all"),
     ("get", "/users/me"),
     ("patch", "/users/me"),
     ("delete", "/users/me"),
@@ -31,6 +34,15 @@ const CONTRACT: &[(&str, &str)] = &[
     ("get", "/messages/{id}"),
     ("patch", "/messages/{id}"),
     ("delete", "/messages/{id}"),
+    // Issue 13: read-up-to, blocking, reporting, search.
+    ("post", "/conversations/{id}/read"),
+    ("put", "/users/{id}/block"),
+    ("delete", "/users/{id}/block"),
+    ("get", "/users/me/blocked"),
+    ("post", "/messages/{id}/report"),
+    ("get", "/reports"),
+    ("patch", "/reports/{id}"),
+    ("get", "/messages/search"),
 ];
 
 #[tokio::test]

@@ -10,6 +10,7 @@
 //! The descriptors, by group:
 //! - joinRoom and leaveRoom in [`rooms`];
 //! - sendMessage, getMessageHistory, updateMessage, deleteMessage, markMessageRead in [`messages`];
+//! - markConversationRead in [`reads`];
 //! - startTyping and stopTyping in [`typing`];
 //! - getOnlineUsers in [`presence`].
 //!
@@ -19,6 +20,7 @@ mod adapter;
 pub mod messages;
 pub mod payload;
 pub mod presence;
+pub mod reads;
 pub mod rooms;
 pub mod typing;
 
@@ -101,6 +103,7 @@ impl Table {
                 entry::<messages::UpdateMessage>(),
                 entry::<messages::DeleteMessage>(),
                 entry::<messages::MarkMessageRead>(),
+                entry::<reads::MarkConversationRead>(),
                 entry::<typing::StartTyping>(),
                 entry::<typing::StopTyping>(),
                 entry::<presence::GetOnlineUsers>(),
@@ -182,6 +185,7 @@ mod tests {
                 "getOnlineUsers",
                 "joinRoom",
                 "leaveRoom",
+                "markConversationRead",
                 "markMessageRead",
                 "sendMessage",
                 "startTyping",
