@@ -215,6 +215,11 @@ impl TokenVerifier {
         let data = jsonwebtoken::decode::<UncheckedClaims>(token, &self.key, &self.validation)
             .map_err(|_| VerifyError::Invalid)?;
         let raw = data.claims;
+        // jsonwebtoken still accepts a token during the second of its `exp`; RFC 7519 says not on or
+        // after it, which is also when realtime ends the token's sockets.
+        if raw.exp <= Utc::now().timestamp() {
+            return Err(VerifyError::Invalid);
+        }
         let text = |v: Option<serde_json::Value>| match v {
             Some(serde_json::Value::String(s)) if !s.is_empty() => Ok(s),
             _ => Err(VerifyError::Payload),

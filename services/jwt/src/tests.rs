@@ -79,6 +79,17 @@ fn an_expired_token_is_invalid() {
 }
 
 #[test]
+fn a_token_is_invalid_from_the_second_of_its_exp() {
+    let mut claims = valid_claims();
+    claims["exp"] = serde_json::json!(Utc::now().timestamp());
+    let token = hs256("s3cret", &claims);
+    assert_eq!(
+        TokenVerifier::new(&secret("s3cret")).verify(&token),
+        Err(VerifyError::Invalid)
+    );
+}
+
+#[test]
 fn a_foreign_issuer_is_invalid() {
     let mut claims = valid_claims();
     claims["iss"] = serde_json::json!("someone-else");
