@@ -2,7 +2,7 @@
 //!
 //! - [`auth::v1`]: users, credentials and tokens (served by the auth service).
 //! - [`conversations::v1`]: conversations and messages (served by the conversations service).
-//! - [`events::v1`]: what the conversations and realtime services publish on RabbitMQ.
+//! - [`events::v1`]: what the auth, conversations and realtime services publish on RabbitMQ.
 //! - [`common::v1`]: types every API shares, such as validation failure details.
 //!
 //! Nothing here is edited by hand: change the `.proto` files instead.
@@ -47,6 +47,16 @@ pub mod events {
                     Self::Typing(_) => "typing",
                     Self::RoomNotice(_) => "room",
                     Self::Presence(_) => "presence",
+                }
+            }
+        }
+
+        impl auth_event::Payload {
+            /// The routing key of an auth event on the `junqo.auth` exchange.
+            pub fn routing_key(&self) -> &'static str {
+                match self {
+                    Self::TokensRevoked(_) => "tokens.revoked",
+                    Self::UserDeleted(_) => "user.deleted",
                 }
             }
         }

@@ -3,6 +3,7 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
+use broker::Exchanges;
 use platform::service::Limits;
 use platform::telemetry::LogFormat;
 use platform::{DatabaseSettings, Env, Environment};
@@ -23,6 +24,11 @@ pub struct AuthConfig {
     pub token_ttl: Duration,
     /// How many passwords may be hashed or verified at once; the rest queue.
     pub hash_concurrency: usize,
+    /// Where revocations and deleted users are announced. Holds the broker's credentials, hence secret.
+    pub rabbitmq_url: SecretString,
+    pub exchanges: Exchanges,
+    pub relay_interval: Duration,
+    pub relay_grace: Duration,
 }
 
 impl AuthConfig {
@@ -45,6 +51,12 @@ impl AuthConfig {
             hash_concurrency: env
                 .parse_or("PASSWORD_HASH_CONCURRENCY", (cores / 2).max(1))?
                 .max(1),
+            rabbitmq_url: env
+                .secret("RABBITMQ_URL", "RABBITMQ_URL_FILE")?
+                .unwrap_or_else(|| SecretString::from("amqp://guest:guest@127.0.0.1:5672/%2f")),
+            exchanges: broker::exchanges_from(|name, default| env.string_or(name, default)),
+            relay_interval: Duration::from_millis(env.parse_or("OUTBOX_RELAY_INTERVAL_MS", 1000)?),
+            relay_grace: Duration::from_millis(env.parse_or("OUTBOX_RELAY_GRACE_MS", 2000)?),
         })
     }
 }

@@ -16,6 +16,9 @@ pub enum AuthError {
     InvalidCredentials,
     #[error("Unauthorized")]
     Unauthenticated,
+    /// `currentPassword` of a profile update does not match.
+    #[error("Current password is incorrect")]
+    WrongCurrentPassword,
     #[error("{0}")]
     Forbidden(&'static str),
     #[error("User #{0} not found")]
@@ -37,9 +40,9 @@ impl From<AuthError> for Status {
         match error {
             AuthError::Validation(violations) => violations.into_status(),
             AuthError::EmailTaken => Status::already_exists(error.to_string()),
-            AuthError::InvalidCredentials | AuthError::Unauthenticated => {
-                Status::unauthenticated(error.to_string())
-            }
+            AuthError::InvalidCredentials
+            | AuthError::Unauthenticated
+            | AuthError::WrongCurrentPassword => Status::unauthenticated(error.to_string()),
             AuthError::Forbidden(_) => Status::permission_denied(error.to_string()),
             AuthError::UserNotFound(_) => Status::not_found(error.to_string()),
             AuthError::InvalidUserId => Status::invalid_argument(error.to_string()),

@@ -1,18 +1,23 @@
 //! `junqo.auth.v1.AuthService`: each handler parses its request into domain types, applies it, answers.
 
+use chrono::Utc;
 use junqo_proto::auth::v1 as pb;
 use junqo_proto::auth::v1::auth_service_server::AuthService;
-use jwt::{Subject, TokenSigner, TokenVerifier, UserType};
+use jwt::{Claims, Subject, TokenSigner, TokenVerifier, UserType};
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
 use crate::AuthError;
 use crate::domain::{Credentials, NewUser, UserChanges};
+use crate::events::{self, NewEvent, outbox, publisher::EventPublisher};
 use crate::hashing::PasswordHasher;
+use crate::revocation::{self, RevocationStore};
 use crate::store::{UserRow, UserStore, UserUpdate};
 
 pub struct AuthGrpc {
     store: UserStore,
+    revocations: RevocationStore,
+    publisher: EventPublisher,
     hasher: PasswordHasher,
     signer: TokenSigner,
     verifier: TokenVerifier,
@@ -21,27 +26,35 @@ pub struct AuthGrpc {
 impl AuthGrpc {
     pub fn new(
         store: UserStore,
+        revocations: RevocationStore,
+        publisher: EventPublisher,
         hasher: PasswordHasher,
         signer: TokenSigner,
         verifier: TokenVerifier,
     ) -> Self {
         Self {
             store,
+            revocations,
+            publisher,
             hasher,
             signer,
             verifier,
         }
     }
 
-    fn issue(&self, row: UserRow) -> Result<pb::AuthResponse, AuthError> {
-        let token = self
+    /// A token for the user, issued no earlier than their cutoff `cutoff` (see [`revocation`]).
+    fn issue(&self, row: UserRow, cutoff: Option<i64>) -> Result<pb::AuthResponse, AuthError> {
+        let (token, _) = self
             .signer
-            .sign(&Subject {
-                id: row.id,
-                name: &row.name,
-                user_type: row.user_type()?,
-                email: &row.email,
-            })
+            .sign_issued_at(
+                &Subject {
+                    id: row.id,
+                    name: &row.name,
+                    user_type: row.user_type()?,
+                    email: &row.email,
+                },
+                revocation::issue_at(Utc::now(), cutoff),
+            )
             .map_err(|e| AuthError::Internal(e.to_string()))?;
         Ok(pb::AuthResponse {
             token,
@@ -49,8 +62,9 @@ impl AuthGrpc {
         })
     }
 
-    /// The user named by the `authorization` metadata of the call: the acting user, from their own token.
-    fn caller<T>(&self, request: &Request<T>) -> Result<Uuid, AuthError> {
+    /// The claims of the `authorization` metadata of the call: the acting user, from their own token,
+    /// which must not have been revoked (auth asks its own tables, not the in-memory copy others keep).
+    async fn caller<T>(&self, request: &Request<T>) -> Result<Claims, AuthError> {
         let header = request
             .metadata()
             .get("authorization")
@@ -61,7 +75,35 @@ impl AuthGrpc {
             .verifier
             .verify(token)
             .map_err(|_| AuthError::Unauthenticated)?;
-        Ok(claims.sub)
+        if self.revocations.is_revoked(&claims).await? {
+            return Err(AuthError::Unauthenticated);
+        }
+        Ok(claims)
+    }
+
+    fn token_ttl_secs(&self) -> i64 {
+        i64::try_from(self.signer.ttl().as_secs()).unwrap_or(i64::MAX)
+    }
+
+    /// Writes the events to the outbox in `tx`, commits, and hands them to the publisher.
+    async fn commit_with(
+        &self,
+        mut tx: sqlx::Transaction<'_, sqlx::Postgres>,
+        events: &[NewEvent],
+    ) -> Result<(), AuthError> {
+        let ids = outbox::insert(&mut tx, events).await?;
+        tx.commit().await?;
+        self.publisher.publish(ids);
+        Ok(())
+    }
+
+    /// Revokes every token of `user` issued until now, in `tx`. Returns the cutoff and its event.
+    async fn revoke_all_in(
+        tx: &mut sqlx::PgConnection,
+        user: Uuid,
+    ) -> Result<(i64, NewEvent), AuthError> {
+        let cutoff = revocation::revoke_all(tx, user, revocation::cutoff_after(Utc::now())).await?;
+        Ok((cutoff, events::all_tokens_revoked(user, cutoff)))
     }
 }
 
@@ -108,7 +150,8 @@ impl AuthGrpc {
         let hash = self.hasher.hash(password.into_secret()).await?;
         let row = self.store.insert(&name, &email, user_type, &hash).await?;
         tracing::info!(user_id = %row.id, "user signed up");
-        Ok(Response::new(self.issue(row)?))
+        // A new id has no cutoff.
+        Ok(Response::new(self.issue(row, None)?))
     }
 
     async fn authenticate(
@@ -126,7 +169,8 @@ impl AuthGrpc {
             return Err(AuthError::InvalidCredentials.into());
         }
         let row = row.ok_or(AuthError::InvalidCredentials)?;
-        Ok(Response::new(self.issue(row)?))
+        let cutoff = self.revocations.cutoff(row.id).await?;
+        Ok(Response::new(self.issue(row, cutoff)?))
     }
 }
 
@@ -207,9 +251,21 @@ impl AuthService for AuthGrpc {
     async fn update_user(
         &self,
         request: Request<pb::UpdateUserRequest>,
-    ) -> Result<Response<pb::User>, Status> {
-        let id = self.caller(&request)?;
-        let changes = UserChanges::parse(request.into_inner())?;
+    ) -> Result<Response<pb::AuthResponse>, Status> {
+        let id = self.caller(&request).await?.sub;
+        let mut changes = UserChanges::parse(request.into_inner())?;
+        let changes_credentials = changes.changes_credentials();
+        if let Some(current) = changes.current_password.take() {
+            let stored = self
+                .store
+                .find(id)
+                .await?
+                .ok_or(AuthError::UserNotFound(id))?
+                .password_hash;
+            if !self.hasher.verify(current, Some(stored)).await? {
+                return Err(AuthError::WrongCurrentPassword.into());
+            }
+        }
         let password_hash = match changes.password {
             Some(password) => Some(self.hasher.hash(password.into_secret()).await?),
             None => None,
@@ -220,23 +276,95 @@ impl AuthService for AuthGrpc {
             user_type: changes.user_type,
             password_hash,
         };
-        let row = self
-            .store
-            .update(id, update)
+        let mut tx = self.store.pool().begin().await.map_err(AuthError::from)?;
+        let row = UserStore::update(&mut tx, id, update)
             .await?
             .ok_or(AuthError::UserNotFound(id))?;
-        Ok(Response::new(to_user(&row)?))
+        // A new email or password ends every other session: the fresh token below is the only one left.
+        let (cutoff, events) = if changes_credentials {
+            let (cutoff, event) = Self::revoke_all_in(&mut tx, id).await?;
+            (Some(cutoff), vec![event])
+        } else {
+            (self.revocations.cutoff(id).await?, Vec::new())
+        };
+        self.commit_with(tx, &events).await?;
+        if changes_credentials {
+            tracing::info!(user_id = %id, "credentials changed; other tokens revoked");
+        }
+        // Every update answers a fresh token, as the old one holds the old name, email or type.
+        Ok(Response::new(self.issue(row, cutoff)?))
     }
 
     async fn delete_user(
         &self,
         request: Request<pb::DeleteUserRequest>,
     ) -> Result<Response<pb::DeleteUserResponse>, Status> {
-        let id = self.caller(&request)?;
-        if !self.store.delete(id).await? {
+        let id = self.caller(&request).await?.sub;
+        let mut tx = self.store.pool().begin().await.map_err(AuthError::from)?;
+        if !UserStore::delete(&mut tx, id).await? {
             return Err(AuthError::UserNotFound(id).into());
         }
+        let (_, revoked) = Self::revoke_all_in(&mut tx, id).await?;
+        self.commit_with(tx, &[revoked, events::user_deleted(id)])
+            .await?;
         tracing::info!(user_id = %id, "user deleted");
         Ok(Response::new(pb::DeleteUserResponse {}))
+    }
+
+    async fn logout(
+        &self,
+        request: Request<pb::LogoutRequest>,
+    ) -> Result<Response<pb::LogoutResponse>, Status> {
+        let claims = self.caller(&request).await?;
+        let mut tx = self.store.pool().begin().await.map_err(AuthError::from)?;
+        let event = match claims.jti {
+            Some(jti) => {
+                revocation::revoke_one(&mut tx, jti, claims.sub, claims.exp).await?;
+                events::token_revoked(claims.sub, jti, claims.exp)
+            }
+            // A token without an id (not one we issued) cannot be revoked alone: end them all.
+            None => Self::revoke_all_in(&mut tx, claims.sub).await?.1,
+        };
+        self.commit_with(tx, &[event]).await?;
+        tracing::info!(user_id = %claims.sub, "logged out");
+        Ok(Response::new(pb::LogoutResponse {}))
+    }
+
+    async fn logout_all(
+        &self,
+        request: Request<pb::LogoutRequest>,
+    ) -> Result<Response<pb::LogoutResponse>, Status> {
+        let user = self.caller(&request).await?.sub;
+        let mut tx = self.store.pool().begin().await.map_err(AuthError::from)?;
+        let (_, event) = Self::revoke_all_in(&mut tx, user).await?;
+        self.commit_with(tx, &[event]).await?;
+        tracing::info!(user_id = %user, "logged out everywhere");
+        Ok(Response::new(pb::LogoutResponse {}))
+    }
+
+    async fn list_revocations(
+        &self,
+        _request: Request<pb::ListRevocationsRequest>,
+    ) -> Result<Response<pb::ListRevocationsResponse>, Status> {
+        let snapshot = self.revocations.snapshot(self.token_ttl_secs()).await?;
+        Ok(Response::new(pb::ListRevocationsResponse {
+            cutoffs: snapshot
+                .cutoffs
+                .into_iter()
+                .map(|(user, valid_after)| pb::TokenCutoff {
+                    user_id: user.to_string(),
+                    valid_after,
+                })
+                .collect(),
+            tokens: snapshot
+                .tokens
+                .into_iter()
+                .map(|(jti, user, expires_at)| pb::RevokedToken {
+                    jti: jti.to_string(),
+                    user_id: user.to_string(),
+                    expires_at,
+                })
+                .collect(),
+        }))
     }
 }

@@ -8,14 +8,18 @@
 //! - [`hashing`]: Argon2id password hashing, on blocking threads and bounded.
 //! - [`metrics`]: sign-ups and sign-ins by outcome (the hashing queue counts itself).
 //! - [`store`]: the SQL over the `auth.users` table.
+//! - [`revocation`]: revoked tokens and per-user cutoffs, and the rule that makes a same-second reissue safe.
+//! - [`events`]: `tokens.revoked` and `user.deleted`, through the outbox, published to `junqo.auth`.
 //! - [`error`]: the one error type and how it maps to gRPC status codes.
 
 pub mod config;
 pub mod domain;
 pub mod error;
+pub mod events;
 pub mod grpc;
 pub mod hashing;
 pub mod metrics;
+pub mod revocation;
 pub mod startup;
 pub mod store;
 

@@ -2,20 +2,26 @@
 //! told to stop. How every service starts and stops is `platform::service`; this file says what auth is.
 
 use std::future::Future;
+use std::time::Duration;
 
 use junqo_proto::auth::v1::auth_service_server::AuthServiceServer;
 use jwt::{TokenSigner, TokenVerifier};
 use platform::service::Service;
 use platform::telemetry::LogFormat;
 use platform::{Env, Error};
+use secrecy::ExposeSecret;
 use sqlx::PgPool;
 use sqlx::migrate::Migrator;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 use tonic::server::NamedService;
 use tonic::service::Routes;
 
 use crate::AuthConfig;
+use crate::events::publisher::{EventPublisher, PublisherSettings};
 use crate::grpc::AuthGrpc;
 use crate::hashing::PasswordHasher;
+use crate::revocation::RevocationStore;
 use crate::store::UserStore;
 
 pub const SCHEMA: &str = "auth";
@@ -25,6 +31,8 @@ pub struct Application {
     ports: platform::grpc::Ports,
     pool: PgPool,
     grpc: AuthGrpc,
+    publisher_task: JoinHandle<()>,
+    stop_publisher: CancellationToken,
 }
 
 impl Service for Application {
@@ -49,13 +57,30 @@ impl Service for Application {
         let ports =
             platform::grpc::Ports::bind(config.listen, config.admin_listen, config.admin_limits)
                 .await?;
+        let stop_publisher = CancellationToken::new();
+        let settings = PublisherSettings {
+            url: config.rabbitmq_url.expose_secret().to_owned(),
+            exchanges: config.exchanges.clone(),
+            relay_interval: config.relay_interval,
+            relay_grace: config.relay_grace,
+        };
+        let (publisher, publisher_task) =
+            EventPublisher::spawn(settings, pool.clone(), stop_publisher.clone());
         let grpc = AuthGrpc::new(
             UserStore::new(pool.clone()),
+            RevocationStore::new(pool.clone()),
+            publisher,
             PasswordHasher::new(config.hash_concurrency).map_err(Error::service)?,
             TokenSigner::new(&config.jwt_secret, config.token_ttl),
             TokenVerifier::new(&config.jwt_secret),
         );
-        Ok(Self { ports, pool, grpc })
+        Ok(Self {
+            ports,
+            pool,
+            grpc,
+            publisher_task,
+            stop_publisher,
+        })
     }
 
     fn port(&self) -> u16 {
@@ -66,7 +91,8 @@ impl Service for Application {
         Some(self.ports.admin_port())
     }
 
-    /// Serves until `shutdown` resolves, then lets in-flight calls finish and closes the pool.
+    /// Serves until `shutdown` resolves, then lets in-flight calls finish, gives the publisher a moment
+    /// for what it was handed (the relay covers the rest on the next start) and closes the pool.
     async fn run_until_stopped(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
@@ -82,6 +108,14 @@ impl Service for Application {
                 shutdown,
             )
             .await;
+        let mut publisher_task = self.publisher_task;
+        if tokio::time::timeout(Duration::from_secs(5), &mut publisher_task)
+            .await
+            .is_err()
+        {
+            self.stop_publisher.cancel();
+            let _ = publisher_task.await;
+        }
         self.pool.close().await;
         served
     }

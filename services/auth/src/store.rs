@@ -1,7 +1,7 @@
 //! The SQL over `auth.users`. Connections run with `search_path = auth`.
 
 use jwt::UserType;
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use crate::AuthError;
@@ -103,8 +103,13 @@ impl UserStore {
         .await?)
     }
 
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// Applies an update in the caller's transaction (a credential change commits with its revocation).
     pub async fn update(
-        &self,
+        tx: &mut PgConnection,
         id: Uuid,
         update: UserUpdate<'_>,
     ) -> Result<Option<UserRow>, AuthError> {
@@ -123,16 +128,16 @@ impl UserStore {
         .bind(update.email.map(Email::as_str))
         .bind(update.user_type.map(UserType::as_str))
         .bind(update.password_hash)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *tx)
         .await
         .map_err(email_taken)
     }
 
-    /// Whether a user was deleted.
-    pub async fn delete(&self, id: Uuid) -> Result<bool, AuthError> {
+    /// Whether a user was deleted, in the caller's transaction (it commits with the revocation).
+    pub async fn delete(tx: &mut PgConnection, id: Uuid) -> Result<bool, AuthError> {
         let result = sqlx::query("DELETE FROM users WHERE id = $1")
             .bind(id)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
         Ok(result.rows_affected() == 1)
     }

@@ -2,12 +2,14 @@
 //!
 //! Modes (one subcommand each, in its own module):
 //! - `grpc-send`: message inserts straight through the conversations service's gRPC API.
-//! - `sockets`: the whole message path, socket to socket, at a fixed rate.
+//! - `sockets`: the whole message path, socket to socket, at a fixed rate (open loop), with the CPU each
+//!   process spent per message; `--members 50` measures fan-out.
 //! - `idle`: many idle connections, and the realtime service's memory per connection.
 //!
 //! Every mode creates its own users and conversations (named after a random run id), so runs never
 //! interfere, and stops by itself after the given duration.
 
+mod cpu;
 mod grpc_send;
 mod idle;
 mod report;
@@ -27,7 +29,7 @@ struct Cli {
 enum Mode {
     /// Sends messages through conversations.CreateMessage as fast as `concurrency` callers allow.
     GrpcSend(grpc_send::Args),
-    /// Sends through Socket.IO at a fixed rate into two-member conversations and measures delivery.
+    /// Sends through Socket.IO at a fixed rate and measures delivery latency and CPU per message.
     Sockets(sockets::Args),
     /// Holds idle Socket.IO connections and reports memory per connection.
     Idle(idle::Args),

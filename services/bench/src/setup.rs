@@ -58,16 +58,66 @@ pub async fn users(auth: &Channel, run: &str, count: usize) -> Result<Vec<BenchU
     Ok(users)
 }
 
+/// Users saved by an earlier run in `file` (one `id token` per line) when it holds enough of them,
+/// else `count` new users, saved there for the next run. Sign-ups hash passwords on purpose slowly, and
+/// the same users in fresh conversations measure the same path.
+pub async fn reused_users(
+    auth: &Channel,
+    run: &str,
+    count: usize,
+    file: Option<&std::path::Path>,
+) -> Result<Vec<BenchUser>, BenchError> {
+    let Some(file) = file else {
+        return users(auth, run, count).await;
+    };
+    let saved: Vec<BenchUser> = std::fs::read_to_string(file)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|line| {
+            let (id, token) = line.split_once(' ')?;
+            Some(BenchUser {
+                actor: Actor {
+                    user_id: id.to_owned(),
+                    user_type: "STUDENT".into(),
+                },
+                token: token.to_owned(),
+            })
+        })
+        .collect();
+    if saved.len() >= count {
+        return Ok(saved.into_iter().take(count).collect());
+    }
+    let fresh = users(auth, run, count).await?;
+    let lines: String = fresh
+        .iter()
+        .map(|u| format!("{} {}\n", u.actor.user_id, u.token))
+        .collect();
+    if let Err(error) = std::fs::write(file, lines) {
+        eprintln!("bench: cannot save users to {}: {error}", file.display());
+    }
+    Ok(fresh)
+}
+
 /// Pairs users up into two-member conversations; returns their ids.
 pub async fn pairs(
     conversations: &Channel,
     users: &[BenchUser],
 ) -> Result<Vec<String>, BenchError> {
+    groups(conversations, users, 2).await
+}
+
+/// Splits users into conversations of `members` each, created by the first of each group; returns
+/// their ids.
+pub async fn groups(
+    conversations: &Channel,
+    users: &[BenchUser],
+    members: usize,
+) -> Result<Vec<String>, BenchError> {
     let mut ids = Vec::new();
-    for pair in users.chunks_exact(2) {
+    for group in users.chunks_exact(members) {
         let request = CreateConversationRequest {
-            actor: Some(pair[0].actor.clone()),
-            participant_ids: vec![pair[1].actor.user_id.clone()],
+            actor: Some(group[0].actor.clone()),
+            participant_ids: group[1..].iter().map(|u| u.actor.user_id.clone()).collect(),
             ..Default::default()
         };
         let created = ConversationsServiceClient::new(conversations.clone())

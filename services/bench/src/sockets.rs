@@ -1,7 +1,12 @@
-//! `sockets`: the end-to-end message path. Two sockets per two-member conversation; one member of each
-//! sends at a fixed total rate, and the other member's `receiveMessage` closes the measurement. Every
-//! message thus goes socket -> realtime -> conversations (gRPC, batched commit, outbox) -> RabbitMQ ->
-//! realtime -> socket.
+//! `sockets`: the end-to-end message path. One member of each conversation sends at a fixed total rate;
+//! every other member's `receiveMessage` closes one measurement. Every message thus goes socket ->
+//! realtime -> conversations (gRPC, batched commit, outbox) -> RabbitMQ -> realtime -> sockets.
+//!
+//! Open loop: each send has a scheduled time (`start + offset + k * interval`), is sent at that time or
+//! as soon as the generator can if it is late, never waits for earlier sends, and carries its scheduled
+//! time in its content. Latency is receive time minus scheduled time, so a stalled generator or server
+//! shows in the figures instead of silently sending less (no coordinated omission). Messages scheduled
+//! during the warm-up are sent but not measured; CPU is read from /proc over the measured window only.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -10,9 +15,8 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use crate::report::{ms, percentiles, print_memory};
+use crate::{BenchError, cpu, setup};
 use testkit::sio;
-
-use crate::{BenchError, setup};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -25,51 +29,79 @@ pub struct Args {
     socket_url: String,
     #[arg(long, default_value_t = 100)]
     conversation_count: usize,
+    /// Members per conversation: 2 for the message path, 50 for fan-out. One member of each sends;
+    /// every other member receives (and is measured).
+    #[arg(long, default_value_t = 2)]
+    members: usize,
     /// Messages per second, all senders together.
     #[arg(long, default_value_t = 1000)]
     rate: u64,
-    #[arg(long, default_value_t = 10)]
+    /// Length of the measured window.
+    #[arg(long, default_value_t = 30)]
     seconds: u64,
+    /// Sending at the full rate before the measured window starts (not measured).
+    #[arg(long, default_value_t = 5)]
+    warmup: u64,
+    /// Reuse the users saved in this file by an earlier run against the same stack (created and saved
+    /// there if it holds too few): sign-ups are slow on purpose. Conversations are always new.
+    #[arg(long)]
+    users_file: Option<std::path::PathBuf>,
 }
 
+/// Deliveries still in flight at the end of the window get this long to land.
+const DRAIN: Duration = Duration::from_secs(3);
+
 pub async fn run(args: Args) -> Result<(), BenchError> {
+    if args.members < 2 {
+        return Err(BenchError::Refused(
+            "--members must be at least 2".to_owned(),
+        ));
+    }
     let run = uuid::Uuid::new_v4().simple().to_string();
     let auth = setup::channel(&args.auth, "auth").await?;
     let conversations = setup::channel(&args.conversations, "conversations").await?;
-    let users = setup::users(&auth, &run, args.conversation_count * 2).await?;
-    let ids = setup::pairs(&conversations, &users).await?;
+    let users = setup::reused_users(
+        &auth,
+        &run,
+        args.conversation_count * args.members,
+        args.users_file.as_deref(),
+    )
+    .await?;
+    let ids = setup::groups(&conversations, &users, args.members).await?;
 
-    let base = Instant::now();
     let mut senders = Vec::new();
     let mut receivers = Vec::new();
-    for (pair, conversation) in users.chunks_exact(2).zip(&ids) {
-        let (sender, _) = sio::connect(&args.socket_url, &pair[0].token).await?;
-        let (receiver, events) = sio::connect(&args.socket_url, &pair[1].token).await?;
-        for client in [&sender, &receiver] {
+    for (group, conversation) in users.chunks_exact(args.members).zip(&ids) {
+        for (i, member) in group.iter().enumerate() {
+            let (client, events) = sio::connect(&args.socket_url, &member.token).await?;
             let joined = client
                 .ask("joinRoom", json!({ "conversationId": conversation }))
                 .await?;
             if joined["success"] != true {
                 return Err(BenchError::Refused(joined.to_string()));
             }
+            if i == 0 {
+                // The sender's own copy of each message is received and dropped, unmeasured.
+                senders.push((client, events, conversation.clone()));
+            } else {
+                receivers.push((client, events));
+            }
         }
-        senders.push((sender, conversation.clone()));
-        receivers.push((receiver, events));
     }
     println!(
-        "sockets: {} conversations joined by {} sockets",
+        "sockets: {} conversations of {} members, {} sockets joined",
         ids.len(),
-        ids.len() * 2
+        args.members,
+        ids.len() * args.members
     );
 
-    let per_sender = args.rate as f64 / senders.len() as f64;
-    let interval = Duration::from_secs_f64(1.0 / per_sender.max(0.001));
-    let started = Instant::now();
-    let deadline = started + Duration::from_secs(args.seconds);
-    // Deliveries still in flight at the deadline get this long to land.
-    let drained = deadline + Duration::from_secs(3);
+    let window_start = Duration::from_secs(args.warmup);
+    let window_end = window_start + Duration::from_secs(args.seconds);
+    let base = Instant::now();
+    let drained = base + window_end + DRAIN;
+    let in_window = move |scheduled: Duration| scheduled >= window_start && scheduled < window_end;
 
-    // Each receiving socket measures what reaches it, until the drain deadline.
+    // Each receiving socket records the latency of every measured message that reaches it.
     let collectors: Vec<_> = receivers
         .into_iter()
         .map(|(client, mut events)| {
@@ -81,12 +113,13 @@ pub async fn run(args: Args) -> Result<(), BenchError> {
                     if name != "receiveMessage" {
                         continue;
                     }
-                    let sent = payload["content"]
+                    let scheduled = payload["content"]
                         .as_str()
                         .and_then(|c| c.strip_prefix("t:"))
-                        .and_then(|t| t.parse::<u64>().ok());
-                    if let Some(sent) = sent {
-                        latencies.push(base.elapsed().saturating_sub(Duration::from_micros(sent)));
+                        .and_then(|t| t.parse::<u64>().ok())
+                        .map(Duration::from_micros);
+                    if let Some(scheduled) = scheduled.filter(|s| in_window(*s)) {
+                        latencies.push(base.elapsed().saturating_sub(scheduled));
                     }
                 }
                 drop(client);
@@ -95,22 +128,42 @@ pub async fn run(args: Args) -> Result<(), BenchError> {
         })
         .collect();
 
+    let cpu_window = tokio::spawn(async move {
+        tokio::time::sleep_until((base + window_start).into()).await;
+        let before = cpu::snapshot();
+        tokio::time::sleep_until((base + window_end).into()).await;
+        cpu::usage(&before, &cpu::snapshot())
+    });
+
     let failed = Arc::new(AtomicU64::new(0));
+    let worst_lateness = Arc::new(AtomicU64::new(0));
+    let interval = Duration::from_secs_f64(senders.len() as f64 / args.rate.max(1) as f64);
+    let sender_count = senders.len();
     let sending: Vec<_> = senders
         .into_iter()
         .enumerate()
-        .map(|(i, (client, conversation))| {
-            let failed = failed.clone();
-            let spread = interval.mul_f64(i as f64 / ids.len() as f64);
+        .map(|(i, (client, mut own_copies, conversation))| {
+            let (failed, worst_lateness) = (failed.clone(), worst_lateness.clone());
+            // Senders are spread evenly over one interval instead of all firing at once.
+            let offset = interval.mul_f64(i as f64 / sender_count as f64);
             tokio::spawn(async move {
-                // Senders start spread over one interval instead of all at once.
-                tokio::time::sleep(spread).await;
-                let mut tick = tokio::time::interval(interval);
-                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                let drop_copies =
+                    tokio::spawn(async move { while own_copies.recv().await.is_some() {} });
                 let mut acks = Vec::new();
-                while Instant::now() < deadline {
-                    tick.tick().await;
-                    let payload = json!({ "conversationId": conversation, "content": format!("t:{}", base.elapsed().as_micros()) });
+                let mut measured = 0u64;
+                for k in 0u32.. {
+                    let scheduled = offset + interval * k;
+                    if scheduled >= window_end {
+                        break;
+                    }
+                    tokio::time::sleep_until((base + scheduled).into()).await;
+                    let late = base.elapsed().saturating_sub(scheduled);
+                    worst_lateness.fetch_max(late.as_micros() as u64, Ordering::Relaxed);
+                    measured += u64::from(in_window(scheduled));
+                    let payload = json!({
+                        "conversationId": conversation,
+                        "content": format!("t:{}", scheduled.as_micros()),
+                    });
                     let (client, failed) = (client.clone(), failed.clone());
                     acks.push(tokio::spawn(async move {
                         match client.ask("sendMessage", payload).await {
@@ -121,13 +174,13 @@ pub async fn run(args: Args) -> Result<(), BenchError> {
                         }
                     }));
                 }
-                let sent = acks.len() as u64;
                 for ack in acks {
                     let _ = ack.await;
                 }
                 tokio::time::sleep_until(drained.into()).await;
                 drop(client);
-                sent
+                drop_copies.abort();
+                measured
             })
         })
         .collect();
@@ -140,26 +193,48 @@ pub async fn run(args: Args) -> Result<(), BenchError> {
     for collector in collectors {
         latencies.extend(collector.await.unwrap_or_default());
     }
+    let usage = cpu_window
+        .await
+        .map_err(|e| BenchError::Refused(e.to_string()))?;
+
     let failed = failed.load(Ordering::Relaxed);
-    let delivered = latencies.len();
+    let expected = sent * (args.members as u64 - 1);
+    let delivered = latencies.len() as u64;
     let (p50, p99, max) = percentiles(&mut latencies);
     let seconds = args.seconds as f64;
     println!(
-        "  target rate    {} messages/s for {} s",
-        args.rate, args.seconds
+        "  target rate    {} messages/s; {} s warm-up, then {} s measured",
+        args.rate, args.warmup, args.seconds
     );
-    println!("  sent           {sent} ({failed} refused or unacknowledged)");
     println!(
-        "  delivered      {delivered} ({:.2}% of sent)",
-        100.0 * delivered as f64 / sent.max(1) as f64
+        "  sent           {sent} in the window ({:.0}/s; {failed} refused or unacknowledged over the run)",
+        sent as f64 / seconds
     );
-    println!("  delivered/s    {:.0}", delivered as f64 / seconds);
     println!(
-        "  latency        p50 {}  p99 {}  max {}  (send to receive)",
+        "  generator      latest send {} behind its schedule",
+        ms(Duration::from_micros(
+            worst_lateness.load(Ordering::Relaxed)
+        ))
+    );
+    println!(
+        "  delivered      {delivered} of {expected} ({:.2}%), {:.0} deliveries/s",
+        100.0 * delivered as f64 / expected.max(1) as f64,
+        delivered as f64 / seconds
+    );
+    println!(
+        "  latency        p50 {}  p99 {}  max {}  (scheduled send to receive)",
         ms(p50),
         ms(p99),
         ms(max)
     );
+    cpu::print(&usage, sent, "message sent");
+    if args.members > 2 {
+        let total: f64 = usage.groups.iter().map(|(_, s, _)| s).sum();
+        println!(
+            "  CPU per delivery, all above: {:.0} us",
+            total * 1e6 / delivered.max(1) as f64
+        );
+    }
     print_memory(&["realtime", "conversations", "gateway"]);
     Ok(())
 }

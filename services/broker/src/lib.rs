@@ -7,6 +7,9 @@
 //!   persistent messages published with confirms from its outbox;
 //! - the ephemeral exchange (default `junqo.ephemeral`): typing, presence and room notices between realtime
 //!   instances; non-durable, losing one on a broker restart harms nobody.
+//!
+//! A third durable topic exchange (default `junqo.auth`) carries the auth service's events, routing keys
+//! `tokens.revoked` and `user.deleted`, published from auth's outbox.
 
 use std::time::Duration;
 
@@ -36,6 +39,8 @@ pub enum Error {
 pub struct Exchanges {
     pub events: String,
     pub ephemeral: String,
+    /// Auth's events: token revocations and deleted users.
+    pub auth: String,
 }
 
 impl Default for Exchanges {
@@ -43,6 +48,7 @@ impl Default for Exchanges {
         Self {
             events: "junqo.events".into(),
             ephemeral: "junqo.ephemeral".into(),
+            auth: "junqo.auth".into(),
         }
     }
 }
@@ -66,6 +72,23 @@ pub async fn declare_events(channel: &Channel, exchanges: &Exchanges) -> Result<
     channel
         .exchange_declare(
             exchanges.events.as_str().into(),
+            ExchangeKind::Topic,
+            options,
+            FieldTable::default(),
+        )
+        .await?;
+    Ok(())
+}
+
+/// Declares the durable exchange of auth's events (idempotent).
+pub async fn declare_auth(channel: &Channel, exchanges: &Exchanges) -> Result<(), Error> {
+    let options = ExchangeDeclareOptions {
+        durable: true,
+        ..Default::default()
+    };
+    channel
+        .exchange_declare(
+            exchanges.auth.as_str().into(),
             ExchangeKind::Topic,
             options,
             FieldTable::default(),
@@ -122,4 +145,15 @@ pub fn traceparent_of(properties: &BasicProperties) -> Option<String> {
 /// The routing key of a conversation's event: `conversation.<id>.<kind>`.
 pub fn conversation_key(conversation_id: &str, kind: &str) -> String {
     format!("conversation.{conversation_id}.{kind}")
+}
+
+/// Reads the exchange names from the environment (`EVENTS_EXCHANGE`, `EPHEMERAL_EXCHANGE`,
+/// `AUTH_EXCHANGE`), each defaulting to its production name.
+pub fn exchanges_from(string_or: impl Fn(&str, &str) -> String) -> Exchanges {
+    let defaults = Exchanges::default();
+    Exchanges {
+        events: string_or("EVENTS_EXCHANGE", &defaults.events),
+        ephemeral: string_or("EPHEMERAL_EXCHANGE", &defaults.ephemeral),
+        auth: string_or("AUTH_EXCHANGE", &defaults.auth),
+    }
 }

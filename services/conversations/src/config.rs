@@ -33,7 +33,6 @@ pub const DEFAULT_RABBITMQ_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
 impl ConversationsConfig {
     pub fn from_env(env: &Env) -> Result<Self, platform::Error> {
         let bind: IpAddr = env.parse_or("BIND_ADDRESS", IpAddr::from([0, 0, 0, 0]))?;
-        let defaults = Exchanges::default();
         Ok(Self {
             environment: env.environment()?,
             log_format: LogFormat::from_env(env)?,
@@ -46,10 +45,7 @@ impl ConversationsConfig {
             rabbitmq_url: env
                 .secret("RABBITMQ_URL", "RABBITMQ_URL_FILE")?
                 .unwrap_or_else(|| SecretString::from(DEFAULT_RABBITMQ_URL)),
-            exchanges: Exchanges {
-                events: env.string_or("EVENTS_EXCHANGE", &defaults.events),
-                ephemeral: env.string_or("EPHEMERAL_EXCHANGE", &defaults.ephemeral),
-            },
+            exchanges: broker::exchanges_from(|name, default| env.string_or(name, default)),
             relay_interval: Duration::from_millis(env.parse_or("OUTBOX_RELAY_INTERVAL_MS", 1000)?),
             relay_grace: Duration::from_millis(env.parse_or("OUTBOX_RELAY_GRACE_MS", 2000)?),
         })

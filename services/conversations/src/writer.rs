@@ -21,7 +21,7 @@ use uuid::Uuid;
 use crate::ConversationsError;
 use crate::domain::MessageContent;
 use crate::events::{self, publisher::EventPublisher};
-use crate::store::outbox::OutboxEvent;
+use crate::store::outbox::{Claim, OutboxEvent};
 use crate::store::{self, MessageRow, messages::Reservation};
 
 /// Large enough to amortise a commit, small enough to keep one transaction short.
@@ -116,7 +116,7 @@ async fn write_batch(pool: &PgPool, publisher: &EventPublisher, pending: Vec<Pen
     if jobs.is_empty() {
         return;
     }
-    match commit(pool, &jobs).await {
+    match commit(pool, publisher.claim(), &jobs).await {
         Ok((outcomes, outbox)) => {
             publisher.publish(outbox);
             for (job, outcome) in jobs.into_iter().zip(outcomes) {
@@ -142,7 +142,7 @@ async fn write_alone(
     publisher: &EventPublisher,
     job: &Job,
 ) -> Result<MessageRow, ConversationsError> {
-    match commit(pool, std::slice::from_ref(job)).await {
+    match commit(pool, publisher.claim(), std::slice::from_ref(job)).await {
         Ok((mut outcomes, outbox)) => {
             publisher.publish(outbox);
             outcomes
@@ -243,6 +243,7 @@ async fn answer_retries(
 /// their stored row. Returns the outbox events to publish.
 async fn commit(
     pool: &PgPool,
+    claim: Claim,
     jobs: &[Job],
 ) -> Result<
     (
@@ -314,7 +315,7 @@ async fn commit(
         .zip(traceparents)
         .map(|(row, traceparent)| events::message_created(row, traceparent))
         .collect();
-    let outbox = store::outbox::insert(&mut tx, new_events).await?;
+    let outbox = store::outbox::insert(&mut tx, new_events, claim).await?;
     tx.commit().await?;
     metrics::counter!("conversations_messages_written_total").increment(rows.len() as u64);
 

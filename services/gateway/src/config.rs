@@ -3,6 +3,7 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
+use broker::Exchanges;
 use platform::service::Limits;
 use platform::telemetry::LogFormat;
 use platform::{Env, Environment};
@@ -24,6 +25,11 @@ pub struct GatewayConfig {
     pub request_timeout: Duration,
     /// Header-read and idle timeouts and the connection cap of the listener.
     pub limits: Limits,
+    /// Where revocations are announced (the `junqo.auth` exchange). Holds credentials, hence secret.
+    pub rabbitmq_url: SecretString,
+    pub exchanges: Exchanges,
+    /// How long start-up waits for the revocations before serving without them (503 meanwhile).
+    pub revocations_load_timeout: Duration,
 }
 
 impl GatewayConfig {
@@ -42,6 +48,13 @@ impl GatewayConfig {
             body_limit_bytes: env.parse_or("HTTP_BODY_LIMIT_BYTES", 1024 * 1024)?,
             request_timeout: Duration::from_secs(env.parse_or("HTTP_REQUEST_TIMEOUT_SECONDS", 30)?),
             limits: Limits::from_env(env)?,
+            rabbitmq_url: env
+                .secret("RABBITMQ_URL", "RABBITMQ_URL_FILE")?
+                .unwrap_or_else(|| SecretString::from("amqp://guest:guest@127.0.0.1:5672/%2f")),
+            exchanges: broker::exchanges_from(|name, default| env.string_or(name, default)),
+            revocations_load_timeout: Duration::from_secs(
+                env.parse_or("REVOCATIONS_LOAD_TIMEOUT_SECONDS", 5)?,
+            ),
         })
     }
 }

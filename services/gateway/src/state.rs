@@ -7,6 +7,7 @@ use junqo_proto::auth::v1::auth_service_client::AuthServiceClient;
 use junqo_proto::conversations::v1::conversations_service_client::ConversationsServiceClient;
 use junqo_proto::conversations::v1::messages_service_client::MessagesServiceClient;
 use jwt::TokenVerifier;
+use revocation::Revocations;
 use tonic::transport::Channel;
 
 use crate::GatewayConfig;
@@ -20,11 +21,16 @@ pub struct AppState {
     pub auth_channel: Channel,
     pub conversations_channel: Channel,
     pub verifier: Arc<TokenVerifier>,
+    /// Revoked tokens, kept current from the broker (see the `revocation` crate).
+    pub revocations: Revocations,
 }
 
 impl AppState {
-    pub fn new(config: &GatewayConfig) -> Result<Self, platform::Error> {
-        let auth_channel = platform::grpc::channel(&config.auth_url)?;
+    pub fn new(
+        config: &GatewayConfig,
+        auth_channel: Channel,
+        revocations: Revocations,
+    ) -> Result<Self, platform::Error> {
         let conversations_channel = platform::grpc::channel(&config.conversations_url)?;
         Ok(Self {
             auth: AuthServiceClient::new(auth_channel.clone()),
@@ -33,6 +39,7 @@ impl AppState {
             auth_channel,
             conversations_channel,
             verifier: Arc::new(TokenVerifier::new(&config.jwt_secret)),
+            revocations,
         })
     }
 }

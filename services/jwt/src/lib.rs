@@ -5,8 +5,10 @@
 //! ([`TokenSigner`]); the gateway and realtime verify locally ([`TokenVerifier`]) so no request pays a
 //! network hop for authentication.
 //!
+//! Every token the signer issues carries a `jti` (a UUID v4) so that one token can be revoked alone.
+//!
 //! Verification is strict: the algorithm is pinned to HS256 (so `alg: none` and asymmetric-key confusion
-//! are refused), the signature, expiry (no leeway) and issuer are checked. A token that passes those checks
+//! are refused), the signature, expiry (no leeway), `nbf` when present (no leeway) and issuer are checked. A token that passes those checks
 //! but lacks a usable user claim is reported apart ([`VerifyError::Payload`]) because the Socket.IO
 //! handshake answers it with its own message.
 
@@ -78,6 +80,12 @@ pub struct Claims {
     pub iat: i64,
     pub exp: i64,
     pub iss: String,
+    /// The token's own id. Absent only from tokens this crate did not sign.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jti: Option<Uuid>,
+    /// Not valid before this instant (seconds). Our signer never sets it; a verifier honours it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<i64>,
 }
 
 /// Who a token is for: what the signer needs to know.
@@ -117,7 +125,19 @@ impl TokenSigner {
     }
 
     pub fn sign(&self, subject: &Subject<'_>) -> Result<String, SignError> {
-        let now = Utc::now().timestamp();
+        self.sign_issued_at(subject, Utc::now().timestamp())
+            .map(|(token, _)| token)
+    }
+
+    /// Signs a token whose `iat` is `issued_at` (seconds), returning it with its claims. The auth service
+    /// uses it to issue a token no earlier than a user's "tokens valid after" instant, which may be up to
+    /// one second ahead of the clock (see the auth crate's `revocation` module).
+    pub fn sign_issued_at(
+        &self,
+        subject: &Subject<'_>,
+        issued_at: i64,
+    ) -> Result<(String, Claims), SignError> {
+        let now = issued_at;
         let ttl = i64::try_from(self.ttl.as_secs()).unwrap_or(i64::MAX);
         let claims = Claims {
             sub: subject.id,
@@ -127,12 +147,16 @@ impl TokenSigner {
             iat: now,
             exp: now.saturating_add(ttl),
             iss: ISSUER.to_owned(),
+            jti: Some(Uuid::new_v4()),
+            nbf: None,
         };
-        Ok(jsonwebtoken::encode(
-            &Header::new(Algorithm::HS256),
-            &claims,
-            &self.key,
-        )?)
+        let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.key)?;
+        Ok((token, claims))
+    }
+
+    /// How long the tokens this signer issues live.
+    pub fn ttl(&self) -> Duration {
+        self.ttl
     }
 }
 
@@ -162,12 +186,16 @@ struct UncheckedClaims {
     iat: Option<serde_json::Value>,
     exp: i64,
     iss: String,
+    jti: Option<serde_json::Value>,
+    nbf: Option<serde_json::Value>,
 }
 
 impl TokenVerifier {
     pub fn new(secret: &SecretString) -> Self {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.leeway = 0;
+        // Checked only when the token has one: the original's tokens never did.
+        validation.validate_nbf = true;
         validation.set_issuer(&[ISSUER]);
         validation.set_required_spec_claims(&["exp", "iss"]);
         Self {
@@ -194,6 +222,15 @@ impl TokenVerifier {
             iat: raw.iat.and_then(|v| v.as_i64()).unwrap_or_default(),
             exp: raw.exp,
             iss: raw.iss,
+            jti: match raw.jti {
+                None => None,
+                Some(serde_json::Value::String(s)) => {
+                    Some(s.parse().map_err(|_| VerifyError::Payload)?)
+                }
+                Some(_) => return Err(VerifyError::Payload),
+            },
+            // jsonwebtoken has already refused a malformed or future `nbf`.
+            nbf: raw.nbf.and_then(|v| v.as_f64()).map(|v| v as i64),
         })
     }
 }

@@ -133,3 +133,74 @@ fn bearer_takes_the_token_after_the_scheme() {
     assert_eq!(bearer("Bearer"), None);
     assert_eq!(bearer("Bearer "), None);
 }
+
+#[test]
+fn every_signed_token_has_its_own_jti() {
+    let signer = TokenSigner::new(&secret("s3cret"), DEFAULT_TTL);
+    let verifier = TokenVerifier::new(&secret("s3cret"));
+    let subject = alice();
+    let first = verifier
+        .verify(&signer.sign(&subject).expect("signs"))
+        .expect("verifies");
+    let second = verifier
+        .verify(&signer.sign(&subject).expect("signs"))
+        .expect("verifies");
+    let (first, second) = (first.jti.expect("a jti"), second.jti.expect("a jti"));
+    assert_ne!(first, second);
+    assert_eq!(first.get_version_num(), 4);
+}
+
+#[test]
+fn a_token_not_valid_yet_is_invalid() {
+    let mut claims = valid_claims();
+    claims["nbf"] = serde_json::json!(Utc::now().timestamp() + 30);
+    let token = hs256("s3cret", &claims);
+    assert_eq!(
+        TokenVerifier::new(&secret("s3cret")).verify(&token),
+        Err(VerifyError::Invalid)
+    );
+}
+
+#[test]
+fn a_token_valid_since_a_past_nbf_verifies() {
+    let mut claims = valid_claims();
+    let nbf = Utc::now().timestamp() - 5;
+    claims["nbf"] = serde_json::json!(nbf);
+    let token = hs256("s3cret", &claims);
+    let verified = TokenVerifier::new(&secret("s3cret"))
+        .verify(&token)
+        .expect("verifies");
+    assert_eq!(verified.nbf, Some(nbf));
+}
+
+#[test]
+fn a_token_without_jti_or_nbf_still_verifies() {
+    let token = hs256("s3cret", &valid_claims());
+    let verified = TokenVerifier::new(&secret("s3cret"))
+        .verify(&token)
+        .expect("the original's tokens have neither");
+    assert_eq!((verified.jti, verified.nbf), (None, None));
+}
+
+#[test]
+fn a_malformed_jti_is_a_payload_error() {
+    let mut claims = valid_claims();
+    claims["jti"] = serde_json::json!(12);
+    let token = hs256("s3cret", &claims);
+    assert_eq!(
+        TokenVerifier::new(&secret("s3cret")).verify(&token),
+        Err(VerifyError::Payload)
+    );
+}
+
+#[test]
+fn sign_issued_at_sets_iat_and_exp_from_it() {
+    let signer = TokenSigner::new(&secret("s3cret"), Duration::from_secs(60));
+    let at = Utc::now().timestamp() + 1;
+    let (token, claims) = signer.sign_issued_at(&alice(), at).expect("signs");
+    assert_eq!((claims.iat, claims.exp), (at, at + 60));
+    let verified = TokenVerifier::new(&secret("s3cret"))
+        .verify(&token)
+        .expect("verifies");
+    assert_eq!(verified, claims);
+}

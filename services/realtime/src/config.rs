@@ -16,6 +16,10 @@ pub struct RealtimeConfig {
     pub listen: SocketAddr,
     pub jwt_secret: SecretString,
     pub conversations_url: String,
+    /// Where the revocations are loaded from at start (and after a broker reconnect).
+    pub auth_url: String,
+    /// How long start-up waits for the revocations before giving up.
+    pub revocations_load_timeout: Duration,
     pub rabbitmq_url: SecretString,
     pub exchanges: Exchanges,
     /// `None`: every origin may connect (browsers polling from another origin need this).
@@ -34,20 +38,20 @@ impl RealtimeConfig {
     pub fn from_env(env: &Env) -> Result<Self, platform::Error> {
         let environment = env.environment()?;
         let bind: IpAddr = env.parse_or("BIND_ADDRESS", IpAddr::from([0, 0, 0, 0]))?;
-        let defaults = Exchanges::default();
         Ok(Self {
             environment,
             log_format: LogFormat::from_env(env)?,
             listen: SocketAddr::new(bind, env.parse_or("REALTIME_PORT", 3001)?),
             jwt_secret: env.jwt_secret()?,
             conversations_url: env.string_or("CONVERSATIONS_URL", "http://127.0.0.1:50052"),
+            auth_url: env.string_or("AUTH_URL", "http://127.0.0.1:50051"),
+            revocations_load_timeout: Duration::from_secs(
+                env.parse_or("REVOCATIONS_LOAD_TIMEOUT_SECONDS", 30)?,
+            ),
             rabbitmq_url: env
                 .secret("RABBITMQ_URL", "RABBITMQ_URL_FILE")?
                 .unwrap_or_else(|| SecretString::from("amqp://guest:guest@127.0.0.1:5672/%2f")),
-            exchanges: Exchanges {
-                events: env.string_or("EVENTS_EXCHANGE", &defaults.events),
-                ephemeral: env.string_or("EPHEMERAL_EXCHANGE", &defaults.ephemeral),
-            },
+            exchanges: broker::exchanges_from(|name, default| env.string_or(name, default)),
             cors_origins: env.cors_origins()?,
             // A 10,000-character message fits with its JSON envelope, even with every character escaped
             // (6 bytes each); a larger packet only makes the server buffer and parse more.

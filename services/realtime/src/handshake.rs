@@ -1,7 +1,9 @@
 //! The handshake: who is connecting. The token is taken, first found wins, from the client's `auth`
 //! object (`auth.token`), the query string (`?token=`), or the `Authorization` header, and verified
 //! locally. A refused client gets `connect_error` with one of the original's three sentences; an accepted
-//! one has its [`Session`] attached.
+//! one has its [`Session`] attached. A revoked token is refused as an invalid one; a token that is not
+//! valid yet (`nbf`) is invalid to the verifier already. An accepted socket's token is then watched until
+//! it expires or is revoked ([`crate::tokens`]).
 
 use std::fmt;
 use std::sync::Arc;
@@ -48,6 +50,10 @@ pub async fn authenticate(
         VerifyError::Payload => Refusal::Payload,
         VerifyError::Invalid => Refusal::Invalid,
     })?;
+    if hub.revocations.is_revoked(&claims) {
+        return Err(Refusal::Invalid);
+    }
+    hub.tokens.watch(socket.id, claims.clone());
     let session = Session {
         user_id: claims.sub,
         user_name: claims.user_name,

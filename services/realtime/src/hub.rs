@@ -6,6 +6,7 @@ use junqo_proto::conversations::v1::ListContactsRequest;
 use junqo_proto::conversations::v1::conversations_service_client::ConversationsServiceClient;
 use junqo_proto::conversations::v1::messages_service_client::MessagesServiceClient;
 use jwt::TokenVerifier;
+use revocation::Revocations;
 use tonic::transport::Channel;
 
 use crate::error::SocketError;
@@ -13,11 +14,16 @@ use crate::fanout::Fanout;
 use crate::presence::Presence;
 use crate::rooms::Rooms;
 use crate::session::Session;
+use crate::tokens::TokenWatch;
 use crate::typing::Typing;
 use crate::upstream;
 
 pub struct Hub {
     pub verifier: TokenVerifier,
+    /// Revoked tokens, kept current from the broker: the handshake refuses them.
+    pub revocations: Revocations,
+    /// Ends each live socket when its token expires or is revoked.
+    pub tokens: TokenWatch,
     pub conversations: ConversationsServiceClient<Channel>,
     pub messages: MessagesServiceClient<Channel>,
     pub fanout: Fanout,

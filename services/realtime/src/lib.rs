@@ -19,6 +19,7 @@
 //!   ephemeral events.
 //! - [`emit`]: every emit to a client, and what happens to one that cannot keep up; [`upstream`]:
 //!   requests to the conversations service, in the caller's trace.
+//! - [`tokens`]: one instance-wide watch that disconnects a socket when its token expires or is revoked.
 //! - [`session`]: who is behind a socket and what the socket holds; [`error`]: errors as clients
 //!   receive them.
 
@@ -36,6 +37,7 @@ pub mod presence;
 pub mod rooms;
 pub mod session;
 pub mod startup;
+pub mod tokens;
 pub mod typing;
 pub mod upstream;
 

@@ -58,6 +58,7 @@ async fn on_disconnect(socket: SocketRef, State(hub): State<Arc<Hub>>, reason: D
         return;
     };
     tracing::debug!(user = %peer.user_id(), %reason, "socket disconnected");
+    hub.tokens.forget(socket.id);
     if peer.state.count_out() {
         metrics::gauge!("realtime_connected_sockets").decrement(1.0);
         // Presence first: whoever hears the room notices below has the status change already.

@@ -31,6 +31,7 @@ use crate::fanout::{self, FanoutSettings};
 use crate::hub::Hub;
 use crate::presence::Presence;
 use crate::rooms::Rooms;
+use crate::tokens::token_watch;
 use crate::typing::Typing;
 use crate::{RealtimeConfig, handshake, lifecycle};
 
@@ -47,6 +48,9 @@ pub struct Application {
     hub: Arc<Hub>,
     fanout_task: JoinHandle<()>,
     stop_fanout: CancellationToken,
+    /// The revocation feed and the token watch.
+    token_tasks: [JoinHandle<()>; 2],
+    stop_tokens: CancellationToken,
 }
 
 impl Service for Application {
@@ -64,6 +68,27 @@ impl Service for Application {
 
     async fn build(config: RealtimeConfig) -> Result<Self, Error> {
         let conversations = platform::grpc::channel(&config.conversations_url)?;
+        let stop_tokens = CancellationToken::new();
+        let (revocations, revocation_feed) = revocation::start(
+            revocation::FeedSettings {
+                rabbitmq_url: config.rabbitmq_url.expose_secret().to_owned(),
+                exchanges: config.exchanges.clone(),
+                service: "realtime",
+            },
+            platform::grpc::channel(&config.auth_url)?,
+            stop_tokens.clone(),
+        );
+        // A handshake cannot tell a revoked token without them: start only once they are loaded.
+        if !revocations
+            .wait_loaded(config.revocations_load_timeout)
+            .await
+        {
+            stop_tokens.cancel();
+            return Err(Error::service(revocation::feed::NotLoaded(
+                config.revocations_load_timeout,
+            )));
+        }
+        let (tokens, token_runner) = token_watch(revocations.clone(), stop_tokens.clone());
         let instance_id = uuid::Uuid::new_v4().simple().to_string();
         let stop_fanout = CancellationToken::new();
         let settings = FanoutSettings {
@@ -78,6 +103,8 @@ impl Service for Application {
         let rooms = Rooms::new(fanout.clone(), typing.clone(), conversations_client.clone());
         let hub = Arc::new(Hub {
             verifier: TokenVerifier::new(&config.jwt_secret),
+            revocations,
+            tokens,
             conversations: conversations_client,
             messages: MessagesServiceClient::new(conversations.clone()),
             fanout: fanout.clone(),
@@ -109,6 +136,7 @@ impl Service for Application {
                 .with(handshake::authenticate),
         );
         let fanout_task = runner.start(Dispatcher::new(io.clone(), presence, rooms));
+        let token_tasks = [revocation_feed, token_runner.start(io.clone())];
 
         let router = Router::new()
             .route("/health", get(|| async { "ok" }))
@@ -126,6 +154,8 @@ impl Service for Application {
             hub,
             fanout_task,
             stop_fanout,
+            token_tasks,
+            stop_tokens,
         })
     }
 
@@ -141,8 +171,14 @@ impl Service for Application {
     ) -> Result<(), Error> {
         let (io, hub, stop_fanout, fanout_task) =
             (self.io, self.hub, self.stop_fanout, self.fanout_task);
+        let (stop_tokens, token_tasks) = (self.stop_tokens, self.token_tasks);
         let stopping = async move {
             shutdown.await;
+            // Sockets are closed below anyway; no token check may race the namespace closing.
+            stop_tokens.cancel();
+            for task in token_tasks {
+                let _ = task.await;
+            }
             // Before the sockets close: the other instances learn this one's users are gone.
             lifecycle::depart(&hub).await;
             // Then no more deliveries: emitting into a closed namespace would panic.

@@ -52,6 +52,7 @@ impl TestBroker {
             exchanges: Exchanges {
                 events: format!("junqo.test.{run}.events"),
                 ephemeral: format!("junqo.test.{run}.ephemeral"),
+                auth: format!("junqo.test.{run}.auth"),
             },
         }
     }
@@ -65,6 +66,7 @@ impl TestBroker {
                 "EPHEMERAL_EXCHANGE".into(),
                 self.exchanges.ephemeral.clone(),
             ),
+            ("AUTH_EXCHANGE".into(), self.exchanges.auth.clone()),
         ]
     }
 
@@ -168,7 +170,7 @@ impl Drop for TestBroker {
                     return;
                 };
                 if let Ok(channel) = connection.create_channel().await {
-                    for name in [&exchanges.events, &exchanges.ephemeral] {
+                    for name in [&exchanges.events, &exchanges.ephemeral, &exchanges.auth] {
                         let _ = channel
                             .exchange_delete(name.as_str().into(), ExchangeDeleteOptions::default())
                             .await;

@@ -166,6 +166,7 @@ fn an_update_checks_only_what_it_changes() {
     let bad = UserChanges::parse(UpdateUserRequest {
         email: Some("not-an-address".into()),
         r#type: Some("PIRATE".into()),
+        current_password: Some("password123".into()),
         ..Default::default()
     });
     assert_eq!(
@@ -219,4 +220,37 @@ fn a_password_is_only_hashed_so_any_character_is_fine() {
         Some("pass\u{0}word1"),
     ));
     assert!(user.is_ok(), "{user:?}");
+}
+
+#[test]
+fn changing_a_credential_needs_the_current_password() {
+    for request in [
+        UpdateUserRequest {
+            email: Some("new@example.com".into()),
+            ..Default::default()
+        },
+        UpdateUserRequest {
+            password: Some("new-password-1".into()),
+            current_password: Some(String::new()),
+            ..Default::default()
+        },
+    ] {
+        assert_eq!(
+            messages(UserChanges::parse(request)),
+            [CURRENT_PASSWORD_REQUIRED]
+        );
+    }
+    let with_it = UserChanges::parse(UpdateUserRequest {
+        password: Some("new-password-1".into()),
+        current_password: Some("password123".into()),
+        ..Default::default()
+    })
+    .expect("valid");
+    assert!(with_it.changes_credentials() && with_it.current_password.is_some());
+    let name_only = UserChanges::parse(UpdateUserRequest {
+        name: Some("Bobby".into()),
+        ..Default::default()
+    })
+    .expect("a name needs no password");
+    assert!(!name_only.changes_credentials());
 }

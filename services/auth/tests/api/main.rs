@@ -5,4 +5,5 @@ mod metrics;
 mod sign_in;
 mod sign_up;
 mod startup;
+mod tokens;
 mod users;

@@ -56,6 +56,7 @@ async fn a_user_updates_their_own_profile_and_password() {
             UpdateUserRequest {
                 name: Some("Alice Liddell".into()),
                 password: Some("new-password-1".into()),
+                current_password: Some("password123".into()),
                 ..Default::default()
             },
             &signed_up.token,
@@ -63,8 +64,9 @@ async fn a_user_updates_their_own_profile_and_password() {
         .await
         .expect("update succeeds")
         .into_inner();
-    assert_eq!(updated.name, "Alice Liddell");
-    assert_eq!(updated.email, "alice@example.com");
+    let user = updated.user.expect("the user");
+    assert_eq!(user.name, "Alice Liddell");
+    assert_eq!(user.email, "alice@example.com");
 
     let old = app
         .client
@@ -109,6 +111,7 @@ async fn an_update_needs_the_users_own_token_and_valid_fields() {
         .update_user(bearer(
             UpdateUserRequest {
                 email: Some("BOB@example.com".into()),
+                current_password: Some("password123".into()),
                 ..Default::default()
             },
             &alice.token,

@@ -1,19 +1,29 @@
 //! Publishes outbox events to RabbitMQ with publisher confirms, and deletes them once confirmed.
 //!
-//! One task owns the one AMQP connection of the process. Events arrive right after their transaction
-//! commits (the fast path) and are published at once; confirms are awaited concurrently, never one
-//! publish at a time, and confirmed rows are deleted in batches rather than one statement per event.
+//! Three tasks, so that no database work ever stalls publishing:
+//! - the publisher owns the one AMQP connection of the process. Events arrive right after their
+//!   transaction commits (the fast path) or from the relay. Publishes are pipelined: each is queued on
+//!   the channel in the order it was handed over and the loop moves on without waiting for the frame to
+//!   be written; confirms are awaited concurrently.
+//! - the deleter removes confirmed rows in batches (one statement for whatever was confirmed meanwhile,
+//!   at most one every `FLUSH_EVERY`).
+//! - the relay covers every way the fast path can fail: every `relay_interval` it claims outbox rows
+//!   older than `relay_grace` that no live replica holds (the broker was down, a confirm never came, the
+//!   process died between commit and publish) and hands them to the publisher.
 //!
-//! The relay covers every way the fast path can fail: every `relay_interval` the task republishes outbox
-//! rows older than `relay_grace` (the broker was down, a confirm never came, the process died between
-//! commit and publish). An event may therefore be published twice; it keeps its event id, and consumers
-//! drop ids they have seen.
+//! Claims keep replicas from publishing one row twice: a row is claimed by the replica that wrote it (at
+//! insert) and, once its lease has run out, by whichever replica's relay takes it first (`FOR UPDATE SKIP
+//! LOCKED`). An event may still be published twice when a confirm is lost; it keeps its event id, and
+//! consumers drop ids they have seen.
 
 use std::collections::HashSet;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::Poll;
 use std::time::Duration;
 
 use broker::Exchanges;
 use broker::lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
+use broker::lapin::types::ShortString;
 use broker::lapin::{Channel, Connection};
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
@@ -21,8 +31,9 @@ use sqlx::PgPool;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
 
-use crate::store::outbox::{self, OutboxEvent};
+use crate::store::outbox::{self, Claim, OutboxEvent};
 
 #[derive(Debug, Clone)]
 pub struct PublisherSettings {
@@ -36,14 +47,29 @@ pub struct PublisherSettings {
 #[derive(Clone)]
 pub struct EventPublisher {
     queue: mpsc::Sender<Vec<OutboxEvent>>,
+    claim: Claim,
 }
 
 const QUEUE: usize = 1024;
-/// Rows the relay takes per round; the next round takes the rest.
-const RELAY_BATCH: i64 = 500;
-/// Confirmed rows are deleted when this many have gathered, or at the next flush tick.
-const DELETE_BATCH: usize = 512;
+/// Rows the relay takes per round; a full round goes again at once.
+const RELAY_BATCH: i64 = 1000;
+/// Most confirmed rows deleted by one statement.
+const DELETE_BATCH: usize = 4096;
+/// At most one delete per this interval: under load a delete covers everything confirmed meanwhile.
 const FLUSH_EVERY: Duration = Duration::from_millis(20);
+/// A replica's claim on the rows it wrote lasts this many relay graces: long enough that its own relay
+/// (which renews it) always comes first, short enough that another replica soon takes over the rows of
+/// one that died.
+const LEASE_IN_GRACES: u32 = 5;
+
+/// Outbox ids this process has published and not yet deleted: the publisher skips them, so a row whose
+/// confirm or delete is under way is not published a second time by the relay.
+type InHand = Arc<Mutex<HashSet<i64>>>;
+
+fn lock(in_hand: &InHand) -> std::sync::MutexGuard<'_, HashSet<i64>> {
+    // The set stays consistent whatever a panicking holder did: each operation is a single insert/remove.
+    in_hand.lock().unwrap_or_else(PoisonError::into_inner)
+}
 
 impl EventPublisher {
     pub fn spawn(
@@ -51,9 +77,18 @@ impl EventPublisher {
         pool: PgPool,
         stop: CancellationToken,
     ) -> (Self, JoinHandle<()>) {
+        let claim = Claim {
+            by: Uuid::new_v4(),
+            lease_ms: millis(settings.relay_grace * LEASE_IN_GRACES),
+        };
         let (queue, receiver) = mpsc::channel(QUEUE);
-        let task = tokio::spawn(run(receiver, settings, pool, stop));
-        (Self { queue }, task)
+        let task = tokio::spawn(run(receiver, settings, pool, claim, stop));
+        (Self { queue, claim }, task)
+    }
+
+    /// The claim this replica puts on the outbox rows it writes.
+    pub fn claim(&self) -> Claim {
+        self.claim
     }
 
     /// Hands committed events to the publisher. If its queue is full the events simply wait in the
@@ -65,25 +100,44 @@ impl EventPublisher {
     }
 }
 
+fn millis(duration: Duration) -> i64 {
+    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
+}
+
 async fn run(
     mut receiver: mpsc::Receiver<Vec<OutboxEvent>>,
     settings: PublisherSettings,
     pool: PgPool,
+    claim: Claim,
     stop: CancellationToken,
 ) {
+    let in_hand = InHand::default();
+    let (confirmed, to_delete) = mpsc::unbounded_channel();
+    let deleter = tokio::spawn(delete_confirmed(pool.clone(), in_hand.clone(), to_delete));
+    let (relayed, mut from_relay) = mpsc::channel(4);
+    let stop_relay = stop.child_token();
+    let relay = tokio::spawn(relay(
+        pool,
+        settings.clone(),
+        claim,
+        in_hand.clone(),
+        relayed,
+        stop_relay.clone(),
+    ));
+
     let mut backoff = Duration::from_millis(100);
     loop {
         match connect(&settings).await {
             Ok((connection, channel)) => {
                 tracing::info!("publishing events to RabbitMQ");
                 backoff = Duration::from_millis(100);
-                let mut session = Session::new(&channel, &settings, &pool);
-                let outcome = session.serve(&mut receiver, &stop).await;
-                session.flush().await;
+                let mut session = Session::new(&channel, &settings, &in_hand, &confirmed);
+                let outcome = session.serve(&mut receiver, &mut from_relay, &stop).await;
+                session.release_unconfirmed();
                 let _ = channel.close(200, "shutting down".into()).await;
                 let _ = connection.close(200, "shutting down".into()).await;
                 match outcome {
-                    Ok(()) => return,
+                    Ok(()) => break,
                     Err(error) => {
                         tracing::warn!(%error, "lost RabbitMQ; unconfirmed events stay in the outbox")
                     }
@@ -93,12 +147,18 @@ async fn run(
         }
         // While disconnected, events pile up in the outbox, not in memory.
         while receiver.try_recv().is_ok() {}
+        while from_relay.try_recv().is_ok() {}
         tokio::select! {
             () = tokio::time::sleep(backoff) => {}
-            () = stop.cancelled() => return,
+            () = stop.cancelled() => break,
         }
         backoff = (backoff * 2).min(Duration::from_secs(5));
     }
+    stop_relay.cancel();
+    let _ = relay.await;
+    // The deleter ends once it has deleted what was confirmed.
+    drop(confirmed);
+    let _ = deleter.await;
 }
 
 async fn connect(settings: &PublisherSettings) -> Result<(Connection, Channel), broker::Error> {
@@ -115,101 +175,63 @@ async fn connect(settings: &PublisherSettings) -> Result<(Connection, Channel), 
     Ok((connection, channel))
 }
 
-/// One connected stretch: publish, collect confirms, delete confirmed rows, relay leftovers.
+/// One connected stretch: publish and collect confirms.
 struct Session<'a> {
     channel: &'a Channel,
     settings: &'a PublisherSettings,
-    pool: &'a PgPool,
-    in_flight: HashSet<i64>,
-    confirmed: Vec<i64>,
+    in_hand: &'a InHand,
+    confirmed: &'a mpsc::UnboundedSender<i64>,
+    /// Published in this session, confirm not yet in.
+    awaiting: HashSet<i64>,
 }
 
 type Confirm =
     std::pin::Pin<Box<dyn Future<Output = (i64, Result<bool, broker::lapin::Error>)> + Send>>;
 
 impl<'a> Session<'a> {
-    fn new(channel: &'a Channel, settings: &'a PublisherSettings, pool: &'a PgPool) -> Self {
+    fn new(
+        channel: &'a Channel,
+        settings: &'a PublisherSettings,
+        in_hand: &'a InHand,
+        confirmed: &'a mpsc::UnboundedSender<i64>,
+    ) -> Self {
         Self {
             channel,
             settings,
-            pool,
-            in_flight: HashSet::new(),
-            confirmed: Vec::new(),
+            in_hand,
+            confirmed,
+            awaiting: HashSet::new(),
         }
     }
 
     async fn serve(
         &mut self,
         receiver: &mut mpsc::Receiver<Vec<OutboxEvent>>,
+        from_relay: &mut mpsc::Receiver<Vec<OutboxEvent>>,
         stop: &CancellationToken,
     ) -> Result<(), broker::lapin::Error> {
         let mut pending: FuturesUnordered<Confirm> = FuturesUnordered::new();
-        let mut relay = tokio::time::interval(self.settings.relay_interval);
-        relay.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut flush = tokio::time::interval(FLUSH_EVERY);
         loop {
             tokio::select! {
                 biased;
                 () = stop.cancelled() => break,
-                Some((id, outcome)) = pending.next() => {
-                    self.in_flight.remove(&id);
-                    match outcome {
-                        Ok(true) => {
-                            metrics::counter!("conversations_events_confirmed_total").increment(1);
-                            self.confirmed.push(id);
-                        }
-                        Ok(false) => {
-                            metrics::counter!("conversations_events_nacked_total").increment(1);
-                            tracing::warn!(outbox_id = id, "broker refused an event; the relay retries it");
-                        }
-                        Err(error) => return Err(error),
-                    }
-                    if self.confirmed.len() >= DELETE_BATCH {
-                        self.flush().await;
-                    }
-                }
+                Some((id, outcome)) = pending.next() => self.settle(id, outcome)?,
                 received = receiver.recv() => match received {
-                    Some(events) => {
-                        for event in events {
-                            if let Some(confirm) = self.publish(event).await? {
-                                pending.push(confirm);
-                            }
-                        }
-                    }
+                    Some(events) => self.publish_all(events, &mut pending).await?,
                     None => break,
                 },
-                _ = flush.tick(), if !self.confirmed.is_empty() => self.flush().await,
-                _ = relay.tick() => {
-                    let grace = i64::try_from(self.settings.relay_grace.as_millis()).unwrap_or(i64::MAX);
-                    if let Ok(backlog) = outbox::backlog(self.pool).await {
-                        metrics::gauge!("conversations_outbox_backlog").set(backlog as f64);
-                    }
-                    match outbox::stale(self.pool, grace, RELAY_BATCH).await {
-                        Ok(rows) => {
-                            if !rows.is_empty() {
-                                metrics::counter!("conversations_events_relayed_total").increment(rows.len() as u64);
-                                tracing::info!(count = rows.len(), "relaying events left in the outbox");
-                            }
-                            // A full batch means more are waiting: go again at once instead of next tick.
-                            if rows.len() as i64 == RELAY_BATCH {
-                                relay.reset_immediately();
-                            }
-                            for event in rows {
-                                if let Some(confirm) = self.publish(event).await? {
-                                    pending.push(confirm);
-                                }
-                            }
-                        }
-                        Err(error) => tracing::warn!(%error, "cannot read the outbox"),
-                    }
+                Some(events) = from_relay.recv() => {
+                    metrics::counter!("conversations_events_relayed_total").increment(events.len() as u64);
+                    tracing::info!(count = events.len(), "relaying events left in the outbox");
+                    self.publish_all(events, &mut pending).await?;
                 }
             }
         }
         // Stopping: give outstanding confirms a moment so their rows are not republished after a restart.
         let drain = async {
             while let Some((id, outcome)) = pending.next().await {
-                if matches!(outcome, Ok(true)) {
-                    self.confirmed.push(id);
+                if self.settle(id, outcome).is_err() {
+                    return;
                 }
             }
         };
@@ -217,46 +239,173 @@ impl<'a> Session<'a> {
         Ok(())
     }
 
-    /// Publishes one event unless it is already on its way; the confirm resolves to whether the broker
-    /// took it.
-    async fn publish(
+    fn settle(
         &mut self,
-        outbox_event: OutboxEvent,
-    ) -> Result<Option<Confirm>, broker::lapin::Error> {
-        if !self.in_flight.insert(outbox_event.id) {
-            return Ok(None);
+        id: i64,
+        outcome: Result<bool, broker::lapin::Error>,
+    ) -> Result<(), broker::lapin::Error> {
+        self.awaiting.remove(&id);
+        match outcome {
+            Ok(true) => {
+                metrics::counter!("conversations_events_confirmed_total").increment(1);
+                // Stays in hand until deleted. The deleter only ends after this task.
+                let _ = self.confirmed.send(id);
+                Ok(())
+            }
+            Ok(false) => {
+                metrics::counter!("conversations_events_nacked_total").increment(1);
+                tracing::warn!(
+                    outbox_id = id,
+                    "broker refused an event; the relay retries it"
+                );
+                lock(self.in_hand).remove(&id);
+                Ok(())
+            }
+            Err(error) => {
+                lock(self.in_hand).remove(&id);
+                Err(error)
+            }
         }
-        let event = &outbox_event.event;
-        let properties = broker::event_properties(
-            &event.event_id.to_string(),
-            event.traceparent.as_deref(),
-            true,
-        );
-        let confirm = self
-            .channel
-            .basic_publish(
-                self.settings.exchanges.events.as_str().into(),
-                event.routing_key.as_str().into(),
-                BasicPublishOptions::default(),
-                &event.payload,
-                properties,
-            )
-            .await?;
-        metrics::counter!("conversations_events_published_total").increment(1);
-        let id = outbox_event.id;
-        Ok(Some(Box::pin(async move {
-            (id, confirm.await.map(|c| c.is_ack()))
-        })))
     }
 
-    async fn flush(&mut self) {
-        if self.confirmed.is_empty() {
+    /// Rows whose confirm never came go back to the relay.
+    fn release_unconfirmed(&mut self) {
+        let mut in_hand = lock(self.in_hand);
+        for id in self.awaiting.drain() {
+            in_hand.remove(&id);
+        }
+    }
+
+    /// Queues every event not already in hand, in order, without waiting for any of them to be written.
+    async fn publish_all(
+        &mut self,
+        events: Vec<OutboxEvent>,
+        pending: &mut FuturesUnordered<Confirm>,
+    ) -> Result<(), broker::lapin::Error> {
+        let fresh: Vec<OutboxEvent> = {
+            let mut in_hand = lock(self.in_hand);
+            events
+                .into_iter()
+                .filter(|e| in_hand.insert(e.id))
+                .collect()
+        };
+        for outbox_event in fresh {
+            let id = outbox_event.id;
+            self.awaiting.insert(id);
+            let mut publish = self.publish(outbox_event);
+            // lapin queues the frames (and numbers the confirm) on the first poll, synchronously; polling
+            // each publish once here, in turn, keeps the broker's order the order events were handed over
+            // while the writes themselves proceed concurrently.
+            match futures::poll!(publish.as_mut()) {
+                Poll::Ready(outcome) => self.settle(id, outcome)?,
+                Poll::Pending => pending.push(Box::pin(async move { (id, publish.await) })),
+            }
+            metrics::counter!("conversations_events_published_total").increment(1);
+        }
+        Ok(())
+    }
+
+    /// The publish of one event; resolves to whether the broker took it.
+    fn publish(
+        &self,
+        outbox_event: OutboxEvent,
+    ) -> std::pin::Pin<Box<dyn Future<Output = Result<bool, broker::lapin::Error>> + Send>> {
+        let channel = self.channel.clone();
+        let exchange: ShortString = self.settings.exchanges.events.as_str().into();
+        Box::pin(async move {
+            let event = outbox_event.event;
+            let properties = broker::event_properties(
+                &event.event_id.to_string(),
+                event.traceparent.as_deref(),
+                true,
+            );
+            let confirm = channel
+                .basic_publish(
+                    exchange,
+                    event.routing_key.as_str().into(),
+                    BasicPublishOptions::default(),
+                    &event.payload,
+                    properties,
+                )
+                .await?;
+            Ok(confirm.await?.is_ack())
+        })
+    }
+}
+
+/// Deletes confirmed rows, everything confirmed meanwhile in one statement, until the publisher is gone
+/// and the last ids are deleted (or the database refuses: then the relay publishes them again later).
+async fn delete_confirmed(
+    pool: PgPool,
+    in_hand: InHand,
+    mut confirmed: mpsc::UnboundedReceiver<i64>,
+) {
+    let mut batch = Vec::new();
+    loop {
+        let closed = confirmed.recv_many(&mut batch, DELETE_BATCH).await == 0;
+        if !batch.is_empty() {
+            match outbox::delete(&pool, &batch).await {
+                Ok(()) => {
+                    let mut in_hand = lock(&in_hand);
+                    for id in batch.drain(..) {
+                        in_hand.remove(&id);
+                    }
+                }
+                // Kept for the next round.
+                Err(error) => tracing::warn!(%error, "cannot delete confirmed outbox rows"),
+            }
+        }
+        if closed {
             return;
         }
-        match outbox::delete(self.pool, &self.confirmed).await {
-            Ok(()) => self.confirmed.clear(),
-            // Kept for the next flush; at worst the relay publishes them again.
-            Err(error) => tracing::warn!(%error, "cannot delete confirmed outbox rows"),
+        tokio::time::sleep(FLUSH_EVERY).await;
+    }
+}
+
+/// Every `relay_interval`, claims rows left behind and hands them to the publisher.
+async fn relay(
+    pool: PgPool,
+    settings: PublisherSettings,
+    claim: Claim,
+    in_hand: InHand,
+    publisher: mpsc::Sender<Vec<OutboxEvent>>,
+    stop: CancellationToken,
+) {
+    let mut tick = tokio::time::interval(settings.relay_interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let grace_ms = millis(settings.relay_grace);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            () = stop.cancelled() => return,
+        }
+        if let Ok(backlog) = outbox::backlog(&pool).await {
+            metrics::gauge!("conversations_outbox_backlog").set(backlog as f64);
+        }
+        let rows = match outbox::claim_stale(&pool, claim, grace_ms, RELAY_BATCH).await {
+            Ok(rows) => rows,
+            Err(error) => {
+                tracing::warn!(%error, "cannot read the outbox");
+                continue;
+            }
+        };
+        // This replica's own rows still on their way are claimed again (which renews the lease) but not
+        // handed over twice.
+        let rows: Vec<OutboxEvent> = {
+            let in_hand = lock(&in_hand);
+            rows.into_iter()
+                .filter(|row| !in_hand.contains(&row.id))
+                .collect()
+        };
+        // A full round of rows to publish means more are waiting: go again at once instead of next tick.
+        if rows.len() as i64 == RELAY_BATCH {
+            tick.reset_immediately();
+        }
+        if !rows.is_empty() {
+            tokio::select! {
+                sent = publisher.send(rows) => if sent.is_err() { return },
+                () = stop.cancelled() => return,
+            }
         }
     }
 }

@@ -60,7 +60,7 @@ impl Handlers {
         mut tx: sqlx::Transaction<'static, sqlx::Postgres>,
         events: Vec<NewEvent>,
     ) -> Result<(), ConversationsError> {
-        let outbox = store::outbox::insert(&mut tx, events).await?;
+        let outbox = store::outbox::insert(&mut tx, events, self.inner.publisher.claim()).await?;
         tx.commit().await?;
         self.inner.publisher.publish(outbox);
         Ok(())

@@ -1,14 +1,14 @@
-//! `/auth`: sign-up, sign-in and the token check. The only routes that need no token.
+//! `/auth`: sign-up, sign-in and the token check (the only routes that need no token), and logout.
 
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::http::request::Parts;
-use junqo_proto::auth::v1::{SignInRequest, SignUpRequest};
+use junqo_proto::auth::v1::{LogoutRequest, SignInRequest, SignUpRequest};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::dto::{AuthPayload, ErrorDto, IsLoggedIn, LoginBody, RegisterBody};
+use super::dto::{AuthPayload, ErrorDto, IsLoggedIn, LoggedOut, LoginBody, RegisterBody};
 use super::extract::outgoing;
 use super::{Caller, JsonObject};
 use crate::error::ApiError;
@@ -19,6 +19,44 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(register))
         .routes(routes!(login))
         .routes(routes!(is_logged_in))
+        .routes(routes!(logout))
+        .routes(routes!(logout_all))
+}
+
+/// Revoke the token this request carries. Other tokens of the user stay valid.
+#[utoipa::path(post, path = "/auth/logout", tag = "auth", security(("bearer" = [])),
+    responses((status = 200, description = "The token is revoked: from now on it gets 401 everywhere and its sockets are closed", body = LoggedOut),
+              (status = 401, description = "Missing, invalid, expired or revoked token", body = ErrorDto)))]
+async fn logout(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<LoggedOut>, ApiError> {
+    state
+        .auth
+        .clone()
+        .logout(caller.call_as_user(LogoutRequest {})?)
+        .await?;
+    Ok(Json(LoggedOut {
+        is_successful: true,
+    }))
+}
+
+/// Revoke every token of the caller issued until now, this one included.
+#[utoipa::path(post, path = "/auth/logout-all", tag = "auth", security(("bearer" = [])),
+    responses((status = 200, description = "Every token of the user is revoked", body = LoggedOut),
+              (status = 401, description = "Missing, invalid, expired or revoked token", body = ErrorDto)))]
+async fn logout_all(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<LoggedOut>, ApiError> {
+    state
+        .auth
+        .clone()
+        .logout_all(caller.call_as_user(LogoutRequest {})?)
+        .await?;
+    Ok(Json(LoggedOut {
+        is_successful: true,
+    }))
 }
 
 /// Create an account and get a token for it.

@@ -209,6 +209,36 @@ pub struct DeletedAccount {
     pub is_successful: bool,
 }
 
+/// `{"isSuccessful": true}`: the answer of the logout routes.
+pub type LoggedOut = DeletedAccount;
+
+/// The profile as changed, with a fresh token: after an email or password change it is the user's only
+/// valid token.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UpdatedMe {
+    pub id: String,
+    pub name: String,
+    pub email: String,
+    /// STUDENT, SCHOOL, COMPANY or ADMIN.
+    #[serde(rename = "type")]
+    #[schema(rename = "type")]
+    pub user_type: &'static str,
+    pub token: String,
+}
+
+impl From<auth::AuthResponse> for UpdatedMe {
+    fn from(response: auth::AuthResponse) -> Self {
+        let user = UserDto::from(response.user.unwrap_or_default());
+        Self {
+            id: user.id,
+            name: user.name,
+            email: user.email,
+            user_type: user.user_type,
+            token: response.token,
+        }
+    }
+}
+
 /// Every error: `message` is a sentence, or for validation failures one sentence per broken rule.
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -253,6 +283,9 @@ pub struct UpdateMeBody {
     /// Any type but ADMIN.
     #[schema(rename = "type")]
     pub user_type: Option<String>,
+    /// Required when `email` or `password` changes.
+    #[schema(rename = "currentPassword")]
+    pub current_password: Option<String>,
 }
 
 #[derive(Debug, ToSchema)]

@@ -16,7 +16,8 @@ use validation::{Checked, Violations, rules};
 use crate::error::ApiError;
 use crate::state::AppState;
 
-/// The verified user behind the request's `Authorization: Bearer` token; 401 otherwise.
+/// The verified user behind the request's `Authorization: Bearer` token; 401 otherwise, with the same
+/// answer for a revoked token as for an invalid one.
 #[derive(Clone)]
 pub struct Caller {
     pub claims: jwt::Claims,
@@ -42,6 +43,9 @@ impl Caller {
         let header = parts.headers.get(AUTHORIZATION)?.to_str().ok()?;
         let token = jwt::bearer(header)?;
         let claims = state.verifier.verify(token).ok()?;
+        if state.revocations.is_revoked(&claims) {
+            return None;
+        }
         let traceparent = parts
             .headers
             .get("traceparent")
@@ -86,6 +90,14 @@ impl FromRequestParts<AppState> for Caller {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
+        // Until the revocations are loaded, no token can be known to be valid (auth is unreachable,
+        // or the gateway just started): answer as for an unreachable service, not as for a bad token.
+        if !state.revocations.is_loaded() {
+            return Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Service temporarily unavailable",
+            ));
+        }
         Self::from_parts(parts, state).ok_or_else(ApiError::unauthorized)
     }
 }

@@ -1,6 +1,6 @@
 //! `/health` answers while the process runs (liveness); `/ready` only while the gRPC services behind the
 //! REST API (auth and conversations) answer their health checks (readiness), so a gateway whose peers
-//! are down gets no traffic. Realtime is not asked: only `/socket.io/` needs it (and in Kubernetes the
+//! are down gets no traffic, and while the token revocations are not loaded yet. Realtime is not asked: only `/socket.io/` needs it (and in Kubernetes the
 //! Ingress sends that straight to realtime), so its outage must not take the REST API down.
 
 use axum::extract::State;
@@ -32,7 +32,9 @@ async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
             conversations_service_server::SERVICE_NAME
         ),
     );
-    let status = if auth && conversations {
+    // Without the revocations a token cannot be checked: not ready until they are loaded.
+    let revocations = state.revocations.is_loaded();
+    let status = if auth && conversations && revocations {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
@@ -41,8 +43,12 @@ async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
     (
         status,
         Json(json!({
-            "status": word(auth && conversations),
-            "dependencies": { "auth": word(auth), "conversations": word(conversations) },
+            "status": word(auth && conversations && revocations),
+            "dependencies": {
+                "auth": word(auth),
+                "conversations": word(conversations),
+                "revocations": if revocations { "loaded" } else { "loading" },
+            },
         })),
     )
 }

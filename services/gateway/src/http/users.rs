@@ -7,7 +7,7 @@ use junqo_proto::auth::v1::{DeleteUserRequest, GetUserRequest, UpdateUserRequest
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::dto::{DeletedAccount, ErrorDto, UpdateMeBody, UserDto};
+use super::dto::{DeletedAccount, ErrorDto, UpdateMeBody, UpdatedMe, UserDto};
 use super::{Caller, JsonObject};
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -33,32 +33,35 @@ async fn me(State(state): State<AppState>, caller: Caller) -> Result<Json<UserDt
 }
 
 #[utoipa::path(patch, path = "/users/me", tag = "users", request_body = UpdateMeBody, security(("bearer" = [])),
-    responses((status = 200, description = "The profile, as changed", body = UserDto), (status = 400, description = "Bad input: `message` lists one sentence per broken rule", body = ErrorDto),
+    responses((status = 200, description = "The profile, as changed, with a fresh token (after an email or password change, every other token of the user is revoked)", body = UpdatedMe),
+              (status = 400, description = "Bad input: `message` lists one sentence per broken rule (`currentPassword` is required to change the email or password)", body = ErrorDto),
+              (status = 401, description = "Missing, invalid, expired or revoked token, or a wrong `currentPassword`", body = ErrorDto),
               (status = 403, description = "The type cannot become ADMIN", body = ErrorDto),
               (status = 409, description = "Email already exists", body = ErrorDto)))]
 async fn update_me(
     State(state): State<AppState>,
     caller: Caller,
     body: JsonObject,
-) -> Result<Json<UserDto>, ApiError> {
+) -> Result<Json<UpdatedMe>, ApiError> {
     body.allow_fields_of::<UpdateMeBody>()?;
     let request = UpdateUserRequest {
         name: body.text("name"),
         email: body.text("email"),
         password: body.text("password"),
         r#type: body.text("type"),
+        current_password: body.text("currentPassword"),
     };
-    let user = state
+    let updated = state
         .auth
         .clone()
         .update_user(caller.call_as_user(request)?)
         .await?
         .into_inner();
-    Ok(Json(user.into()))
+    Ok(Json(updated.into()))
 }
 
 #[utoipa::path(delete, path = "/users/me", tag = "users", security(("bearer" = [])),
-    responses((status = 200, description = "The account is deleted", body = DeletedAccount), (status = 401, description = "Missing, invalid or expired token", body = ErrorDto)))]
+    responses((status = 200, description = "The account is deleted and every token of it revoked", body = DeletedAccount), (status = 401, description = "Missing, invalid or expired token", body = ErrorDto)))]
 async fn delete_me(
     State(state): State<AppState>,
     caller: Caller,

@@ -22,7 +22,7 @@ async fn health_and_readiness_answer_when_auth_and_conversations_are_up() {
     assert_eq!(ready.status(), StatusCode::OK);
     assert_eq!(
         ready.json::<Value>().await.expect("JSON")["dependencies"],
-        json!({"auth": "up", "conversations": "up"})
+        json!({"auth": "up", "conversations": "up", "revocations": "loaded"})
     );
 }
 
@@ -74,6 +74,8 @@ async fn readiness_fails_while_conversations_is_unreachable_naming_it() {
     assert_eq!(ready.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(
         ready.json::<Value>().await.expect("JSON"),
-        json!({"status": "down", "dependencies": {"auth": "up", "conversations": "down"}})
+        json!({"status": "down", "dependencies": {
+            "auth": "up", "conversations": "down", "revocations": "loaded"
+        }})
     );
 }

@@ -152,6 +152,19 @@ impl TestStack {
             .expect("request is sent")
     }
 
+    /// GETs `path` with the token until it answers `wanted` or one second has passed; the last status.
+    /// Revocations reach the gateway through the broker, so a test awaits their effect, never sleeps.
+    pub async fn status_within(&self, path: &str, token: &str, wanted: StatusCode) -> StatusCode {
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(1);
+        loop {
+            let status = self.get_with(path, token).await.status();
+            if status == wanted || tokio::time::Instant::now() >= deadline {
+                return status;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    }
+
     /// Registers a student and returns the response body (`{token, user}`).
     pub async fn register(&self, name: &str, email: &str) -> Value {
         let response = self

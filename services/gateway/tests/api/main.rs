@@ -11,6 +11,7 @@ mod message_routes;
 mod null_characters;
 mod openapi;
 mod reports;
+mod revocation;
 mod search;
 mod tokens;
 mod unread;

@@ -14,6 +14,9 @@ const CONTRACT: &[(&str, &str)] = &[
     ("post", "/auth/register"),
     ("post", "/auth/login"),
     ("get", "/auth/is-logged-in"),
+    // Issue 9: the original's client declares logout; logout-all ends every session.
+    ("post", "/auth/logout"),
+    ("post", "/auth/logout-all"),
     ("get", "/users/me"),
     ("patch", "/users/me"),
     ("delete", "/users/me"),

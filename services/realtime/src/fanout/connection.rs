@@ -3,16 +3,19 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::task::Poll;
 use std::time::Duration;
 
 use broker::Exchanges;
+use broker::lapin::message::Delivery;
 use broker::lapin::options::{
     BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, BasicQosOptions, QueueBindOptions,
     QueueDeclareOptions,
 };
 use broker::lapin::types::FieldTable;
 use broker::lapin::{Channel, Connection, Consumer};
-use futures::StreamExt;
+use futures::stream::FuturesUnordered;
+use futures::{FutureExt, StreamExt};
 use junqo_proto::events::v1::Event;
 use prost::Message;
 use tokio::sync::mpsc;
@@ -33,6 +36,9 @@ pub struct FanoutSettings {
 
 /// How many deliveries may be in flight to this instance before it acknowledges some.
 const PREFETCH: u16 = 512;
+/// Most deliveries acknowledged by one `basic.ack` (`multiple`); well under the prefetch, so the broker
+/// never waits on an ack that is being held back.
+const ACK_BATCH: usize = 64;
 /// Event ids remembered for de-duplication.
 const DEDUP_WINDOW: usize = 50_000;
 
@@ -254,6 +260,7 @@ impl FanoutRunner {
 
     async fn serve(&mut self, link: &Link, deliver: &impl Deliver) -> Result<(), broker::Error> {
         let mut consumer = link.consumer.clone();
+        let mut acks = FuturesUnordered::new();
         loop {
             tokio::select! {
                 () = self.stop.cancelled() => return Ok(()),
@@ -281,30 +288,61 @@ impl FanoutRunner {
                     }
                 },
                 Some(publication) = self.to_publish.recv() => self.publish(link, publication).await?,
+                Some(acked) = acks.next() => {
+                    let acked: Result<(), broker::lapin::Error> = acked;
+                    acked.map_err(broker::Error::from)?;
+                }
                 delivery = consumer.next() => {
-                    let Some(delivery) = delivery else {
-                        return Err(broker::Error::Closed("the consumer was cancelled"));
-                    };
-                    let delivery = delivery.map_err(broker::Error::from)?;
-                    match Event::decode(delivery.data.as_slice()) {
-                        Ok(event) if self.recent.first_time(&event.event_id) => {
-                            let kind = event.payload.as_ref().map_or("empty", |p| p.kind());
-                            metrics::counter!("realtime_events_consumed_total", "kind" => kind).increment(1);
-                            // The delivery continues the trace of the change that caused it.
-                            let span = tracing::info_span!("deliver", otel.name = %format!("deliver {kind}"), event.kind = kind);
-                            platform::trace::set_remote_parent(&span, broker::traceparent_of(&delivery.properties).as_deref());
-                            deliver.deliver(event).instrument(span).await;
-                        }
-                        Ok(_) => {
-                            metrics::counter!("realtime_events_duplicate_total").increment(1);
-                            tracing::debug!("duplicate event dropped");
-                        }
-                        Err(error) => tracing::warn!(%error, "undecodable event dropped"),
+                    let mut last_tag = self.handle(delivery, deliver).await?;
+                    // Whatever else has already arrived is handled now, and acknowledged by one ack.
+                    for _ in 1..ACK_BATCH {
+                        let Some(delivery) = consumer.next().now_or_never() else { break };
+                        last_tag = self.handle(delivery, deliver).await?;
                     }
-                    delivery.ack(BasicAckOptions::default()).await.map_err(broker::Error::from)?;
+                    let mut ack = Box::pin(link.consume.basic_ack(last_tag, BasicAckOptions { multiple: true }));
+                    // lapin queues the ack frame on the first poll; the write itself is awaited alongside the
+                    // rest, never before the next delivery.
+                    if let Poll::Ready(acked) = futures::poll!(ack.as_mut()) {
+                        acked.map_err(broker::Error::from)?;
+                    } else {
+                        acks.push(ack);
+                    }
                 }
             }
         }
+    }
+}
+
+impl FanoutRunner {
+    /// Delivers one event to the local sockets (once per event id); returns its tag to acknowledge.
+    async fn handle(
+        &mut self,
+        delivery: Option<Result<Delivery, broker::lapin::Error>>,
+        deliver: &impl Deliver,
+    ) -> Result<u64, broker::Error> {
+        let Some(delivery) = delivery else {
+            return Err(broker::Error::Closed("the consumer was cancelled"));
+        };
+        let delivery = delivery.map_err(broker::Error::from)?;
+        match Event::decode(delivery.data.as_slice()) {
+            Ok(event) if self.recent.first_time(&event.event_id) => {
+                let kind = event.payload.as_ref().map_or("empty", |p| p.kind());
+                metrics::counter!("realtime_events_consumed_total", "kind" => kind).increment(1);
+                // The delivery continues the trace of the change that caused it.
+                let span = tracing::info_span!("deliver", otel.name = %format!("deliver {kind}"), event.kind = kind);
+                platform::trace::set_remote_parent(
+                    &span,
+                    broker::traceparent_of(&delivery.properties).as_deref(),
+                );
+                deliver.deliver(event).instrument(span).await;
+            }
+            Ok(_) => {
+                metrics::counter!("realtime_events_duplicate_total").increment(1);
+                tracing::debug!("duplicate event dropped");
+            }
+            Err(error) => tracing::warn!(%error, "undecodable event dropped"),
+        }
+        Ok(delivery.delivery_tag)
     }
 }
 
