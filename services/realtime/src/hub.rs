@@ -68,4 +68,19 @@ impl Hub {
             .into_inner()
             .user_ids)
     }
+
+    /// The users kept apart from the session's user by a block, either way: they must not see the user
+    /// typing. Asked on every start of typing, so a block counts from the moment it is made.
+    pub async fn kept_apart(&self, session: &Session) -> Result<Vec<String>, SocketError> {
+        let request = upstream::request(ListContactsRequest {
+            actor: Some(session.actor()),
+        });
+        Ok(self
+            .conversations
+            .clone()
+            .list_kept_apart(request)
+            .await?
+            .into_inner()
+            .user_ids)
+    }
 }

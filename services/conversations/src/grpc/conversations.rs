@@ -402,6 +402,17 @@ impl ConversationsService for Handlers {
         Ok(Response::new(pb::Empty {}))
     }
 
+    async fn list_kept_apart(
+        &self,
+        request: Request<pb::ListContactsRequest>,
+    ) -> Result<Response<pb::ListContactsResponse>, Status> {
+        let actor = Actor::parse(request.get_ref().actor.as_ref())?;
+        let users = store::blocks::kept_apart(self.pool(), actor.user_id).await?;
+        Ok(Response::new(pb::ListContactsResponse {
+            user_ids: users.iter().map(Uuid::to_string).collect(),
+        }))
+    }
+
     async fn list_blocked(
         &self,
         request: Request<pb::ListBlockedRequest>,
