@@ -9,3 +9,4 @@ mod helpers;
 mod idempotency;
 mod messages;
 mod read_state;
+mod replicas;
