@@ -5,6 +5,7 @@
 #
 #   scripts/search-bench.sh              # TEST_DATABASE_HOST/PORT/USER as for the tests
 #   KEEP=1 scripts/search-bench.sh       # keep the scratch database afterwards
+#   REUSE=1 scripts/search-bench.sh      # query a database kept before, without filling it again
 #
 # Data: 20,000 users, 10,000 two-person conversations, 100 messages each (1,000,000), eight words per
 # message drawn from a 20,000-word vocabulary; one message in 1,000 mentions an "interview". User 1 takes
@@ -17,6 +18,7 @@ ROLE=${TEST_DATABASE_USER:-postgres}
 DB=junqo_search_bench
 psql_() { psql -X -q -v ON_ERROR_STOP=1 -h "$HOST" -p "$PORT" -U "$ROLE" "$@"; }
 
+if [ "${REUSE:-0}" != 1 ]; then
 psql_ -d postgres -c "DROP DATABASE IF EXISTS $DB" -c "CREATE DATABASE $DB"
 psql_ -d "$DB" -c "CREATE SCHEMA conversations"
 for migration in services/conversations/migrations/*.sql; do
@@ -55,6 +57,7 @@ CREATE INDEX messages_search_idx ON messages USING gin (search);
 VACUUM ANALYZE;
 SQL
 echo "filled in $(( $(date +%s) - start )) s"
+fi
 
 # The query of store::messages::search, for user 1 ('interv' is a prefix query, as typed).
 read -r -d '' SEARCH <<'SQL' || true
@@ -65,8 +68,8 @@ ORDER BY created_at DESC LIMIT 20
 SQL
 for q in "'interv':*" "'interview' & 'about':*"; do
   echo "== q = $q, caller in 100 conversations"
-  PGOPTIONS='-c search_path=conversations' psql_ -d "$DB" -v q="$q" \
-    -c "EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) $SEARCH"
+  echo "EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) $SEARCH" |
+    PGOPTIONS='-c search_path=conversations' psql_ -d "$DB" -v q="$q"
 done
 echo "== latency: 20 runs of the prefix query, after one warm-up"
 PGOPTIONS='-c search_path=conversations' psql_ -d "$DB" -v q="'interv':*" <<SQL

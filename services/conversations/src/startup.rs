@@ -41,6 +41,9 @@ pub struct Application {
     writer_task: JoinHandle<()>,
     publisher_task: JoinHandle<()>,
     stop_publisher: CancellationToken,
+    /// Removes deleted users from their conversations (`user.deleted` from auth).
+    user_deleted_task: JoinHandle<()>,
+    stop_consumers: CancellationToken,
 }
 
 impl Service for Application {
@@ -72,6 +75,16 @@ impl Service for Application {
         };
         let (publisher, publisher_task) =
             EventPublisher::spawn(settings, pool.clone(), stop_publisher.clone());
+        let stop_consumers = CancellationToken::new();
+        let user_deleted_task = crate::events::user_deleted::spawn(
+            crate::events::user_deleted::UserDeletedSettings {
+                url: config.rabbitmq_url.expose_secret().to_owned(),
+                exchanges: config.exchanges.clone(),
+            },
+            pool.clone(),
+            publisher.clone(),
+            stop_consumers.clone(),
+        );
         let (writer, writer_task) = MessageWriter::spawn(pool.clone(), publisher.clone());
         let handlers = Handlers::new(pool.clone(), writer, publisher, UserDirectory::new(auth));
 
@@ -85,6 +98,8 @@ impl Service for Application {
             writer_task,
             publisher_task,
             stop_publisher,
+            user_deleted_task,
+            stop_consumers,
         })
     }
 
@@ -109,6 +124,9 @@ impl Service for Application {
             .ports
             .serve(Self::NAME, &self.pool, routes, SERVED, shutdown)
             .await;
+        // A deletion being applied finishes (or goes back to its queue) before the publisher stops.
+        self.stop_consumers.cancel();
+        let _ = self.user_deleted_task.await;
 
         if let Err(error) = self.writer_task.await {
             tracing::error!(%error, "message writer failed");

@@ -3,6 +3,7 @@
 //! published by [`publisher`].
 
 pub mod publisher;
+pub mod user_deleted;
 
 use chrono::Utc;
 use junqo_proto::events::v1 as ev;

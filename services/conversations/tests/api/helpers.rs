@@ -55,6 +55,25 @@ pub async fn spawn_with(customise: impl FnOnce(&mut Env)) -> TestService {
 impl TestService {
     /// Signs up a user (a student) and returns them as an actor.
     pub async fn user(&self, name: &str) -> Actor {
+        self.user_with_token(name).await.0
+    }
+
+    /// Deletes the user's account through auth, as `DELETE /users/me` does.
+    pub async fn delete_account(&self, token: &str) {
+        let mut request = tonic::Request::new(junqo_proto::auth::v1::DeleteUserRequest {});
+        request.metadata_mut().insert(
+            "authorization",
+            format!("Bearer {token}").parse().expect("ASCII"),
+        );
+        self.auth
+            .clone()
+            .delete_user(request)
+            .await
+            .expect("account deleted");
+    }
+
+    /// Signs up a user (a student); returns them as an actor, with their token.
+    pub async fn user_with_token(&self, name: &str) -> (Actor, String) {
         let response = self
             .auth
             .clone()
@@ -71,10 +90,13 @@ impl TestService {
             .await
             .expect("sign-up succeeds")
             .into_inner();
-        Actor {
-            user_id: response.user.expect("user").id,
-            user_type: "STUDENT".into(),
-        }
+        (
+            Actor {
+                user_id: response.user.expect("user").id,
+                user_type: "STUDENT".into(),
+            },
+            response.token,
+        )
     }
 
     pub async fn conversation(&self, creator: &Actor, others: &[&Actor]) -> Conversation {

@@ -10,3 +10,4 @@ mod idempotency;
 mod messages;
 mod read_state;
 mod replicas;
+mod user_deleted;
