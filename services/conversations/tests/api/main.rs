@@ -10,4 +10,5 @@ mod helpers;
 mod idempotency;
 mod messages;
 mod read_state;
+mod replicas;
 mod user_deleted;
