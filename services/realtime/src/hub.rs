@@ -72,9 +72,7 @@ impl Hub {
     /// The users kept apart from the session's user by a block, either way: they must not see the user
     /// typing. Asked on every start of typing, so a block counts from the moment it is made.
     pub async fn kept_apart(&self, session: &Session) -> Result<Vec<String>, SocketError> {
-        let request = upstream::request(ListContactsRequest {
-            actor: Some(session.actor()),
-        });
+        let request = upstream::request(session, ListContactsRequest {});
         Ok(self
             .conversations
             .clone()

@@ -406,7 +406,7 @@ impl ConversationsService for Handlers {
         &self,
         request: Request<pb::ListContactsRequest>,
     ) -> Result<Response<pb::ListContactsResponse>, Status> {
-        let actor = Actor::parse(request.get_ref().actor.as_ref())?;
+        let actor = Actor::of(&request)?;
         let users = store::blocks::kept_apart(self.pool(), actor.user_id).await?;
         Ok(Response::new(pb::ListContactsResponse {
             user_ids: users.iter().map(Uuid::to_string).collect(),

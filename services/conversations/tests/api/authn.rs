@@ -151,7 +151,7 @@ async fn a_service_token_acts_for_a_user_only_where_the_service_needs_it() {
         .expect("presence asks for alice's contacts")
         .into_inner()
         .user_ids;
-    assert_eq!(contacts, [bob.user_id.clone()]);
+    assert_eq!(contacts, std::slice::from_ref(&bob.user_id));
 
     let status = service
         .conversations

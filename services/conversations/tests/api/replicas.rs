@@ -7,12 +7,14 @@ use junqo_proto::auth::v1::SignUpRequest;
 use junqo_proto::auth::v1::auth_service_client::AuthServiceClient;
 use junqo_proto::conversations::v1::conversations_service_client::ConversationsServiceClient;
 use junqo_proto::conversations::v1::messages_service_client::MessagesServiceClient;
-use junqo_proto::conversations::v1::{Actor, CreateConversationRequest, CreateMessageRequest};
+use junqo_proto::conversations::v1::{CreateConversationRequest, CreateMessageRequest};
 use junqo_proto::events::v1::Event;
 use junqo_proto::events::v1::event::Payload;
 use prost::Message as _;
 use testkit::{Services, TcpProxy, TestBroker, TestDatabase};
 use tonic::transport::Channel;
+
+use crate::helpers::{Actor, SECRET};
 
 async fn connect(url: String) -> Channel {
     Channel::from_shared(url)
@@ -27,7 +29,7 @@ async fn two_replicas_publish_each_event_once_when_the_broker_comes_back() {
     let proxy = TcpProxy::start("127.0.0.1:5672".parse().expect("address")).await;
     let db = TestDatabase::create().await;
     let broker = TestBroker::new();
-    let mut services = Services::new(&db, &broker, "conversations-test-secret");
+    let mut services = Services::new(&db, &broker, SECRET);
     services
         .env
         .set("OUTBOX_RELAY_INTERVAL_MS", "100")
@@ -60,13 +62,10 @@ async fn two_replicas_publish_each_event_once_when_the_broker_comes_back() {
         .into_inner();
     let alice = Actor {
         user_id: signed_up.user.expect("user").id,
-        user_type: "STUDENT".into(),
+        token: signed_up.token,
     };
     let conversation = ConversationsServiceClient::new(replicas[0].clone())
-        .create_conversation(CreateConversationRequest {
-            actor: Some(alice.clone()),
-            ..Default::default()
-        })
+        .create_conversation(alice.call(CreateConversationRequest::default()))
         .await
         .expect("conversation created")
         .into_inner();
@@ -78,12 +77,11 @@ async fn two_replicas_publish_each_event_once_when_the_broker_comes_back() {
     let mut sent = Vec::new();
     for i in 0..60 {
         let message = MessagesServiceClient::new(replicas[i % 2].clone())
-            .create_message(CreateMessageRequest {
-                actor: Some(alice.clone()),
+            .create_message(alice.call(CreateMessageRequest {
                 conversation_id: conversation.id.clone(),
                 content: format!("message {i}"),
                 client_message_id: None,
-            })
+            }))
             .await
             .expect("stored while the broker is away")
             .into_inner();
