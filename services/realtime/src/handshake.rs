@@ -63,6 +63,7 @@ pub async fn authenticate(
         user_id: claims.sub,
         user_name: claims.user_name,
         user_type: claims.user_type,
+        token,
     };
     let user = session.user_id;
     Peer::attach(&socket, session);
