@@ -284,3 +284,71 @@ async fn a_blocked_pair_cannot_message_each_other_over_the_socket_either_way() {
         "unblocked"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_blocked_pair_does_not_see_each_other_typing_in_a_group() {
+    let stack = Stack::start(|_| {}).await;
+    let people = users(&stack, 3).await;
+    let (alice, bob, carol) = (&people[0], &people[1], &people[2]);
+    let room = conversation(&stack, carol, &[alice, bob]).await;
+    let (status, _) = rest(
+        &stack,
+        Method::PUT,
+        &format!("/users/{}/block", bob.id),
+        alice,
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    // Bob and Carol on one instance, Alice on the other: both typing events reach Alice's instance from
+    // the one publisher of instance A, in order.
+    let (alice_socket, mut alice_events) = joined(&stack.realtime_b_url, alice, &room).await;
+    let (bob_socket, _bob_events) = joined(&stack.realtime_a_url, bob, &room).await;
+    let (carol_socket, mut carol_events) = joined(&stack.realtime_a_url, carol, &room).await;
+
+    let ack = bob_socket
+        .ask("startTyping", json!({ "conversationId": room }))
+        .await
+        .expect("ack");
+    assert_eq!(ack["success"], true, "{ack}");
+    // Carol is not kept apart from Bob: she sees him typing.
+    let seen = next(&mut carol_events, "userStartTyping").await;
+    assert_eq!(seen["userId"], bob.id.to_string());
+    let ack = carol_socket
+        .ask("startTyping", json!({ "conversationId": room }))
+        .await
+        .expect("ack");
+    assert_eq!(ack["success"], true, "{ack}");
+
+    // Alice hears Carol, and nothing of Bob before her.
+    let carol_id = carol.id.to_string();
+    let mut heard = Vec::new();
+    loop {
+        let (name, body) = sio::wait_for(&mut alice_events, WAIT, |(name, _)| {
+            name == "userStartTyping" || name == "userTyping"
+        })
+        .await
+        .expect("Carol's typing reaches Alice");
+        let who = body["userId"].as_str().unwrap_or_default().to_owned();
+        heard.push((name.clone(), who.clone()));
+        if name == "userStartTyping" && who == carol_id {
+            break;
+        }
+    }
+    assert!(
+        heard.iter().all(|(_, who)| *who == carol_id),
+        "Alice heard {heard:?}"
+    );
+
+    // Nor her status: Alice's list of who is online in the group leaves Bob out (both presence
+    // announcements reached Alice's instance before Carol's typing did).
+    let ack = alice_socket
+        .ask("getOnlineUsers", json!({ "conversationId": room }))
+        .await
+        .expect("ack");
+    assert_eq!(ack["success"], true, "{ack}");
+    let online = next(&mut alice_events, "onlineUsers").await;
+    let users = online["users"].as_array().expect("users").clone();
+    assert!(users.contains(&json!(carol.id.to_string())), "{online}");
+    assert!(!users.contains(&json!(bob.id.to_string())), "{online}");
+}

@@ -22,6 +22,13 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+mod internal;
+
+pub use internal::{
+    Credential, CredentialVerifier, INTERNAL_ISSUER, SERVICE_TOKEN_TTL, ServiceClaims,
+    ServiceSigner,
+};
+
 pub const ISSUER: &str = "junqo-auth";
 /// The original backend's token lifetime.
 pub const DEFAULT_TTL: Duration = Duration::from_secs(7 * 24 * 3600);

@@ -108,10 +108,19 @@ impl Dispatcher {
                 } else {
                     ("userStoppedTyping", "userStopTyping")
                 };
+                // ...and so is every socket of a user kept apart from them by a block.
+                let mut left_out = vec![user_room(user)];
+                left_out.extend(
+                    typing
+                        .hidden_from
+                        .iter()
+                        .filter_map(|u| u.parse::<Uuid>().ok())
+                        .map(user_room),
+                );
                 let others = self
                     .io
                     .to(conversation_room(conversation))
-                    .except(user_room(user))
+                    .except(left_out)
                     .sockets();
                 emit::to_sockets(&others, seed_name, &body);
                 emit::to_sockets(&others, web_name, &body);

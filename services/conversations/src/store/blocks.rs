@@ -67,3 +67,14 @@ pub async fn any_between(
     .fetch_one(db)
     .await?)
 }
+
+/// Everyone kept apart from `user` by a block, either way.
+pub async fn kept_apart(db: &PgPool, user: Uuid) -> Result<Vec<Uuid>, ConversationsError> {
+    Ok(sqlx::query_scalar(
+        "SELECT blocked_id FROM blocks WHERE blocker_id = $1
+         UNION SELECT blocker_id FROM blocks WHERE blocked_id = $1",
+    )
+    .bind(user)
+    .fetch_all(db)
+    .await?)
+}

@@ -43,17 +43,23 @@ impl ClientEvent for GetOnlineUsers {
         let candidates = match query.conversation {
             Some(conversation) => {
                 let request = cx.request(ConversationRef {
-                    actor: Some(cx.session().actor()),
                     conversation_id: conversation.to_string(),
                 });
                 body["conversationId"] = json!(conversation.to_string());
-                cx.hub
+                let participants = cx
+                    .hub
                     .conversations
                     .clone()
                     .get_conversation(request)
                     .await?
                     .into_inner()
-                    .participant_ids
+                    .participant_ids;
+                // A blocked pair does not learn each other's status (the contacts below leave them out).
+                let hidden = cx.hub.kept_apart(cx.session()).await?;
+                participants
+                    .into_iter()
+                    .filter(|user| !hidden.contains(user))
+                    .collect()
             }
             None => {
                 let mut everyone = cx.hub.contacts(cx.session()).await?;

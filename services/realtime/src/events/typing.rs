@@ -19,7 +19,10 @@ impl ClientEvent for StartTyping {
             .rooms
             .ensure_member(&cx.peer, payload.conversation)
             .await?;
-        cx.hub.typing.start(cx.peer.user_id(), payload.conversation);
+        let hidden_from = cx.hub.kept_apart(cx.session()).await?;
+        cx.hub
+            .typing
+            .start(cx.peer.user_id(), payload.conversation, hidden_from);
         Ok(json!({ "success": true }))
     }
 }
