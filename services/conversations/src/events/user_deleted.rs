@@ -165,7 +165,7 @@ pub async fn leave_everything(
             None,
         ));
     }
-    let outbox = store::outbox::insert(&mut tx, events).await?;
+    let outbox = store::outbox::insert(&mut tx, events, publisher.claim()).await?;
     tx.commit().await?;
     publisher.publish(outbox);
     Ok(left.len())
