@@ -20,6 +20,8 @@ if [ -z "${JWT_SECRET:-}" ] && [ -z "${JWT_SECRET_FILE:-}" ]; then
   log "JWT_SECRET is not set: using a random one for this run (tokens die with the stack)"
 fi
 export DATABASE_HOST DATABASE_PORT DATABASE_USER DATABASE_NAME JWT_SECRET GATEWAY_PORT AUTH_PORT CONVERSATIONS_PORT REALTIME_PORT
+# Internal gRPC stays on this host: only the gateway and realtime started here call it.
+export GRPC_BIND_ADDRESS="${GRPC_BIND_ADDRESS:-127.0.0.1}"
 export AUTH_URL="${AUTH_URL:-http://127.0.0.1:$AUTH_PORT}"
 export CONVERSATIONS_URL="${CONVERSATIONS_URL:-http://127.0.0.1:$CONVERSATIONS_PORT}"
 export REALTIME_URL="${REALTIME_URL:-http://127.0.0.1:$REALTIME_PORT}"

@@ -34,6 +34,9 @@ pub struct AuthConfig {
 impl AuthConfig {
     pub fn from_env(env: &Env) -> Result<Self, platform::Error> {
         let bind: IpAddr = env.parse_or("BIND_ADDRESS", IpAddr::from([0, 0, 0, 0]))?;
+        // gRPC is for the other services only: loopback unless the deployment opens it (Kubernetes and
+        // Compose set 0.0.0.0, with network policies deciding who may connect).
+        let grpc_bind: IpAddr = env.parse_or("GRPC_BIND_ADDRESS", IpAddr::from([127, 0, 0, 1]))?;
         let cores = std::thread::available_parallelism().map_or(1, usize::from);
         Ok(Self {
             environment: env.environment()?,
@@ -41,7 +44,7 @@ impl AuthConfig {
             admin_listen: SocketAddr::new(bind, env.parse_or("ADMIN_PORT", 9091)?),
             admin_limits: Limits::admin_from_env(env)?,
             migrate_on_start: env.parse_or("MIGRATE_ON_START", true)?,
-            listen: SocketAddr::new(bind, env.parse_or("AUTH_PORT", 50051)?),
+            listen: SocketAddr::new(grpc_bind, env.parse_or("AUTH_PORT", 50051)?),
             database: DatabaseSettings::from_env(env)?,
             jwt_secret: env.jwt_secret()?,
             token_ttl: Duration::from_secs(

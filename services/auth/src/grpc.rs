@@ -3,7 +3,7 @@
 use chrono::Utc;
 use junqo_proto::auth::v1 as pb;
 use junqo_proto::auth::v1::auth_service_server::AuthService;
-use jwt::{Claims, Subject, TokenSigner, TokenVerifier, UserType};
+use jwt::{Claims, Credential, CredentialVerifier, Subject, TokenSigner, TokenVerifier, UserType};
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
@@ -20,7 +20,10 @@ pub struct AuthGrpc {
     publisher: EventPublisher,
     hasher: PasswordHasher,
     signer: TokenSigner,
+    /// Users' tokens only: what `VerifyToken` answers for.
     verifier: TokenVerifier,
+    /// Users' tokens and service tokens: who is calling a lookup.
+    credentials: CredentialVerifier,
 }
 
 impl AuthGrpc {
@@ -31,6 +34,7 @@ impl AuthGrpc {
         hasher: PasswordHasher,
         signer: TokenSigner,
         verifier: TokenVerifier,
+        credentials: CredentialVerifier,
     ) -> Self {
         Self {
             store,
@@ -39,6 +43,7 @@ impl AuthGrpc {
             hasher,
             signer,
             verifier,
+            credentials,
         }
     }
 
@@ -104,6 +109,30 @@ impl AuthGrpc {
     ) -> Result<(i64, NewEvent), AuthError> {
         let cutoff = revocation::revoke_all(tx, user, revocation::cutoff_after(Utc::now())).await?;
         Ok((cutoff, events::all_tokens_revoked(user, cutoff)))
+    }
+
+    /// The verified credential of the call: a user's own token (not revoked) or a service token.
+    async fn credential<T>(&self, request: &Request<T>) -> Result<Credential, AuthError> {
+        let token =
+            platform::grpc::bearer_token(request.metadata()).ok_or(AuthError::Unauthenticated)?;
+        let credential = self
+            .credentials
+            .verify(token)
+            .map_err(|_| AuthError::Unauthenticated)?;
+        if let Credential::User(claims) = &credential
+            && self.revocations.is_revoked(claims).await?
+        {
+            return Err(AuthError::Unauthenticated);
+        }
+        Ok(credential)
+    }
+}
+
+/// A user reads their own account (an admin any); a service reads any.
+fn may_read_user(credential: &Credential, id: Uuid) -> bool {
+    match credential {
+        Credential::User(claims) => claims.sub == id || claims.user_type == UserType::Admin,
+        Credential::Service(_) => true,
     }
 }
 
@@ -219,7 +248,11 @@ impl AuthService for AuthGrpc {
         &self,
         request: Request<pb::GetUserRequest>,
     ) -> Result<Response<pb::User>, Status> {
+        let credential = self.credential(&request).await?;
         let id = parse_id(&request.into_inner().user_id)?;
+        if !may_read_user(&credential, id) {
+            return Err(AuthError::Forbidden("You may only read your own account").into());
+        }
         let row = self
             .store
             .find(id)
@@ -232,6 +265,10 @@ impl AuthService for AuthGrpc {
         &self,
         request: Request<pb::GetUsersRequest>,
     ) -> Result<Response<pb::GetUsersResponse>, Status> {
+        // Batches of other people's accounts are for services (conversations checking participants).
+        if !matches!(self.credential(&request).await?, Credential::Service(_)) {
+            return Err(AuthError::Forbidden("Only services look up users in batches").into());
+        }
         let ids = request
             .into_inner()
             .user_ids

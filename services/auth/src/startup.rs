@@ -5,7 +5,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use junqo_proto::auth::v1::auth_service_server::AuthServiceServer;
-use jwt::{TokenSigner, TokenVerifier};
+use jwt::{CredentialVerifier, TokenSigner, TokenVerifier};
 use platform::service::Service;
 use platform::telemetry::LogFormat;
 use platform::{Env, Error};
@@ -73,6 +73,7 @@ impl Service for Application {
             PasswordHasher::new(config.hash_concurrency).map_err(Error::service)?,
             TokenSigner::new(&config.jwt_secret, config.token_ttl),
             TokenVerifier::new(&config.jwt_secret),
+            CredentialVerifier::new(&config.jwt_secret),
         );
         Ok(Self {
             ports,

@@ -44,12 +44,11 @@ pub async fn run(args: Args) -> Result<(), BenchError> {
             while Instant::now() < deadline {
                 let conversation = i % ids.len();
                 let sender = &users[conversation * 2 + (i / ids.len()) % 2];
-                let request = CreateMessageRequest {
-                    actor: Some(sender.actor.clone()),
+                let request = sender.call(CreateMessageRequest {
                     conversation_id: ids[conversation].clone(),
                     content: format!("bench message {i}"),
                     client_message_id: None,
-                };
+                });
                 let sent = Instant::now();
                 match client.create_message(request).await {
                     Ok(_) => latencies.push(sent.elapsed()),

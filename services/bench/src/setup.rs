@@ -2,15 +2,27 @@
 
 use junqo_proto::auth::v1::SignUpRequest;
 use junqo_proto::auth::v1::auth_service_client::AuthServiceClient;
+use junqo_proto::conversations::v1::CreateConversationRequest;
 use junqo_proto::conversations::v1::conversations_service_client::ConversationsServiceClient;
-use junqo_proto::conversations::v1::{Actor, CreateConversationRequest};
 use tonic::transport::Channel;
 
 use crate::BenchError;
 
 pub struct BenchUser {
-    pub actor: Actor,
+    pub user_id: String,
+    /// Sent with every call made as this user: services take the acting user from it.
     pub token: String,
+}
+
+impl BenchUser {
+    /// A gRPC request made as this user.
+    pub fn call<T>(&self, message: T) -> tonic::Request<T> {
+        let mut request = tonic::Request::new(message);
+        if let Ok(value) = format!("Bearer {}", self.token).parse() {
+            request.metadata_mut().insert("authorization", value);
+        }
+        request
+    }
 }
 
 pub async fn channel(url: &str, what: &'static str) -> Result<Channel, BenchError> {
@@ -47,10 +59,7 @@ pub async fn users(auth: &Channel, run: &str, count: usize) -> Result<Vec<BenchU
                 .into_inner();
             let user = response.user.unwrap_or_default();
             users.push(BenchUser {
-                actor: Actor {
-                    user_id: user.id,
-                    user_type: "STUDENT".into(),
-                },
+                user_id: user.id,
                 token: response.token,
             });
         }
@@ -76,10 +85,7 @@ pub async fn reused_users(
         .filter_map(|line| {
             let (id, token) = line.split_once(' ')?;
             Some(BenchUser {
-                actor: Actor {
-                    user_id: id.to_owned(),
-                    user_type: "STUDENT".into(),
-                },
+                user_id: id.to_owned(),
                 token: token.to_owned(),
             })
         })
@@ -90,7 +96,7 @@ pub async fn reused_users(
     let fresh = users(auth, run, count).await?;
     let lines: String = fresh
         .iter()
-        .map(|u| format!("{} {}\n", u.actor.user_id, u.token))
+        .map(|u| format!("{} {}\n", u.user_id, u.token))
         .collect();
     if let Err(error) = std::fs::write(file, lines) {
         eprintln!("bench: cannot save users to {}: {error}", file.display());
@@ -115,11 +121,10 @@ pub async fn groups(
 ) -> Result<Vec<String>, BenchError> {
     let mut ids = Vec::new();
     for group in users.chunks_exact(members) {
-        let request = CreateConversationRequest {
-            actor: Some(group[0].actor.clone()),
-            participant_ids: group[1..].iter().map(|u| u.actor.user_id.clone()).collect(),
+        let request = group[0].call(CreateConversationRequest {
+            participant_ids: group[1..].iter().map(|u| u.user_id.clone()).collect(),
             ..Default::default()
-        };
+        });
         let created = ConversationsServiceClient::new(conversations.clone())
             .create_conversation(request)
             .await

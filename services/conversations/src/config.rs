@@ -21,6 +21,8 @@ pub struct ConversationsConfig {
     pub migrate_on_start: bool,
     pub database: DatabaseSettings,
     pub auth_url: String,
+    /// Verifies the credential of every call, and signs this service's own calls to auth.
+    pub jwt_secret: SecretString,
     /// Holds the broker's credentials, hence secret.
     pub rabbitmq_url: SecretString,
     pub exchanges: Exchanges,
@@ -33,15 +35,19 @@ pub const DEFAULT_RABBITMQ_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
 impl ConversationsConfig {
     pub fn from_env(env: &Env) -> Result<Self, platform::Error> {
         let bind: IpAddr = env.parse_or("BIND_ADDRESS", IpAddr::from([0, 0, 0, 0]))?;
+        // gRPC is for the other services only: loopback unless the deployment opens it (Kubernetes and
+        // Compose set 0.0.0.0, with network policies deciding who may connect).
+        let grpc_bind: IpAddr = env.parse_or("GRPC_BIND_ADDRESS", IpAddr::from([127, 0, 0, 1]))?;
         Ok(Self {
             environment: env.environment()?,
             log_format: LogFormat::from_env(env)?,
             admin_listen: SocketAddr::new(bind, env.parse_or("ADMIN_PORT", 9092)?),
             admin_limits: Limits::admin_from_env(env)?,
             migrate_on_start: env.parse_or("MIGRATE_ON_START", true)?,
-            listen: SocketAddr::new(bind, env.parse_or("CONVERSATIONS_PORT", 50052)?),
+            listen: SocketAddr::new(grpc_bind, env.parse_or("CONVERSATIONS_PORT", 50052)?),
             database: DatabaseSettings::from_env(env)?,
             auth_url: env.string_or("AUTH_URL", "http://127.0.0.1:50051"),
+            jwt_secret: env.jwt_secret()?,
             rabbitmq_url: env
                 .secret("RABBITMQ_URL", "RABBITMQ_URL_FILE")?
                 .unwrap_or_else(|| SecretString::from(DEFAULT_RABBITMQ_URL)),
@@ -49,5 +55,22 @@ impl ConversationsConfig {
             relay_interval: Duration::from_millis(env.parse_or("OUTBOX_RELAY_INTERVAL_MS", 1000)?),
             relay_grace: Duration::from_millis(env.parse_or("OUTBOX_RELAY_GRACE_MS", 2000)?),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grpc_listens_on_loopback_unless_the_deployment_opens_it() {
+        let mut env = Env::from_pairs([("JWT_SECRET", "irrelevant-here")]);
+        let config = ConversationsConfig::from_env(&env).expect("valid");
+        assert!(config.listen.ip().is_loopback(), "{}", config.listen);
+        assert!(config.admin_listen.ip().is_unspecified());
+
+        env.set("GRPC_BIND_ADDRESS", "0.0.0.0");
+        let config = ConversationsConfig::from_env(&env).expect("valid");
+        assert!(config.listen.ip().is_unspecified());
     }
 }

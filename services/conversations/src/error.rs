@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConversationsError {
-    /// The request names no valid acting user: a bug in the calling service, never a user's input.
+    /// The call carries no valid credential of a user this RPC may act for.
     #[error("Unauthorized")]
     NoActor,
     /// Also the answer when the conversation exists but the actor may not see it: a non-participant

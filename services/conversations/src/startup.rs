@@ -19,7 +19,10 @@ use tokio_util::sync::CancellationToken;
 use tonic::server::NamedService;
 use tonic::service::Routes;
 
+use jwt::{CredentialVerifier, ServiceSigner};
+
 use crate::ConversationsConfig;
+use crate::authn::Authenticate;
 use crate::events::publisher::{EventPublisher, PublisherSettings};
 use crate::grpc::Handlers;
 use crate::users::UserDirectory;
@@ -38,6 +41,7 @@ pub struct Application {
     ports: platform::grpc::Ports,
     pool: PgPool,
     handlers: Handlers,
+    authenticate: Authenticate,
     writer_task: JoinHandle<()>,
     publisher_task: JoinHandle<()>,
     stop_publisher: CancellationToken,
@@ -86,7 +90,9 @@ impl Service for Application {
             stop_consumers.clone(),
         );
         let (writer, writer_task) = MessageWriter::spawn(pool.clone(), publisher.clone());
-        let handlers = Handlers::new(pool.clone(), writer, publisher, UserDirectory::new(auth));
+        let users = UserDirectory::new(auth, ServiceSigner::new(&config.jwt_secret, Self::NAME));
+        let handlers = Handlers::new(pool.clone(), writer, publisher, users);
+        let authenticate = Authenticate::new(CredentialVerifier::new(&config.jwt_secret));
 
         let ports =
             platform::grpc::Ports::bind(config.listen, config.admin_listen, config.admin_limits)
@@ -95,6 +101,7 @@ impl Service for Application {
             ports,
             pool,
             handlers,
+            authenticate,
             writer_task,
             publisher_task,
             stop_publisher,
@@ -118,8 +125,14 @@ impl Service for Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), Error> {
-        let routes = Routes::new(ConversationsServiceServer::new(self.handlers.clone()))
-            .add_service(MessagesServiceServer::new(self.handlers));
+        let routes = Routes::new(ConversationsServiceServer::with_interceptor(
+            self.handlers.clone(),
+            self.authenticate.clone(),
+        ))
+        .add_service(MessagesServiceServer::with_interceptor(
+            self.handlers,
+            self.authenticate,
+        ));
         let served = self
             .ports
             .serve(Self::NAME, &self.pool, routes, SERVED, shutdown)

@@ -30,6 +30,9 @@ test('refusals carry the original sentences', async () => {
   });
   assert.equal(await refusal({ auth: { token: expired } }), 'Authentication failed - invalid token');
   assert.equal(await refusal({ auth: { token: 'not.a.token' } }), 'Authentication failed - invalid token');
+  // A service token (signed with the same secret, for internal gRPC only) is no client's credential.
+  const internal = sign({ service: 'realtime', sub: randomUUID(), iat: now, exp: now + 60, iss: 'junqo-internal' });
+  assert.equal(await refusal({ auth: { token: internal } }), 'Authentication failed - invalid token');
   const alice = await register('Alice');
   const forged = `${alice.token.slice(0, alice.token.lastIndexOf('.'))}.${'A'.repeat(43)}`;
   assert.equal(await refusal({ query: { token: forged } }), 'Authentication failed - invalid token');

@@ -7,7 +7,7 @@ use junqo_proto::auth::v1::SignUpRequest;
 use junqo_proto::auth::v1::auth_service_client::AuthServiceClient;
 use junqo_proto::conversations::v1::conversations_service_client::ConversationsServiceClient;
 use junqo_proto::conversations::v1::messages_service_client::MessagesServiceClient;
-use junqo_proto::conversations::v1::{Actor, CreateConversationRequest, CreateMessageRequest};
+use junqo_proto::conversations::v1::{CreateConversationRequest, CreateMessageRequest};
 use secrecy::SecretString;
 use testkit::{TestBroker, TestDatabase, sio};
 use tokio::sync::mpsc;
@@ -70,7 +70,7 @@ async fn sigterm_on_conversations_under_load_loses_no_acknowledged_message() {
     env.insert("AUTH_URL".into(), format!("http://127.0.0.1:{}", auth.port));
     let mut conversations = process::start("conversations", &env).await;
 
-    let user = AuthServiceClient::connect(format!("http://127.0.0.1:{}", auth.port))
+    let token = AuthServiceClient::connect(format!("http://127.0.0.1:{}", auth.port))
         .await
         .expect("auth answers")
         .sign_up(SignUpRequest {
@@ -82,20 +82,12 @@ async fn sigterm_on_conversations_under_load_loses_no_acknowledged_message() {
         .await
         .expect("signed up")
         .into_inner()
-        .user
-        .expect("user");
-    let actor = Actor {
-        user_id: user.id,
-        user_type: "STUDENT".into(),
-    };
+        .token;
     let url = format!("http://127.0.0.1:{}", conversations.port);
     let conversation = ConversationsServiceClient::connect(url.clone())
         .await
         .expect("conversations answers")
-        .create_conversation(CreateConversationRequest {
-            actor: Some(actor.clone()),
-            ..Default::default()
-        })
+        .create_conversation(as_user(&token, CreateConversationRequest::default()))
         .await
         .expect("created")
         .into_inner()
@@ -106,16 +98,18 @@ async fn sigterm_on_conversations_under_load_loses_no_acknowledged_message() {
         let mut client = MessagesServiceClient::connect(url.clone())
             .await
             .expect("connects");
-        let (actor, conversation, acknowledged) =
-            (actor.clone(), conversation.clone(), acknowledged.clone());
+        let (token, conversation, acknowledged) =
+            (token.clone(), conversation.clone(), acknowledged.clone());
         tokio::spawn(async move {
             for i in 0.. {
-                let request = CreateMessageRequest {
-                    actor: Some(actor.clone()),
-                    conversation_id: conversation.clone(),
-                    content: format!("sender {sender} message {i}"),
-                    client_message_id: None,
-                };
+                let request = as_user(
+                    &token,
+                    CreateMessageRequest {
+                        conversation_id: conversation.clone(),
+                        content: format!("sender {sender} message {i}"),
+                        client_message_id: None,
+                    },
+                );
                 let Ok(message) = client.create_message(request).await else {
                     return;
                 };
@@ -227,19 +221,18 @@ async fn sigterm_on_a_realtime_instance_tells_the_others_its_users_went_offline(
             .into_inner();
         users.push((response.token, response.user.expect("user").id));
     }
-    let (alice_token, alice_id) = &users[0];
+    let (alice_token, _) = &users[0];
     let (bob_token, bob_id) = &users[1];
     ConversationsServiceClient::connect(format!("http://127.0.0.1:{}", conversations.port))
         .await
         .expect("conversations answers")
-        .create_conversation(CreateConversationRequest {
-            actor: Some(Actor {
-                user_id: alice_id.clone(),
-                user_type: "STUDENT".into(),
-            }),
-            participant_ids: vec![bob_id.clone()],
-            ..Default::default()
-        })
+        .create_conversation(as_user(
+            alice_token,
+            CreateConversationRequest {
+                participant_ids: vec![bob_id.clone()],
+                ..Default::default()
+            },
+        ))
         .await
         .expect("created");
 
@@ -283,4 +276,11 @@ async fn sigterm_on_a_realtime_instance_tells_the_others_its_users_went_offline(
         "alice sees bob go offline when his instance stops"
     );
     drop((auth, conversations, staying));
+}
+
+/// A gRPC request made as the user whose token this is.
+fn as_user<T>(token: &str, message: T) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    platform::grpc::authorize(&mut request, token);
+    request
 }

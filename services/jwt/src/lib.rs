@@ -22,6 +22,13 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+mod internal;
+
+pub use internal::{
+    Credential, CredentialVerifier, INTERNAL_ISSUER, SERVICE_TOKEN_TTL, ServiceClaims,
+    ServiceSigner,
+};
+
 pub const ISSUER: &str = "junqo-auth";
 /// The original backend's token lifetime.
 pub const DEFAULT_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
@@ -208,6 +215,11 @@ impl TokenVerifier {
         let data = jsonwebtoken::decode::<UncheckedClaims>(token, &self.key, &self.validation)
             .map_err(|_| VerifyError::Invalid)?;
         let raw = data.claims;
+        // jsonwebtoken still accepts a token during the second of its `exp`; RFC 7519 says not on or
+        // after it, which is also when realtime ends the token's sockets.
+        if raw.exp <= Utc::now().timestamp() {
+            return Err(VerifyError::Invalid);
+        }
         let text = |v: Option<serde_json::Value>| match v {
             Some(serde_json::Value::String(s)) if !s.is_empty() => Ok(s),
             _ => Err(VerifyError::Payload),

@@ -79,6 +79,17 @@ fn an_expired_token_is_invalid() {
 }
 
 #[test]
+fn a_token_is_invalid_from_the_second_of_its_exp() {
+    let mut claims = valid_claims();
+    claims["exp"] = serde_json::json!(Utc::now().timestamp());
+    let token = hs256("s3cret", &claims);
+    assert_eq!(
+        TokenVerifier::new(&secret("s3cret")).verify(&token),
+        Err(VerifyError::Invalid)
+    );
+}
+
+#[test]
 fn a_foreign_issuer_is_invalid() {
     let mut claims = valid_claims();
     claims["iss"] = serde_json::json!("someone-else");
@@ -132,6 +143,60 @@ fn bearer_takes_the_token_after_the_scheme() {
     assert_eq!(bearer("Basic abc"), None);
     assert_eq!(bearer("Bearer"), None);
     assert_eq!(bearer("Bearer "), None);
+}
+
+#[test]
+fn a_service_token_opens_internal_calls_only() {
+    let service = ServiceSigner::new(&secret("s3cret"), "realtime");
+    let on_behalf_of = Uuid::new_v4();
+    let token = service.sign(Some(on_behalf_of)).expect("signs");
+
+    assert_eq!(
+        TokenVerifier::new(&secret("s3cret")).verify(&token),
+        Err(VerifyError::Invalid),
+        "user-facing verification refuses the internal issuer"
+    );
+    match CredentialVerifier::new(&secret("s3cret")).verify(&token) {
+        Ok(Credential::Service(claims)) => {
+            assert_eq!(claims.service, "realtime");
+            assert_eq!(claims.sub, Some(on_behalf_of));
+            assert_eq!(claims.iss, INTERNAL_ISSUER);
+        }
+        other => panic!("expected a service credential, got {other:?}"),
+    }
+    let for_itself = service.sign(None).expect("signs");
+    assert!(matches!(
+        CredentialVerifier::new(&secret("s3cret")).verify(&for_itself),
+        Ok(Credential::Service(ServiceClaims { sub: None, .. }))
+    ));
+}
+
+#[test]
+fn internal_verification_takes_user_tokens_and_refuses_forgeries() {
+    let verifier = CredentialVerifier::new(&secret("s3cret"));
+    let user = TokenSigner::new(&secret("s3cret"), DEFAULT_TTL)
+        .sign(&alice())
+        .expect("signs");
+    assert!(matches!(verifier.verify(&user), Ok(Credential::User(_))));
+
+    let foreign = ServiceSigner::new(&secret("other"), "realtime")
+        .sign(None)
+        .expect("signs");
+    assert_eq!(verifier.verify(&foreign), Err(VerifyError::Invalid));
+
+    let now = Utc::now().timestamp();
+    let expired = hs256(
+        "s3cret",
+        &serde_json::json!({"service": "realtime", "iat": now - 120, "exp": now - 60, "iss": INTERNAL_ISSUER}),
+    );
+    assert_eq!(verifier.verify(&expired), Err(VerifyError::Invalid));
+
+    let no_service = hs256(
+        "s3cret",
+        &serde_json::json!({"iat": now, "exp": now + 60, "iss": INTERNAL_ISSUER}),
+    );
+    assert_eq!(verifier.verify(&no_service), Err(VerifyError::Invalid));
+    assert_eq!(verifier.verify("garbage"), Err(VerifyError::Invalid));
 }
 
 #[test]

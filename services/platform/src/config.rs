@@ -116,27 +116,47 @@ impl Env {
         self.parse_or("NODE_ENV", Environment::Development)
     }
 
-    /// `JWT_SECRET` (or `JWT_SECRET_FILE`): required everywhere, and in production at least
-    /// [`MIN_PRODUCTION_SECRET_LEN`] characters, since a short HMAC key can be brute-forced offline
-    /// from any one token.
+    /// `JWT_SECRET` (or `JWT_SECRET_FILE`): required everywhere. In production it must be at least
+    /// [`MIN_PRODUCTION_SECRET_LEN`] bytes, since a short HMAC key can be brute-forced offline from any
+    /// one token, and none of the [`SHIPPED_JWT_SECRETS`], which anyone can read in the repository.
     pub fn jwt_secret(&self) -> Result<SecretString, Error> {
         let secret = self
             .secret("JWT_SECRET", "JWT_SECRET_FILE")?
             .ok_or(Error::Missing("JWT_SECRET"))?;
-        let length = secret.expose_secret().chars().count();
-        if self.environment()? == Environment::Production && length < MIN_PRODUCTION_SECRET_LEN {
-            return Err(Error::Invalid {
-                name: "JWT_SECRET",
-                reason: format!(
-                    "must be at least {MIN_PRODUCTION_SECRET_LEN} characters in production"
-                ),
-            });
+        if self.environment()? == Environment::Production {
+            let value = secret.expose_secret();
+            if SHIPPED_JWT_SECRETS.contains(&value.trim()) {
+                return Err(Error::Invalid {
+                    name: "JWT_SECRET",
+                    reason: "is an example published in the repository; generate your own \
+                             (e.g. openssl rand -base64 48)"
+                        .to_owned(),
+                });
+            }
+            if value.len() < MIN_PRODUCTION_SECRET_LEN {
+                return Err(Error::Invalid {
+                    name: "JWT_SECRET",
+                    reason: format!(
+                        "must be at least {MIN_PRODUCTION_SECRET_LEN} bytes in production"
+                    ),
+                });
+            }
         }
         Ok(secret)
     }
 }
 
 pub const MIN_PRODUCTION_SECRET_LEN: usize = 32;
+
+/// Every JWT secret that is, or was, written in this repository (deployment examples, the development
+/// overlay, the README): production refuses them all. A test checks that the files that ship one are
+/// listed here.
+pub const SHIPPED_JWT_SECRETS: &[&str] = &[
+    // deploy/secrets/jwt_secret.example, as Docker Compose used to mount it.
+    "change-me-to-32-random-characters-at-least-00000000",
+    // k8s/overlays/dev/kustomization.yaml
+    "dev-only-jwt-secret-0123456789abcdef0123",
+];
 
 fn read_secret_file(var: &'static str, path: &Path) -> Result<SecretString, Error> {
     let text = std::fs::read_to_string(path).map_err(|e| Error::Invalid {
@@ -260,12 +280,53 @@ mod tests {
     }
 
     #[test]
+    fn production_refuses_every_jwt_secret_shipped_in_the_repository() {
+        for shipped in SHIPPED_JWT_SECRETS {
+            let mut env = Env::from_pairs([("JWT_SECRET", *shipped)]);
+            assert!(env.jwt_secret().is_ok(), "development takes {shipped}");
+            env.set("NODE_ENV", "production");
+            let err = env.jwt_secret().expect_err("a published secret");
+            assert_eq!(
+                err.to_string(),
+                "invalid environment variable JWT_SECRET: is an example published in the repository; \
+                 generate your own (e.g. openssl rand -base64 48)"
+            );
+        }
+    }
+
+    /// The list is the one place: every file of the repository that ships a JWT secret is in it.
+    #[test]
+    fn the_shipped_secrets_list_covers_the_repository() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let overlay = std::fs::read_to_string(root.join("k8s/overlays/dev/kustomization.yaml"))
+            .expect("the dev overlay");
+        let literal = overlay
+            .split("literals: [secret=")
+            .nth(1)
+            .and_then(|rest| rest.split(']').next())
+            .expect("the dev overlay's junqo-jwt literal");
+        assert!(SHIPPED_JWT_SECRETS.contains(&literal), "{literal}");
+        let secrets = root.join("deploy/secrets");
+        for entry in std::fs::read_dir(&secrets).expect("deploy/secrets") {
+            let path = entry.expect("an entry").path();
+            if path.to_string_lossy().contains("jwt") {
+                let value = std::fs::read_to_string(&path).expect("readable");
+                assert!(
+                    SHIPPED_JWT_SECRETS.contains(&value.trim()),
+                    "{} is not listed",
+                    path.display()
+                );
+            }
+        }
+    }
+
+    #[test]
     fn a_weak_jwt_secret_is_refused_in_production_only() {
         let mut env = Env::from_pairs([("JWT_SECRET", "short")]);
         assert!(env.jwt_secret().is_ok());
         env.set("NODE_ENV", "production");
         let err = env.jwt_secret().expect_err("too short for production");
-        assert!(err.to_string().contains("at least 32 characters"), "{err}");
+        assert!(err.to_string().contains("at least 32 bytes"), "{err}");
         assert!(
             !err.to_string().contains("short"),
             "the secret must not be echoed: {err}"

@@ -4,6 +4,11 @@
 //! When `OTEL_EXPORTER_OTLP_ENDPOINT` is set, spans are also exported over OTLP/gRPC with the service's
 //! name (`junqo-<service>`); when it is not, nothing is exported and nothing complains. W3C trace context is
 //! the propagation format either way (see [`crate::trace`]).
+//!
+//! Tokens never reach a log or a trace: request spans record the path, never the query string (which may
+//! hold `?token=`), the `Authorization` header is marked sensitive, and [`never_verbose`] keeps the
+//! Socket.IO libraries at `info` whatever `RUST_LOG` asks, because at `debug` they print every handshake's
+//! auth payload (`auth.token`) and every packet.
 
 use std::str::FromStr;
 
@@ -12,6 +17,7 @@ use opentelemetry_otlp::WithExportConfig;
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::SdkTracerProvider;
+use tracing_subscriber::filter::{LevelFilter, Targets};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
@@ -43,6 +49,19 @@ impl LogFormat {
         };
         env.parse_or("LOG_FORMAT", default)
     }
+}
+
+/// Libraries whose `debug` and `trace` events print what clients sent, tokens included (socketioxide
+/// logs the handshake's `auth` object and each packet; engineioxide the request it upgrades).
+const PAYLOAD_LOGGERS: &[&str] = &["socketioxide", "engineioxide"];
+
+/// A filter that lets everything through except the [`PAYLOAD_LOGGERS`] below `info`. Applied on top of
+/// `RUST_LOG` to logs and exported traces alike, so no setting can make them print a token.
+pub fn never_verbose() -> Targets {
+    PAYLOAD_LOGGERS.iter().fold(
+        Targets::new().with_default(LevelFilter::TRACE),
+        |targets, name| targets.with_target(*name, LevelFilter::INFO),
+    )
 }
 
 /// Keeps the trace exporter alive; [`Telemetry::shutdown`] flushes what is buffered.
@@ -77,9 +96,10 @@ pub fn init(service: &'static str, format: LogFormat, otlp_endpoint: Option<&str
         tracing_opentelemetry::layer()
             .with_tracer(provider.tracer(service))
             .with_filter(EnvFilter::new("info,h2=off,hyper=off,tonic=off,tower=off"))
+            .with_filter(never_verbose())
     });
     let installed = tracing_subscriber::registry()
-        .with(logs.with_filter(filter()))
+        .with(logs.with_filter(filter()).with_filter(never_verbose()))
         .with(traces)
         .try_init();
     if installed.is_ok() {

@@ -58,6 +58,7 @@ pub async fn authenticate(
         user_id: claims.sub,
         user_name: claims.user_name,
         user_type: claims.user_type,
+        token,
     };
     Peer::attach(&socket, session);
     Ok(())

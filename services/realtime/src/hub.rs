@@ -5,9 +5,10 @@ use std::sync::Arc;
 use junqo_proto::conversations::v1::ListContactsRequest;
 use junqo_proto::conversations::v1::conversations_service_client::ConversationsServiceClient;
 use junqo_proto::conversations::v1::messages_service_client::MessagesServiceClient;
-use jwt::TokenVerifier;
+use jwt::{ServiceSigner, TokenVerifier};
 use revocation::Revocations;
 use tonic::transport::Channel;
+use uuid::Uuid;
 
 use crate::error::SocketError;
 use crate::fanout::Fanout;
@@ -20,6 +21,8 @@ use crate::upstream;
 
 pub struct Hub {
     pub verifier: TokenVerifier,
+    /// Signs this service's own calls (presence), which act for a user without their token.
+    pub service: ServiceSigner,
     /// Revoked tokens, kept current from the broker: the handshake refuses them.
     pub revocations: Revocations,
     /// Ends each live socket when its token expires or is revoked.
@@ -35,11 +38,28 @@ pub struct Hub {
 }
 
 impl Hub {
-    /// The users who share at least one conversation with the session's user.
+    /// The users who share at least one conversation with the session's user, asked as that user.
     pub async fn contacts(&self, session: &Session) -> Result<Vec<String>, SocketError> {
-        let request = upstream::request(ListContactsRequest {
-            actor: Some(session.actor()),
-        });
+        self.list_contacts(upstream::request(session, ListContactsRequest {}))
+            .await
+    }
+
+    /// The same, asked by this service for the user's presence announcements: those also happen after
+    /// the user's own token has expired (the socket closed for that reason) or on shutdown, and their
+    /// contacts must still hear that they went offline.
+    pub async fn contacts_for_presence(&self, user: Uuid) -> Result<Vec<String>, SocketError> {
+        let token = self
+            .service
+            .sign(Some(user))
+            .map_err(|_| SocketError::internal())?;
+        self.list_contacts(upstream::with_token(&token, ListContactsRequest {}))
+            .await
+    }
+
+    async fn list_contacts(
+        &self,
+        request: tonic::Request<ListContactsRequest>,
+    ) -> Result<Vec<String>, SocketError> {
         Ok(self
             .conversations
             .clone()
@@ -52,9 +72,7 @@ impl Hub {
     /// The users kept apart from the session's user by a block, either way: they must not see the user
     /// typing. Asked on every start of typing, so a block counts from the moment it is made.
     pub async fn kept_apart(&self, session: &Session) -> Result<Vec<String>, SocketError> {
-        let request = upstream::request(ListContactsRequest {
-            actor: Some(session.actor()),
-        });
+        let request = upstream::request(session, ListContactsRequest {});
         Ok(self
             .conversations
             .clone()

@@ -72,7 +72,7 @@ async fn on_disconnect(socket: SocketRef, State(hub): State<Arc<Hub>>, reason: D
 /// Tells every instance whether this one has the user online, as it is when published (see
 /// [`crate::presence`]), and who should hear about it: the users who share a conversation with them.
 async fn announce(hub: &Hub, session: &Session) {
-    let audience = match hub.contacts(session).await {
+    let audience = match hub.contacts_for_presence(session.user_id).await {
         Ok(audience) => audience,
         Err(error) => {
             tracing::warn!(%error, "cannot find who to tell about a status change");

@@ -110,6 +110,7 @@ mod tests {
 
     fn session(user: Uuid) -> Arc<Session> {
         Arc::new(Session {
+            token: String::new(),
             user_id: user,
             user_name: "Alice".into(),
             user_type: jwt::UserType::Student,

@@ -122,10 +122,12 @@ impl Rooms {
     }
 
     async fn check_access(&self, session: &Session, conversation: Uuid) -> Result<(), SocketError> {
-        let request = upstream::request(ConversationRef {
-            actor: Some(session.actor()),
-            conversation_id: conversation.to_string(),
-        });
+        let request = upstream::request(
+            session,
+            ConversationRef {
+                conversation_id: conversation.to_string(),
+            },
+        );
         self.conversations.clone().check_access(request).await?;
         Ok(())
     }

@@ -15,20 +15,24 @@ use socketioxide::extract::SocketRef;
 use uuid::Uuid;
 
 /// The verified user behind a socket.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct Session {
     pub user_id: Uuid,
     pub user_name: String,
     pub user_type: UserType,
+    /// The token the socket connected with, forwarded on every call made for the user: the
+    /// conversations service takes the acting user from it, not from anything this service says.
+    pub token: String,
 }
 
-impl Session {
-    /// The user as the conversations service knows them.
-    pub fn actor(&self) -> junqo_proto::conversations::v1::Actor {
-        junqo_proto::conversations::v1::Actor {
-            user_id: self.user_id.to_string(),
-            user_type: self.user_type.as_str().to_owned(),
-        }
+/// Who, never the token.
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("user_id", &self.user_id)
+            .field("user_name", &self.user_name)
+            .field("user_type", &self.user_type)
+            .finish_non_exhaustive()
     }
 }
 

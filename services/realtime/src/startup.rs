@@ -13,7 +13,7 @@ use axum::routing::get;
 use junqo_proto::conversations::v1::conversations_service_client::ConversationsServiceClient;
 use junqo_proto::conversations::v1::conversations_service_server;
 use junqo_proto::conversations::v1::messages_service_client::MessagesServiceClient;
-use jwt::TokenVerifier;
+use jwt::{ServiceSigner, TokenVerifier};
 use platform::service::{Limits, Listener, Service};
 use platform::telemetry::LogFormat;
 use platform::{Env, Error};
@@ -103,6 +103,7 @@ impl Service for Application {
         let rooms = Rooms::new(fanout.clone(), typing.clone(), conversations_client.clone());
         let hub = Arc::new(Hub {
             verifier: TokenVerifier::new(&config.jwt_secret),
+            service: ServiceSigner::new(&config.jwt_secret, Self::NAME),
             revocations,
             tokens,
             conversations: conversations_client,

@@ -1,10 +1,20 @@
-//! Requests to the conversations service. Every one is built here, so every one carries the trace
-//! context of the span it is made in (`traceparent` metadata): a socket event, the gRPC call it makes and
-//! the broker event that comes back are one trace, as a REST request's are.
+//! Requests to the conversations service. Every one is built here, so every one carries a credential
+//! and the trace context of the span it is made in (`traceparent` metadata): a socket event, the gRPC
+//! call it makes and the broker event that comes back are one trace, as a REST request's are.
 
-/// A request carrying the current span's trace context (when traces are exported).
-pub fn request<T>(message: T) -> tonic::Request<T> {
+use crate::session::Session;
+
+/// A request made for the session's user: it carries their own token, from which the conversations
+/// service takes the acting user.
+pub fn request<T>(session: &Session, message: T) -> tonic::Request<T> {
+    with_token(&session.token, message)
+}
+
+/// A request carrying `token` (a user's, or a service token) and the current span's trace context
+/// (when traces are exported).
+pub fn with_token<T>(token: &str, message: T) -> tonic::Request<T> {
     let mut request = tonic::Request::new(message);
+    platform::grpc::authorize(&mut request, token);
     if let Some(value) = platform::trace::current_traceparent().and_then(|t| t.parse().ok()) {
         request.metadata_mut().insert("traceparent", value);
     }

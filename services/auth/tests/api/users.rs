@@ -3,7 +3,7 @@ use junqo_proto::auth::v1::{
 };
 use tonic::Code;
 
-use crate::helpers::{bearer, spawn_app, violations};
+use crate::helpers::{bearer, service_token, spawn_app, violations};
 
 #[tokio::test]
 async fn users_are_found_alone_or_in_batches() {
@@ -22,9 +22,12 @@ async fn users_are_found_alone_or_in_batches() {
     let found = app
         .client
         .clone()
-        .get_user(GetUserRequest {
-            user_id: alice.id.clone(),
-        })
+        .get_user(bearer(
+            GetUserRequest {
+                user_id: alice.id.clone(),
+            },
+            &service_token(),
+        ))
         .await
         .expect("alice exists")
         .into_inner();
@@ -34,9 +37,12 @@ async fn users_are_found_alone_or_in_batches() {
     let mut batch = app
         .client
         .clone()
-        .get_users(GetUsersRequest {
-            user_ids: vec![alice.id.clone(), bob.id.clone(), unknown],
-        })
+        .get_users(bearer(
+            GetUsersRequest {
+                user_ids: vec![alice.id.clone(), bob.id.clone(), unknown],
+            },
+            &service_token(),
+        ))
         .await
         .expect("batch lookup")
         .into_inner()
@@ -151,11 +157,88 @@ async fn a_deleted_user_is_gone() {
     let status = app
         .client
         .clone()
-        .get_user(GetUserRequest {
-            user_id: id.clone(),
-        })
+        .get_user(bearer(
+            GetUserRequest {
+                user_id: id.clone(),
+            },
+            &service_token(),
+        ))
         .await
         .expect_err("user is gone");
     assert_eq!(status.code(), Code::NotFound);
     assert_eq!(status.message(), format!("User #{id} not found"));
+}
+
+#[tokio::test]
+async fn lookups_need_a_credential_and_a_user_reads_only_their_own_account() {
+    let app = spawn_app().await;
+    let alice = app.sign_up("Alice", "alice@example.com").await;
+    let alice_id = alice.user.expect("user").id;
+    let bob = app.sign_up("Bob Bobson", "bob@example.com").await;
+    let bob_id = bob.user.expect("user").id;
+    let get = |id: &str| GetUserRequest { user_id: id.into() };
+
+    let status = app
+        .client
+        .clone()
+        .get_user(get(&alice_id))
+        .await
+        .expect_err("no credential");
+    assert_eq!(status.code(), Code::Unauthenticated);
+
+    let own = app
+        .client
+        .clone()
+        .get_user(bearer(get(&alice_id), &alice.token))
+        .await
+        .expect("her own account")
+        .into_inner();
+    assert_eq!(own.id, alice_id);
+
+    let status = app
+        .client
+        .clone()
+        .get_user(bearer(get(&bob_id), &alice.token))
+        .await
+        .expect_err("someone else's account");
+    assert_eq!(status.code(), Code::PermissionDenied);
+
+    let batch = || GetUsersRequest {
+        user_ids: vec![bob_id.clone()],
+    };
+    let status = app
+        .client
+        .clone()
+        .get_users(batch())
+        .await
+        .expect_err("no credential");
+    assert_eq!(status.code(), Code::Unauthenticated);
+    let status = app
+        .client
+        .clone()
+        .get_users(bearer(batch(), &alice.token))
+        .await
+        .expect_err("a user's token is not a service's");
+    assert_eq!(status.code(), Code::PermissionDenied);
+}
+
+#[tokio::test]
+async fn a_service_token_cannot_act_as_a_user_or_pass_as_one() {
+    let app = spawn_app().await;
+    let service = service_token();
+    let status = app
+        .client
+        .clone()
+        .delete_user(bearer(DeleteUserRequest {}, &service))
+        .await
+        .expect_err("a service token names no user");
+    assert_eq!(status.code(), Code::Unauthenticated);
+
+    let status = app
+        .client
+        .clone()
+        .verify_token(junqo_proto::auth::v1::VerifyTokenRequest { token: service })
+        .await
+        .expect_err("VerifyToken answers for users' tokens only");
+    assert_eq!(status.code(), Code::Unauthenticated);
 }

@@ -10,14 +10,16 @@ pub use content::{MAX_CONTENT_CHARS, MessageContent};
 pub use search::{MAX_QUERY_CHARS, SearchQuery};
 pub use title::Title;
 
-use junqo_proto::conversations::v1 as pb;
+use jwt::{Claims, Credential, ServiceClaims, UserType};
+use tonic::Request;
 use uuid::Uuid;
 use validation::rules::{self, Raw};
 use validation::{Broken, Checked};
 
 use crate::ConversationsError;
 
-/// Who is asking, as the calling service verified from the user's token.
+/// Who is asking, taken from the call's credential that [`crate::authn`] verified: never from a field
+/// of the request, which any caller could fill.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Actor {
     pub user_id: Uuid,
@@ -25,16 +27,35 @@ pub struct Actor {
 }
 
 impl Actor {
-    pub fn parse(actor: Option<&pb::Actor>) -> Result<Self, ConversationsError> {
-        let actor = actor.ok_or(ConversationsError::NoActor)?;
-        let user_id = actor
-            .user_id
-            .parse()
-            .map_err(|_| ConversationsError::NoActor)?;
-        Ok(Self {
-            user_id,
-            is_admin: actor.user_type == "ADMIN",
-        })
+    /// The user whose own token the call carries. A service token is refused: services act for users
+    /// only where [`Self::of_user_or_service`] says so.
+    pub fn of<T>(request: &Request<T>) -> Result<Self, ConversationsError> {
+        match request.extensions().get::<Credential>() {
+            Some(Credential::User(claims)) => Ok(Self::from_claims(claims)),
+            _ => Err(ConversationsError::NoActor),
+        }
+    }
+
+    /// As [`Self::of`], or the user a service token acts for, never with an admin's rights. For what a
+    /// service asks about a user after the user's own token may have ended (presence).
+    pub fn of_user_or_service<T>(request: &Request<T>) -> Result<Self, ConversationsError> {
+        match request.extensions().get::<Credential>() {
+            Some(Credential::User(claims)) => Ok(Self::from_claims(claims)),
+            Some(Credential::Service(ServiceClaims {
+                sub: Some(user_id), ..
+            })) => Ok(Self {
+                user_id: *user_id,
+                is_admin: false,
+            }),
+            _ => Err(ConversationsError::NoActor),
+        }
+    }
+
+    fn from_claims(claims: &Claims) -> Self {
+        Self {
+            user_id: claims.sub,
+            is_admin: claims.user_type == UserType::Admin,
+        }
     }
 }
 
@@ -189,19 +210,66 @@ mod tests {
         );
     }
 
+    fn user(user_type: UserType) -> Credential {
+        Credential::User(Claims {
+            sub: Uuid::new_v4(),
+            user_name: "Someone".into(),
+            user_type,
+            email: "someone@example.com".into(),
+            iat: 0,
+            exp: 0,
+            iss: jwt::ISSUER.into(),
+            jti: None,
+            nbf: None,
+        })
+    }
+
+    fn service(sub: Option<Uuid>) -> Credential {
+        Credential::Service(ServiceClaims {
+            service: "realtime".into(),
+            sub,
+            iat: 0,
+            exp: 0,
+            iss: jwt::INTERNAL_ISSUER.into(),
+        })
+    }
+
+    fn call(credential: Option<Credential>) -> Request<()> {
+        let mut request = Request::new(());
+        if let Some(credential) = credential {
+            request.extensions_mut().insert(credential);
+        }
+        request
+    }
+
     #[test]
-    fn only_the_admin_type_is_admin() {
-        let id = Uuid::new_v4().to_string();
-        let actor = |user_type: &str| {
-            Actor::parse(Some(&pb::Actor {
-                user_id: id.clone(),
-                user_type: user_type.into(),
-            }))
-            .expect("valid actor")
-        };
-        assert!(actor("ADMIN").is_admin);
-        assert!(!actor("COMPANY").is_admin);
-        assert!(Actor::parse(None).is_err());
+    fn the_actor_is_the_verified_user_and_only_the_admin_type_is_admin() {
+        assert!(
+            Actor::of(&call(Some(user(UserType::Admin))))
+                .expect("user")
+                .is_admin
+        );
+        assert!(
+            !Actor::of(&call(Some(user(UserType::Company))))
+                .expect("user")
+                .is_admin
+        );
+        assert!(Actor::of(&call(None)).is_err());
+    }
+
+    #[test]
+    fn a_service_acts_for_a_user_only_where_allowed_and_never_as_admin() {
+        let someone = Uuid::new_v4();
+        assert!(Actor::of(&call(Some(service(Some(someone))))).is_err());
+        assert_eq!(
+            Actor::of_user_or_service(&call(Some(service(Some(someone))))).expect("acts for"),
+            Actor {
+                user_id: someone,
+                is_admin: false
+            }
+        );
+        assert!(Actor::of_user_or_service(&call(Some(service(None)))).is_err());
+        assert!(Actor::of_user_or_service(&call(None)).is_err());
     }
 
     #[test]

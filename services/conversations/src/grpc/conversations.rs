@@ -69,8 +69,8 @@ impl ConversationsService for Handlers {
         request: Request<pb::CreateConversationRequest>,
     ) -> Result<Response<pb::Conversation>, Status> {
         let trace = traceparent(&request);
+        let actor = Actor::of(&request)?;
         let request = request.into_inner();
-        let actor = Actor::parse(request.actor.as_ref())?;
         let (mut participants, title, offer_id, application_id) = validation::all((
             parse_participants(&request.participant_ids, ParticipantsForm::Create),
             Title::parse_optional(request.title.as_deref()),
@@ -114,8 +114,8 @@ impl ConversationsService for Handlers {
         &self,
         request: Request<pb::ConversationRef>,
     ) -> Result<Response<pb::Conversation>, Status> {
+        let actor = Actor::of(&request)?;
         let request = request.into_inner();
-        let actor = Actor::parse(request.actor.as_ref())?;
         let id = parse_id(&request.conversation_id, "Conversation ID")?;
         Ok(Response::new(self.visible(&actor, id).await?))
     }
@@ -124,8 +124,8 @@ impl ConversationsService for Handlers {
         &self,
         request: Request<pb::ListConversationsRequest>,
     ) -> Result<Response<pb::ListConversationsResponse>, Status> {
+        let actor = Actor::of(&request)?;
         let request = request.into_inner();
-        let actor = Actor::parse(request.actor.as_ref())?;
         let with = parse_optional_id(request.participant_id.as_deref(), "Participant ID")?;
         let limit = page_limit(request.limit, DEFAULT_LIST_LIMIT);
         let (rows, count) =
@@ -142,8 +142,8 @@ impl ConversationsService for Handlers {
         request: Request<pb::ConversationRef>,
     ) -> Result<Response<pb::Empty>, Status> {
         let trace = traceparent(&request);
+        let actor = Actor::of(&request)?;
         let request = request.into_inner();
-        let actor = Actor::parse(request.actor.as_ref())?;
         let id = parse_id(&request.conversation_id, "Conversation ID")?;
         let mut tx = self
             .pool()
@@ -162,8 +162,8 @@ impl ConversationsService for Handlers {
         request: Request<pb::ParticipantsRequest>,
     ) -> Result<Response<pb::Conversation>, Status> {
         let trace = traceparent(&request);
+        let actor = Actor::of(&request)?;
         let request = request.into_inner();
-        let actor = Actor::parse(request.actor.as_ref())?;
         let (id, users) = validation::all((
             parse_id(&request.conversation_id, "Conversation ID"),
             parse_participants(&request.participant_ids, ParticipantsForm::Add),
@@ -203,8 +203,8 @@ impl ConversationsService for Handlers {
         request: Request<pb::ParticipantsRequest>,
     ) -> Result<Response<pb::Conversation>, Status> {
         let trace = traceparent(&request);
+        let actor = Actor::of(&request)?;
         let request = request.into_inner();
-        let actor = Actor::parse(request.actor.as_ref())?;
         let (id, users) = validation::all((
             parse_id(&request.conversation_id, "Conversation ID"),
             parse_participants(&request.participant_ids, ParticipantsForm::Remove),
@@ -245,8 +245,8 @@ impl ConversationsService for Handlers {
         &self,
         request: Request<pb::ConversationRef>,
     ) -> Result<Response<pb::ConversationTitle>, Status> {
+        let actor = Actor::of(&request)?;
         let request = request.into_inner();
-        let actor = Actor::parse(request.actor.as_ref())?;
         let id = parse_id(&request.conversation_id, "Conversation ID")?;
         self.ensure_access(&actor, id).await?;
         let title = store::conversations::title(self.pool(), id, actor.user_id).await?;
@@ -261,8 +261,8 @@ impl ConversationsService for Handlers {
         &self,
         request: Request<pb::SetTitleRequest>,
     ) -> Result<Response<pb::ConversationTitle>, Status> {
+        let actor = Actor::of(&request)?;
         let request = request.into_inner();
-        let actor = Actor::parse(request.actor.as_ref())?;
         let (id, title) = validation::all((
             parse_id(&request.conversation_id, "Conversation ID"),
             Title::parse(&request.title),
@@ -290,8 +290,8 @@ impl ConversationsService for Handlers {
         &self,
         request: Request<pb::ConversationRef>,
     ) -> Result<Response<pb::Empty>, Status> {
+        let actor = Actor::of(&request)?;
         let request = request.into_inner();
-        let actor = Actor::parse(request.actor.as_ref())?;
         let id = parse_id(&request.conversation_id, "Conversation ID")?;
         self.ensure_access(&actor, id).await?;
         if !store::conversations::delete_title(self.pool(), id, actor.user_id).await? {
@@ -308,8 +308,8 @@ impl ConversationsService for Handlers {
         &self,
         request: Request<pb::ConversationRef>,
     ) -> Result<Response<pb::Empty>, Status> {
+        let actor = Actor::of(&request)?;
         let request = request.into_inner();
-        let actor = Actor::parse(request.actor.as_ref())?;
         let id = parse_id(&request.conversation_id, "Conversation ID")?;
         self.ensure_access(&actor, id).await?;
         Ok(Response::new(pb::Empty {}))
@@ -319,7 +319,7 @@ impl ConversationsService for Handlers {
         &self,
         request: Request<pb::ListContactsRequest>,
     ) -> Result<Response<pb::ListContactsResponse>, Status> {
-        let actor = Actor::parse(request.get_ref().actor.as_ref())?;
+        let actor = Actor::of_user_or_service(&request)?;
         let contacts = store::conversations::contacts(self.pool(), actor.user_id).await?;
         Ok(Response::new(pb::ListContactsResponse {
             user_ids: contacts.iter().map(Uuid::to_string).collect(),
@@ -331,8 +331,8 @@ impl ConversationsService for Handlers {
         request: Request<pb::MarkConversationReadRequest>,
     ) -> Result<Response<pb::ConversationReadState>, Status> {
         let trace = traceparent(&request);
+        let actor = Actor::of(&request)?;
         let request = request.into_inner();
-        let actor = Actor::parse(request.actor.as_ref())?;
         let (id, seq) = validation::all((
             parse_id(&request.conversation_id, "Conversation ID"),
             parse_seq(request.seq),
@@ -377,8 +377,8 @@ impl ConversationsService for Handlers {
         &self,
         request: Request<pb::BlockRequest>,
     ) -> Result<Response<pb::Block>, Status> {
+        let actor = Actor::of(&request)?;
         let request = request.into_inner();
-        let actor = Actor::parse(request.actor.as_ref())?;
         let other = parse_other_user(&actor, &request.user_id)?;
         // The auth service owns users: ask it whether this one exists.
         match self.inner.users.ensure_exist(&[other]).await {
@@ -395,8 +395,8 @@ impl ConversationsService for Handlers {
         &self,
         request: Request<pb::BlockRequest>,
     ) -> Result<Response<pb::Empty>, Status> {
+        let actor = Actor::of(&request)?;
         let request = request.into_inner();
-        let actor = Actor::parse(request.actor.as_ref())?;
         let other = parse_other_user(&actor, &request.user_id)?;
         store::blocks::delete(self.pool(), actor.user_id, other).await?;
         Ok(Response::new(pb::Empty {}))
@@ -406,7 +406,7 @@ impl ConversationsService for Handlers {
         &self,
         request: Request<pb::ListContactsRequest>,
     ) -> Result<Response<pb::ListContactsResponse>, Status> {
-        let actor = Actor::parse(request.get_ref().actor.as_ref())?;
+        let actor = Actor::of(&request)?;
         let users = store::blocks::kept_apart(self.pool(), actor.user_id).await?;
         Ok(Response::new(pb::ListContactsResponse {
             user_ids: users.iter().map(Uuid::to_string).collect(),
@@ -417,7 +417,7 @@ impl ConversationsService for Handlers {
         &self,
         request: Request<pb::ListBlockedRequest>,
     ) -> Result<Response<pb::ListBlockedResponse>, Status> {
-        let actor = Actor::parse(request.get_ref().actor.as_ref())?;
+        let actor = Actor::of(&request)?;
         let blocks = store::blocks::list(self.pool(), actor.user_id).await?;
         Ok(Response::new(pb::ListBlockedResponse {
             blocks: blocks.iter().map(convert::block).collect(),

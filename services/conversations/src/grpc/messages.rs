@@ -74,8 +74,8 @@ impl MessagesService for Handlers {
         request: Request<pb::CreateMessageRequest>,
     ) -> Result<Response<pb::Message>, Status> {
         let trace = traceparent(&request);
+        let actor = Actor::of(&request)?;
         let request = request.into_inner();
-        let actor = Actor::parse(request.actor.as_ref())?;
         let (conversation_id, content, client_message_id) = validation::all((
             parse_id(&request.conversation_id, "Conversation ID"),
             MessageContent::parse(&request.content),
@@ -111,8 +111,8 @@ impl MessagesService for Handlers {
         &self,
         request: Request<pb::MessageRef>,
     ) -> Result<Response<pb::Message>, Status> {
+        let actor = Actor::of(&request)?;
         let request = request.into_inner();
-        let actor = Actor::parse(request.actor.as_ref())?;
         let id = parse_id(&request.message_id, "Message ID")?;
         let (message, _) = self.visible_message(&actor, id).await?;
         let receipts = store::messages::receipts(self.pool(), &[id]).await?;
@@ -123,8 +123,8 @@ impl MessagesService for Handlers {
         &self,
         request: Request<pb::ListMessagesRequest>,
     ) -> Result<Response<pb::ListMessagesResponse>, Status> {
+        let actor = Actor::of(&request)?;
         let request = request.into_inner();
-        let actor = Actor::parse(request.actor.as_ref())?;
         let conversation_id = parse_id(&request.conversation_id, "Conversation ID")?;
         self.ensure_access(&actor, conversation_id).await?;
         let limit = page_limit(request.limit, DEFAULT_HISTORY_LIMIT);
@@ -150,8 +150,8 @@ impl MessagesService for Handlers {
         request: Request<pb::UpdateMessageRequest>,
     ) -> Result<Response<pb::Message>, Status> {
         let trace = traceparent(&request);
+        let actor = Actor::of(&request)?;
         let request = request.into_inner();
-        let actor = Actor::parse(request.actor.as_ref())?;
         let (id, content) = validation::all((
             parse_id(&request.message_id, "Message ID"),
             MessageContent::parse(&request.content),
@@ -181,8 +181,8 @@ impl MessagesService for Handlers {
         request: Request<pb::MessageRef>,
     ) -> Result<Response<pb::Message>, Status> {
         let trace = traceparent(&request);
+        let actor = Actor::of(&request)?;
         let request = request.into_inner();
-        let actor = Actor::parse(request.actor.as_ref())?;
         let id = parse_id(&request.message_id, "Message ID")?;
         let mut tx = self
             .pool()
@@ -207,8 +207,8 @@ impl MessagesService for Handlers {
         request: Request<pb::MessageRef>,
     ) -> Result<Response<pb::ReadReceipt>, Status> {
         let trace = traceparent(&request);
+        let actor = Actor::of(&request)?;
         let request = request.into_inner();
-        let actor = Actor::parse(request.actor.as_ref())?;
         let id = parse_id(&request.message_id, "Message ID")?;
         let (message, is_participant) = self.visible_message(&actor, id).await?;
         if !may_mark_read(is_participant) {
@@ -233,8 +233,8 @@ impl MessagesService for Handlers {
         &self,
         request: Request<pb::MessageRef>,
     ) -> Result<Response<pb::ListReadReceiptsResponse>, Status> {
+        let actor = Actor::of(&request)?;
         let request = request.into_inner();
-        let actor = Actor::parse(request.actor.as_ref())?;
         let id = parse_id(&request.message_id, "Message ID")?;
         self.visible_message(&actor, id).await?;
         let receipts = store::messages::receipts(self.pool(), &[id]).await?;
@@ -247,7 +247,10 @@ impl MessagesService for Handlers {
         &self,
         request: Request<pb::ReportMessageRequest>,
     ) -> Result<Response<pb::Report>, Status> {
-        Ok(Response::new(self.file_report(request.into_inner()).await?))
+        Ok(Response::new(
+            self.file_report(Actor::of(&request)?, request.into_inner())
+                .await?,
+        ))
     }
 
     async fn list_reports(
@@ -255,7 +258,8 @@ impl MessagesService for Handlers {
         request: Request<pb::ListReportsRequest>,
     ) -> Result<Response<pb::ListReportsResponse>, Status> {
         Ok(Response::new(
-            self.reports_page(request.into_inner()).await?,
+            self.reports_page(Actor::of(&request)?, request.into_inner())
+                .await?,
         ))
     }
 
@@ -264,7 +268,8 @@ impl MessagesService for Handlers {
         request: Request<pb::UpdateReportRequest>,
     ) -> Result<Response<pb::Report>, Status> {
         Ok(Response::new(
-            self.close_report(request.into_inner()).await?,
+            self.close_report(Actor::of(&request)?, request.into_inner())
+                .await?,
         ))
     }
 
@@ -272,6 +277,9 @@ impl MessagesService for Handlers {
         &self,
         request: Request<pb::SearchMessagesRequest>,
     ) -> Result<Response<pb::ListMessagesResponse>, Status> {
-        Ok(Response::new(self.search(request.into_inner()).await?))
+        Ok(Response::new(
+            self.search(Actor::of(&request)?, request.into_inner())
+                .await?,
+        ))
     }
 }

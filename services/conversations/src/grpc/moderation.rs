@@ -15,9 +15,9 @@ const DEFAULT_REPORTS_LIMIT: u32 = 20;
 impl Handlers {
     pub(super) async fn file_report(
         &self,
+        actor: Actor,
         request: pb::ReportMessageRequest,
     ) -> Result<pb::Report, Status> {
-        let actor = Actor::parse(request.actor.as_ref())?;
         let (id, reason) = validation::all((
             parse_id(&request.message_id, "Message ID"),
             parse_reason(&request.reason),
@@ -35,9 +35,9 @@ impl Handlers {
 
     pub(super) async fn reports_page(
         &self,
+        actor: Actor,
         request: pb::ListReportsRequest,
     ) -> Result<pb::ListReportsResponse, Status> {
-        let actor = Actor::parse(request.actor.as_ref())?;
         ensure_moderator(&actor)?;
         let status = ReportStatus::parse_filter(&request.status)?;
         let limit = page_limit(request.limit, DEFAULT_REPORTS_LIMIT);
@@ -56,9 +56,9 @@ impl Handlers {
 
     pub(super) async fn close_report(
         &self,
+        actor: Actor,
         request: pb::UpdateReportRequest,
     ) -> Result<pb::Report, Status> {
-        let actor = Actor::parse(request.actor.as_ref())?;
         ensure_moderator(&actor)?;
         let (id, status) = validation::all((
             parse_id(&request.report_id, "Report ID"),

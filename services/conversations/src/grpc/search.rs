@@ -14,9 +14,9 @@ const DEFAULT_SEARCH_LIMIT: u32 = 20;
 impl Handlers {
     pub(super) async fn search(
         &self,
+        actor: Actor,
         request: pb::SearchMessagesRequest,
     ) -> Result<pb::ListMessagesResponse, Status> {
-        let actor = Actor::parse(request.actor.as_ref())?;
         let (query, conversation) = validation::all((
             SearchQuery::parse(&request.query),
             parse_optional_id(request.conversation_id.as_deref(), "Conversation ID"),

@@ -12,11 +12,9 @@ async fn a_blocked_pair_is_out_of_each_others_presence_audience_until_unblocked(
     let carol = service.user("Carol").await;
     service.conversation(&alice, &[&bob, &carol]).await;
 
-    let contacts = |who: &junqo_proto::conversations::v1::Actor| {
+    let contacts = |who: &crate::helpers::Actor| {
         let mut client = service.conversations.clone();
-        let request = ListContactsRequest {
-            actor: Some(who.clone()),
-        };
+        let request = who.call(ListContactsRequest {});
         async move {
             let mut ids = client
                 .list_contacts(request)
@@ -37,19 +35,20 @@ async fn a_blocked_pair_is_out_of_each_others_presence_audience_until_unblocked(
         sorted(vec![bob.user_id.clone(), carol.user_id.clone()])
     );
 
-    let block = BlockRequest {
-        actor: Some(bob.clone()),
-        user_id: alice.user_id.clone(),
+    let block = || {
+        bob.call(BlockRequest {
+            user_id: alice.user_id.clone(),
+        })
     };
     let mut conversations = service.conversations.clone();
-    conversations
-        .block_user(block.clone())
-        .await
-        .expect("blocked");
+    conversations.block_user(block()).await.expect("blocked");
     assert_eq!(contacts(&alice).await, vec![carol.user_id.clone()]);
     assert_eq!(contacts(&bob).await, vec![carol.user_id.clone()]);
 
-    conversations.unblock_user(block).await.expect("unblocked");
+    conversations
+        .unblock_user(block())
+        .await
+        .expect("unblocked");
     assert_eq!(
         contacts(&bob).await,
         sorted(vec![alice.user_id.clone(), carol.user_id.clone()])

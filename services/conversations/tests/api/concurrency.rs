@@ -37,13 +37,12 @@ async fn two_hundred_parallel_sends_get_distinct_gap_free_numbers() {
     let stored = service
         .messages
         .clone()
-        .list_messages(ListMessagesRequest {
-            actor: Some(alice.clone()),
+        .list_messages(alice.call(ListMessagesRequest {
             conversation_id: conversation.id.clone(),
             limit: 100,
             before: None,
             after_seq: Some(0),
-        })
+        }))
         .await
         .expect("listed")
         .into_inner();

@@ -6,11 +6,10 @@ use tonic::Code;
 
 use crate::helpers::{admin, spawn, violations};
 
-fn conversation_ref(actor: &junqo_proto::conversations::v1::Actor, id: &str) -> ConversationRef {
-    ConversationRef {
-        actor: Some(actor.clone()),
+fn conversation_ref(actor: &crate::helpers::Actor, id: &str) -> tonic::Request<ConversationRef> {
+    actor.call(ConversationRef {
         conversation_id: id.into(),
-    }
+    })
 }
 
 #[tokio::test]
@@ -21,13 +20,12 @@ async fn the_creator_is_always_a_participant() {
     let created = service
         .conversations
         .clone()
-        .create_conversation(CreateConversationRequest {
-            actor: Some(alice.clone()),
+        .create_conversation(alice.call(CreateConversationRequest {
             participant_ids: vec![bob.user_id.clone()],
             title: Some("Internship at Junqo".into()),
             offer_id: Some(uuid::Uuid::new_v4().to_string()),
             application_id: None,
-        })
+        }))
         .await
         .expect("created")
         .into_inner();
@@ -56,13 +54,12 @@ async fn creation_checks_every_field_and_that_participants_exist() {
     let status = service
         .conversations
         .clone()
-        .create_conversation(CreateConversationRequest {
-            actor: Some(alice.clone()),
+        .create_conversation(alice.call(CreateConversationRequest {
             participant_ids: vec!["not-a-uuid".into()],
             title: Some("t".repeat(51)),
             offer_id: Some("nope".into()),
             application_id: Some("nope".into()),
-        })
+        }))
         .await
         .expect_err("invalid");
     assert_eq!(
@@ -79,11 +76,10 @@ async fn creation_checks_every_field_and_that_participants_exist() {
     let status = service
         .conversations
         .clone()
-        .create_conversation(CreateConversationRequest {
-            actor: Some(alice),
+        .create_conversation(alice.call(CreateConversationRequest {
             participant_ids: vec![ghost.clone()],
             ..Default::default()
-        })
+        }))
         .await
         .expect_err("unknown user");
     assert_eq!(status.code(), Code::InvalidArgument);
@@ -137,11 +133,10 @@ async fn outsiders_learn_nothing_and_admins_see_everything() {
         service
             .conversations
             .clone()
-            .add_participants(ParticipantsRequest {
-                actor: Some(eve.clone()),
+            .add_participants(eve.call(ParticipantsRequest {
                 conversation_id: conversation.id.clone(),
                 participant_ids: vec![eve.user_id.clone()],
-            })
+            }))
             .await
             .err(),
     ] {
@@ -171,12 +166,11 @@ async fn lists_are_the_callers_own_newest_activity_first_with_paging() {
 
     let list = |participant_id: Option<String>, limit: u32, offset: u32| {
         let mut client = service.conversations.clone();
-        let request = ListConversationsRequest {
-            actor: Some(alice.clone()),
+        let request = alice.call(ListConversationsRequest {
             participant_id,
             limit,
             offset,
-        };
+        });
         async move { client.list_conversations(request).await }
     };
     let all = list(None, 0, 0).await.expect("listed").into_inner();
@@ -211,10 +205,11 @@ async fn participants_are_added_and_removed_but_never_all() {
     let bob = service.user("Bob").await;
     let carol = service.user("Carol").await;
     let conversation = service.conversation(&alice, &[&bob]).await;
-    let request = |users: Vec<String>| ParticipantsRequest {
-        actor: Some(bob.clone()),
-        conversation_id: conversation.id.clone(),
-        participant_ids: users,
+    let request = |users: Vec<String>| {
+        bob.call(ParticipantsRequest {
+            conversation_id: conversation.id.clone(),
+            participant_ids: users,
+        })
     };
 
     let added = service
@@ -274,15 +269,14 @@ async fn titles_are_personal() {
     service
         .conversations
         .clone()
-        .set_title(SetTitleRequest {
-            actor: Some(bob.clone()),
+        .set_title(bob.call(SetTitleRequest {
             conversation_id: conversation.id.clone(),
             title: "Chat with Alice".into(),
-        })
+        }))
         .await
         .expect("bob names it");
 
-    let title_of = |actor: &junqo_proto::conversations::v1::Actor| {
+    let title_of = |actor: &crate::helpers::Actor| {
         let request = conversation_ref(actor, &conversation.id);
         let mut client = service.conversations.clone();
         async move {

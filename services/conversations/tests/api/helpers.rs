@@ -3,15 +3,37 @@ use junqo_proto::auth::v1::auth_service_client::AuthServiceClient;
 use junqo_proto::conversations::v1::conversations_service_client::ConversationsServiceClient;
 use junqo_proto::conversations::v1::messages_service_client::MessagesServiceClient;
 use junqo_proto::conversations::v1::{
-    Actor, Conversation, CreateConversationRequest, CreateMessageRequest, Message,
+    Conversation, CreateConversationRequest, CreateMessageRequest, Message,
 };
 use platform::Env;
+use secrecy::SecretString;
 use testkit::{Services, TestBroker, TestDatabase};
 use tonic::transport::Channel;
+
+pub const SECRET: &str = "conversations-test-secret";
+
+/// A user as the tests drive them: their id, and the token every call made as them carries (the
+/// service takes the acting user from it).
+#[derive(Debug, Clone)]
+pub struct Actor {
+    pub user_id: String,
+    pub token: String,
+}
+
+impl Actor {
+    /// A gRPC request made as this user.
+    pub fn call<T>(&self, message: T) -> tonic::Request<T> {
+        let mut request = tonic::Request::new(message);
+        platform::grpc::authorize(&mut request, &self.token);
+        request
+    }
+}
 
 pub struct TestService {
     pub conversations: ConversationsServiceClient<Channel>,
     pub messages: MessagesServiceClient<Channel>,
+    /// The connection to conversations, for calls the generated clients cannot make.
+    pub channel: Channel,
     auth: AuthServiceClient<Channel>,
     pub db: TestDatabase,
     pub broker: TestBroker,
@@ -26,7 +48,7 @@ pub async fn spawn() -> TestService {
 pub async fn spawn_with(customise: impl FnOnce(&mut Env)) -> TestService {
     let db = TestDatabase::create().await;
     let broker = TestBroker::new();
-    let mut services = Services::new(&db, &broker, "conversations-test-secret");
+    let mut services = Services::new(&db, &broker, SECRET);
     services
         .env
         .set("OUTBOX_RELAY_INTERVAL_MS", "200")
@@ -42,7 +64,8 @@ pub async fn spawn_with(customise: impl FnOnce(&mut Env)) -> TestService {
         .expect("conversations answers");
     TestService {
         conversations: ConversationsServiceClient::new(channel.clone()),
-        messages: MessagesServiceClient::new(channel),
+        messages: MessagesServiceClient::new(channel.clone()),
+        channel,
         auth: AuthServiceClient::connect(auth.url)
             .await
             .expect("auth answers"),
@@ -90,23 +113,21 @@ impl TestService {
             .await
             .expect("sign-up succeeds")
             .into_inner();
-        (
-            Actor {
-                user_id: response.user.expect("user").id,
-                user_type: "STUDENT".into(),
-            },
-            response.token,
-        )
+        let token = response.token;
+        let actor = Actor {
+            user_id: response.user.expect("user").id,
+            token: token.clone(),
+        };
+        (actor, token)
     }
 
     pub async fn conversation(&self, creator: &Actor, others: &[&Actor]) -> Conversation {
         self.conversations
             .clone()
-            .create_conversation(CreateConversationRequest {
-                actor: Some(creator.clone()),
+            .create_conversation(creator.call(CreateConversationRequest {
                 participant_ids: others.iter().map(|a| a.user_id.clone()).collect(),
                 ..Default::default()
-            })
+            }))
             .await
             .expect("conversation created")
             .into_inner()
@@ -120,22 +141,31 @@ impl TestService {
     ) -> Message {
         self.messages
             .clone()
-            .create_message(CreateMessageRequest {
-                actor: Some(sender.clone()),
+            .create_message(sender.call(CreateMessageRequest {
                 conversation_id: conversation.id.clone(),
                 content: content.into(),
                 client_message_id: None,
-            })
+            }))
             .await
             .expect("message sent")
             .into_inner()
     }
 }
 
+/// An admin (nobody can sign up as one): a token signed with the deployment's secret.
 pub fn admin() -> Actor {
+    let id = uuid::Uuid::new_v4();
+    let token = jwt::TokenSigner::new(&SecretString::from(SECRET), jwt::DEFAULT_TTL)
+        .sign(&jwt::Subject {
+            id,
+            name: "Admin",
+            user_type: jwt::UserType::Admin,
+            email: "admin@example.com",
+        })
+        .expect("signs");
     Actor {
-        user_id: uuid::Uuid::new_v4().to_string(),
-        user_type: "ADMIN".into(),
+        user_id: id.to_string(),
+        token,
     }
 }
 

@@ -8,12 +8,12 @@ async fn a_retried_client_message_id_stores_one_message() {
     let alice = service.user("Alice").await;
     let bob = service.user("Bob").await;
     let conversation = service.conversation(&alice, &[&bob]).await;
-    let request = |client_id: &str| CreateMessageRequest {
-        actor: Some(alice.clone()),
+    let message = |client_id: &str| CreateMessageRequest {
         conversation_id: conversation.id.clone(),
         content: "sent on a flaky network".into(),
         client_message_id: Some(client_id.into()),
     };
+    let request = |client_id: &str| alice.call(message(client_id));
 
     let first = service
         .messages
@@ -53,10 +53,7 @@ async fn a_retried_client_message_id_stores_one_message() {
     let bobs = service
         .messages
         .clone()
-        .create_message(CreateMessageRequest {
-            actor: Some(bob.clone()),
-            ..request("retry-1")
-        })
+        .create_message(bob.call(message("retry-1")))
         .await
         .expect("stored")
         .into_inner();
@@ -67,10 +64,10 @@ async fn a_retried_client_message_id_stores_one_message() {
     let other = service
         .messages
         .clone()
-        .create_message(CreateMessageRequest {
+        .create_message(alice.call(CreateMessageRequest {
             conversation_id: elsewhere.id.clone(),
-            ..request("retry-1")
-        })
+            ..message("retry-1")
+        }))
         .await
         .expect("stored")
         .into_inner();

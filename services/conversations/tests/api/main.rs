@@ -1,6 +1,7 @@
 //! The conversations service over its real gRPC API, with the real auth service, a fresh Postgres
 //! database and fresh RabbitMQ exchange names per test.
 
+mod authn;
 mod blocks;
 mod concurrency;
 mod conversations;
@@ -9,4 +10,5 @@ mod helpers;
 mod idempotency;
 mod messages;
 mod read_state;
+mod replicas;
 mod user_deleted;

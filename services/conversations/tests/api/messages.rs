@@ -5,11 +5,10 @@ use tonic::Code;
 
 use crate::helpers::{admin, at, spawn, violations};
 
-fn message_ref(actor: &junqo_proto::conversations::v1::Actor, id: &str) -> MessageRef {
-    MessageRef {
-        actor: Some(actor.clone()),
+fn message_ref(actor: &crate::helpers::Actor, id: &str) -> tonic::Request<MessageRef> {
+    actor.call(MessageRef {
         message_id: id.into(),
-    }
+    })
 }
 
 #[tokio::test]
@@ -47,12 +46,11 @@ async fn a_message_is_numbered_timed_and_readable_by_participants_only() {
     let refused = service
         .messages
         .clone()
-        .create_message(CreateMessageRequest {
-            actor: Some(eve.clone()),
+        .create_message(eve.call(CreateMessageRequest {
             conversation_id: conversation.id.clone(),
             content: "let me in".into(),
             client_message_id: None,
-        })
+        }))
         .await
         .expect_err("eve cannot post");
     assert_eq!(refused.code(), Code::NotFound);
@@ -73,12 +71,11 @@ async fn content_must_be_present_and_bounded() {
         let status = service
             .messages
             .clone()
-            .create_message(CreateMessageRequest {
-                actor: Some(alice.clone()),
+            .create_message(alice.call(CreateMessageRequest {
                 conversation_id: conversation.id.clone(),
                 content,
                 client_message_id: None,
-            })
+            }))
             .await
             .expect_err("invalid content");
         assert_eq!(violations(&status), [expected]);
@@ -109,13 +106,12 @@ async fn paging_with_before_returns_each_message_exactly_once() {
         let page = service
             .messages
             .clone()
-            .list_messages(ListMessagesRequest {
-                actor: Some(alice.clone()),
+            .list_messages(alice.call(ListMessagesRequest {
                 conversation_id: conversation.id.clone(),
                 limit: 7,
                 before,
                 after_seq: None,
-            })
+            }))
             .await
             .expect("page")
             .into_inner();
@@ -143,13 +139,12 @@ async fn after_seq_returns_what_was_missed_in_order() {
     let missed = service
         .messages
         .clone()
-        .list_messages(ListMessagesRequest {
-            actor: Some(alice.clone()),
+        .list_messages(alice.call(ListMessagesRequest {
             conversation_id: conversation.id.clone(),
             limit: 0,
             before: None,
             after_seq: Some(2),
-        })
+        }))
         .await
         .expect("catch-up")
         .into_inner();
@@ -164,12 +159,12 @@ async fn only_the_sender_or_an_admin_edits_and_deletes() {
     let bob = service.user("Bob").await;
     let conversation = service.conversation(&alice, &[&bob]).await;
     let message = service.send(&alice, &conversation, "tpyo").await;
-    let update =
-        |actor: &junqo_proto::conversations::v1::Actor, content: &str| UpdateMessageRequest {
-            actor: Some(actor.clone()),
+    let update = |actor: &crate::helpers::Actor, content: &str| {
+        actor.call(UpdateMessageRequest {
             message_id: message.id.clone(),
             content: content.into(),
-        };
+        })
+    };
 
     let by_bob = service
         .messages

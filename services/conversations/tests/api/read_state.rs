@@ -17,9 +17,10 @@ async fn marking_one_message_read_moves_read_up_to_forward_only() {
     service.send(&alice, &conversation, "two").await;
     let third = service.send(&alice, &conversation, "three").await;
 
-    let mark = |message: &str| MessageRef {
-        actor: Some(bob.clone()),
-        message_id: message.into(),
+    let mark = |message: &str| {
+        bob.call(MessageRef {
+            message_id: message.into(),
+        })
     };
     let mut messages = service.messages.clone();
     messages.mark_read(mark(&third.id)).await.expect("marked");
@@ -28,10 +29,9 @@ async fn marking_one_message_read_moves_read_up_to_forward_only() {
     let seen = service
         .conversations
         .clone()
-        .get_conversation(ConversationRef {
-            actor: Some(bob.clone()),
+        .get_conversation(bob.call(ConversationRef {
             conversation_id: conversation.id.clone(),
-        })
+        }))
         .await
         .expect("visible")
         .into_inner();
@@ -54,10 +54,11 @@ async fn a_move_forward_is_announced_and_a_repeat_is_not() {
         ))
         .await;
 
-    let request = |seq| MarkConversationReadRequest {
-        actor: Some(bob.clone()),
-        conversation_id: conversation.id.clone(),
-        seq,
+    let request = |seq| {
+        bob.call(MarkConversationReadRequest {
+            conversation_id: conversation.id.clone(),
+            seq,
+        })
     };
     let mut conversations = service.conversations.clone();
     let state = conversations
@@ -87,11 +88,10 @@ async fn a_move_forward_is_announced_and_a_repeat_is_not() {
 
     // Read state is a participant's own: an admin looking in has none to mark.
     let refused = conversations
-        .mark_conversation_read(MarkConversationReadRequest {
-            actor: Some(admin()),
+        .mark_conversation_read(admin().call(MarkConversationReadRequest {
             conversation_id: conversation.id.clone(),
             seq: 1,
-        })
+        }))
         .await
         .expect_err("not a participant");
     assert_eq!(refused.code(), Code::NotFound);

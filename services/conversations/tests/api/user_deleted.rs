@@ -46,10 +46,9 @@ async fn a_deleted_user_leaves_every_conversation_and_their_messages_stay() {
         let conversation = service
             .conversations
             .clone()
-            .get_conversation(ConversationRef {
-                actor: Some(bob.clone()),
+            .get_conversation(bob.call(ConversationRef {
                 conversation_id: with_bob.id.clone(),
-            })
+            }))
             .await
             .expect("bob still sees it")
             .into_inner();
@@ -63,12 +62,11 @@ async fn a_deleted_user_leaves_every_conversation_and_their_messages_stay() {
     let history = service
         .messages
         .clone()
-        .list_messages(ListMessagesRequest {
-            actor: Some(bob.clone()),
+        .list_messages(bob.call(ListMessagesRequest {
             conversation_id: with_bob.id.clone(),
             limit: 10,
             ..Default::default()
-        })
+        }))
         .await
         .expect("history")
         .into_inner();

@@ -34,7 +34,7 @@ async fn logout(
     state
         .auth
         .clone()
-        .logout(caller.call_as_user(LogoutRequest {})?)
+        .logout(caller.call(LogoutRequest {}))
         .await?;
     Ok(Json(LoggedOut {
         is_successful: true,
@@ -52,7 +52,7 @@ async fn logout_all(
     state
         .auth
         .clone()
-        .logout_all(caller.call_as_user(LogoutRequest {})?)
+        .logout_all(caller.call(LogoutRequest {}))
         .await?;
     Ok(Json(LoggedOut {
         is_successful: true,

@@ -21,9 +21,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(list_blocked))
 }
 
-fn block_request(caller: &Caller, id: PathId) -> pb::BlockRequest {
+fn block_request(id: PathId) -> pb::BlockRequest {
     pb::BlockRequest {
-        actor: caller.actor(),
         user_id: id.0.to_string(),
     }
 }
@@ -42,7 +41,7 @@ async fn block(
     let block = state
         .conversations
         .clone()
-        .block_user(caller.call(block_request(&caller, id)))
+        .block_user(caller.call(block_request(id)))
         .await?;
     Ok(Json(block.into_inner().into()))
 }
@@ -59,7 +58,7 @@ async fn unblock(
     state
         .conversations
         .clone()
-        .unblock_user(caller.call(block_request(&caller, id)))
+        .unblock_user(caller.call(block_request(id)))
         .await?;
     Ok(StatusCode::OK)
 }
@@ -74,9 +73,7 @@ async fn list_blocked(
     let blocks = state
         .conversations
         .clone()
-        .list_blocked(caller.call(pb::ListBlockedRequest {
-            actor: caller.actor(),
-        }))
+        .list_blocked(caller.call(pb::ListBlockedRequest {}))
         .await?
         .into_inner()
         .blocks;

@@ -66,7 +66,6 @@ async fn create_conversation(
         optional_title(&body),
     ))?;
     let request = pb::CreateConversationRequest {
-        actor: caller.actor(),
         participant_ids,
         title,
         offer_id: body.text("offerId"),
@@ -100,7 +99,6 @@ async fn list_conversations(
         query.integer("offset", "Offset", 0, None),
     ))?;
     let request = pb::ListConversationsRequest {
-        actor: caller.actor(),
         participant_id: participant_id.map(|id| id.to_string()),
         limit: limit.and_then(|n| u32::try_from(n).ok()).unwrap_or(10),
         offset: offset.and_then(|n| u32::try_from(n).ok()).unwrap_or(0),
@@ -117,9 +115,8 @@ async fn list_conversations(
     }))
 }
 
-fn conversation_ref(caller: &Caller, id: PathId) -> pb::ConversationRef {
+fn conversation_ref(id: PathId) -> pb::ConversationRef {
     pb::ConversationRef {
-        actor: caller.actor(),
         conversation_id: id.0.to_string(),
     }
 }
@@ -132,7 +129,7 @@ async fn get_conversation(
     caller: Caller,
     id: PathId,
 ) -> Result<Json<ConversationDto>, ApiError> {
-    let request = caller.call(conversation_ref(&caller, id));
+    let request = caller.call(conversation_ref(id));
     let conversation = state
         .conversations
         .clone()
@@ -150,7 +147,7 @@ async fn delete_conversation(
     caller: Caller,
     id: PathId,
 ) -> Result<StatusCode, ApiError> {
-    let request = caller.call(conversation_ref(&caller, id));
+    let request = caller.call(conversation_ref(id));
     state
         .conversations
         .clone()
@@ -160,7 +157,6 @@ async fn delete_conversation(
 }
 
 fn participants_request(
-    caller: &Caller,
     id: PathId,
     body: &JsonObject,
     not_array: &str,
@@ -168,7 +164,6 @@ fn participants_request(
     body.allow_fields_of::<ParticipantsBody>()?;
     let participant_ids = id_list(body, "participantsIds", not_array)?;
     Ok(pb::ParticipantsRequest {
-        actor: caller.actor(),
         conversation_id: id.0.to_string(),
         participant_ids,
     })
@@ -183,7 +178,7 @@ async fn add_participants(
     id: PathId,
     body: JsonObject,
 ) -> Result<(StatusCode, Json<ConversationDto>), ApiError> {
-    let request = participants_request(&caller, id, &body, "Participants to add must be an array")?;
+    let request = participants_request(id, &body, "Participants to add must be an array")?;
     let conversation = state
         .conversations
         .clone()
@@ -202,12 +197,7 @@ async fn remove_participants(
     id: PathId,
     body: JsonObject,
 ) -> Result<Json<ConversationDto>, ApiError> {
-    let request = participants_request(
-        &caller,
-        id,
-        &body,
-        "Participants to remove must be an array",
-    )?;
+    let request = participants_request(id, &body, "Participants to remove must be an array")?;
     let conversation = state
         .conversations
         .clone()
@@ -228,7 +218,7 @@ async fn get_title(
     let title = state
         .conversations
         .clone()
-        .get_title(caller.call(conversation_ref(&caller, id)))
+        .get_title(caller.call(conversation_ref(id)))
         .await?
         .into_inner();
     Ok(if title.title.is_empty() {
@@ -250,7 +240,6 @@ async fn set_title(
 ) -> Result<Json<ConversationTitleDto>, ApiError> {
     body.allow_fields_of::<TitleBody>()?;
     let request = pb::SetTitleRequest {
-        actor: caller.actor(),
         conversation_id: id.0.to_string(),
         title: body.text("title").unwrap_or_default(),
     };
@@ -273,7 +262,7 @@ async fn delete_title(
     state
         .conversations
         .clone()
-        .delete_title(caller.call(conversation_ref(&caller, id)))
+        .delete_title(caller.call(conversation_ref(id)))
         .await?;
     Ok(StatusCode::OK)
 }
@@ -301,7 +290,6 @@ async fn list_messages(
         optional_before(query.get("before")),
     ))?;
     let request = pb::ListMessagesRequest {
-        actor: caller.actor(),
         conversation_id: id.0.to_string(),
         limit: limit.and_then(|n| u32::try_from(n).ok()).unwrap_or(20),
         before,
@@ -354,7 +342,6 @@ async fn post_message(
     body.allow_fields_of::<ContentBody>()?;
     let content = super::messages::content_of(&body)?;
     let request = pb::CreateMessageRequest {
-        actor: caller.actor(),
         conversation_id: id.0.to_string(),
         content,
         client_message_id: body.text("clientMessageId"),
@@ -388,7 +375,6 @@ async fn mark_read(
     )?
     .unwrap_or_default();
     let request = pb::MarkConversationReadRequest {
-        actor: caller.actor(),
         conversation_id: id.0.to_string(),
         seq,
     };

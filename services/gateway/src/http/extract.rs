@@ -6,7 +6,6 @@ use axum::extract::{FromRequest, FromRequestParts, Path, Request};
 use axum::http::StatusCode;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
-use junqo_proto::conversations::v1::Actor;
 use serde_json::{Map, Value};
 use utoipa::PartialSchema;
 use utoipa::openapi::{RefOr, Schema};
@@ -21,7 +20,7 @@ use crate::state::AppState;
 #[derive(Clone)]
 pub struct Caller {
     pub claims: jwt::Claims,
-    /// The token itself, forwarded to services that act on the user's own account.
+    /// The token itself, forwarded on every call made for the user: services verify it themselves.
     pub token: String,
     /// The request's W3C trace context, passed on to the services it calls.
     pub traceparent: Option<String>,
@@ -59,27 +58,12 @@ impl Caller {
         })
     }
 
-    /// The caller as the conversations service knows them.
-    pub fn actor(&self) -> Option<Actor> {
-        Some(Actor {
-            user_id: self.claims.sub.to_string(),
-            user_type: self.claims.user_type.as_str().to_owned(),
-        })
-    }
-
-    /// A gRPC request on the caller's behalf, carrying the trace context.
+    /// A gRPC request on the caller's behalf: it carries the caller's own token, from which the service
+    /// called takes the acting user, and the trace context.
     pub fn call<T>(&self, message: T) -> tonic::Request<T> {
-        outgoing(message, self.traceparent.as_deref())
-    }
-
-    /// A gRPC request carrying this caller's token, for RPCs that act on the caller's own account.
-    pub fn call_as_user<T>(&self, message: T) -> Result<tonic::Request<T>, ApiError> {
-        let mut request = self.call(message);
-        let value = format!("Bearer {}", self.token)
-            .parse()
-            .map_err(|_| ApiError::unauthorized())?;
-        request.metadata_mut().insert("authorization", value);
-        Ok(request)
+        let mut request = outgoing(message, self.traceparent.as_deref());
+        platform::grpc::authorize(&mut request, &self.token);
+        request
     }
 }
 

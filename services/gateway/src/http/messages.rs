@@ -34,9 +34,8 @@ pub(super) fn content_of(body: &JsonObject) -> Checked<String> {
     }
 }
 
-fn message_ref(caller: &Caller, id: PathId) -> pb::MessageRef {
+fn message_ref(id: PathId) -> pb::MessageRef {
     pb::MessageRef {
-        actor: caller.actor(),
         message_id: id.0.to_string(),
     }
 }
@@ -52,7 +51,7 @@ async fn get_message(
     let message = state
         .messages
         .clone()
-        .get_message(caller.call(message_ref(&caller, id)))
+        .get_message(caller.call(message_ref(id)))
         .await?;
     Ok(Json(message.into_inner().into()))
 }
@@ -69,7 +68,6 @@ async fn update_message(
     body.allow_fields_of::<EditBody>()?;
     let content = content_of(&body)?;
     let request = pb::UpdateMessageRequest {
-        actor: caller.actor(),
         message_id: id.0.to_string(),
         content,
     };
@@ -92,7 +90,7 @@ async fn delete_message(
     state
         .messages
         .clone()
-        .delete_message(caller.call(message_ref(&caller, id)))
+        .delete_message(caller.call(message_ref(id)))
         .await?;
     Ok(StatusCode::OK)
 }
@@ -122,7 +120,6 @@ async fn search_messages(
         super::conversations::optional_before(query.get("before")),
     ))?;
     let request = pb::SearchMessagesRequest {
-        actor: caller.actor(),
         query: q,
         conversation_id: conversation_id.map(|id| id.to_string()),
         limit: limit.and_then(|n| u32::try_from(n).ok()).unwrap_or(20),

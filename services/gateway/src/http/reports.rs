@@ -40,7 +40,6 @@ async fn report_message(
         other => rules::required_text(other, "Reason", 500)?,
     };
     let request = pb::ReportMessageRequest {
-        actor: caller.actor(),
         message_id: id.0.to_string(),
         reason,
     };
@@ -75,7 +74,6 @@ async fn list_reports(
         query.integer("offset", "Offset", 0, None),
     ))?;
     let request = pb::ListReportsRequest {
-        actor: caller.actor(),
         status: query.get("status").unwrap_or_default().to_owned(),
         limit: limit.and_then(|n| u32::try_from(n).ok()).unwrap_or(20),
         offset: offset.and_then(|n| u32::try_from(n).ok()).unwrap_or(0),
@@ -105,7 +103,6 @@ async fn close_report(
 ) -> Result<Json<ReportDto>, ApiError> {
     body.allow_fields_of::<ReportStatusBody>()?;
     let request = pb::UpdateReportRequest {
-        actor: caller.actor(),
         report_id: id.0.to_string(),
         status: body.text("status").unwrap_or_default(),
     };

@@ -54,7 +54,7 @@ async fn update_me(
     let updated = state
         .auth
         .clone()
-        .update_user(caller.call_as_user(request)?)
+        .update_user(caller.call(request))
         .await?
         .into_inner();
     Ok(Json(updated.into()))
@@ -69,7 +69,7 @@ async fn delete_me(
     state
         .auth
         .clone()
-        .delete_user(caller.call_as_user(DeleteUserRequest {})?)
+        .delete_user(caller.call(DeleteUserRequest {}))
         .await?;
     Ok(Json(DeletedAccount {
         is_successful: true,

@@ -68,6 +68,12 @@ async fn users_me_needs_a_valid_current_token_signed_by_us() {
             sign("not-our-secret", &claims_for(user, in_an_hour)),
         ),
         ("another issuer", sign(SECRET, &wrong_issuer)),
+        (
+            "a service token",
+            jwt::ServiceSigner::new(&secrecy::SecretString::from(SECRET), "realtime")
+                .sign(user["id"].as_str().and_then(|id| id.parse().ok()))
+                .expect("signs"),
+        ),
         ("garbage", "garbage".to_owned()),
     ];
     for (case, token) in refused {

@@ -60,7 +60,6 @@ impl ClientEvent for SendMessage {
 
     async fn handle(cx: Context, payload: NewMessage) -> Result<Value, SocketError> {
         let request = cx.request(CreateMessageRequest {
-            actor: Some(cx.session().actor()),
             conversation_id: payload.conversation.to_string(),
             content: payload.content,
             client_message_id: payload.client_message_id,
@@ -116,7 +115,6 @@ impl ClientEvent for GetMessageHistory {
 
     async fn handle(cx: Context, query: HistoryQuery) -> Result<Value, SocketError> {
         let request = cx.request(ListMessagesRequest {
-            actor: Some(cx.session().actor()),
             conversation_id: query.conversation.to_string(),
             limit: query.limit,
             before: query.before,
@@ -170,7 +168,6 @@ impl ClientEvent for UpdateMessage {
 
     async fn handle(cx: Context, edit: MessageEdit) -> Result<Value, SocketError> {
         let request = cx.request(UpdateMessageRequest {
-            actor: Some(cx.session().actor()),
             message_id: edit.message.to_string(),
             content: edit.content,
         });
@@ -202,7 +199,6 @@ impl Payload for MessageTarget {
 impl MessageTarget {
     fn request(&self, cx: &Context) -> tonic::Request<MessageRef> {
         cx.request(MessageRef {
-            actor: Some(cx.session().actor()),
             message_id: self.message.to_string(),
         })
     }

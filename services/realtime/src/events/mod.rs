@@ -75,9 +75,9 @@ impl Context {
         &self.peer.session
     }
 
-    /// A request to the conversations service, in this event's trace.
+    /// A request to the conversations service for the socket's user, in this event's trace.
     pub fn request<T>(&self, message: T) -> tonic::Request<T> {
-        upstream::request(message)
+        upstream::request(self.session(), message)
     }
 
     /// Emits to the socket that sent the event.

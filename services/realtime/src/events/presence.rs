@@ -43,7 +43,6 @@ impl ClientEvent for GetOnlineUsers {
         let candidates = match query.conversation {
             Some(conversation) => {
                 let request = cx.request(ConversationRef {
-                    actor: Some(cx.session().actor()),
                     conversation_id: conversation.to_string(),
                 });
                 body["conversationId"] = json!(conversation.to_string());

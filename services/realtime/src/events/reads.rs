@@ -48,7 +48,6 @@ impl ClientEvent for MarkConversationRead {
 
     async fn handle(cx: Context, payload: ReadUpTo) -> Result<Value, SocketError> {
         let request = cx.request(MarkConversationReadRequest {
-            actor: Some(cx.session().actor()),
             conversation_id: payload.conversation.to_string(),
             seq: payload.seq,
         });
