@@ -2,6 +2,8 @@
 # Starts the whole Junqo backend on this machine: checks (and if needed starts) Postgres and RabbitMQ,
 # creates the database and its role if missing, builds the services, starts them, prints where the API
 # is, and stops everything on Ctrl-C. Settings come from the environment or a .env file (see README).
+# For benchmarks and load tests: `RATE_LIMITS=off scripts/run-stack.sh` (every rate limit off; the caps
+# stay on).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
@@ -68,6 +70,7 @@ start() { # name port
   wait_for_port 127.0.0.1 "$2" 60 || { tail -n 20 "$logs/$1.log" >&2; die "$1 did not start (log: $logs/$1.log)"; }
   log "$1 is up on port $2 (log: $logs/$1.log)"
 }
+[ "${RATE_LIMITS:-on}" = off ] && log "RATE_LIMITS=off: every rate limit is off (benchmarks and load tests only)"
 start auth "$AUTH_PORT"
 start conversations "$CONVERSATIONS_PORT"
 start realtime "$REALTIME_PORT"

@@ -4,10 +4,13 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use broker::Exchanges;
+use platform::rate::RateLimits;
 use platform::service::Limits;
 use platform::telemetry::LogFormat;
 use platform::{DatabaseSettings, Env, Environment};
 use secrecy::SecretString;
+
+use crate::attempts::{self, AttemptLimits};
 
 #[derive(Debug, Clone)]
 pub struct AuthConfig {
@@ -24,6 +27,8 @@ pub struct AuthConfig {
     pub token_ttl: Duration,
     /// How many passwords may be hashed or verified at once; the rest queue.
     pub hash_concurrency: usize,
+    /// Sign-in failure and sign-up limits ([`crate::attempts`]).
+    pub attempt_limits: AttemptLimits,
     /// Where revocations and deleted users are announced. Holds the broker's credentials, hence secret.
     pub rabbitmq_url: SecretString,
     pub exchanges: Exchanges,
@@ -38,6 +43,7 @@ impl AuthConfig {
         // Compose set 0.0.0.0, with network policies deciding who may connect).
         let grpc_bind: IpAddr = env.parse_or("GRPC_BIND_ADDRESS", IpAddr::from([127, 0, 0, 1]))?;
         let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        let switch = RateLimits::from_env(env)?;
         Ok(Self {
             environment: env.environment()?,
             log_format: LogFormat::from_env(env)?,
@@ -54,6 +60,23 @@ impl AuthConfig {
             hash_concurrency: env
                 .parse_or("PASSWORD_HASH_CONCURRENCY", (cores / 2).max(1))?
                 .max(1),
+            attempt_limits: AttemptLimits {
+                failures_per_account: switch.rate(
+                    env,
+                    "AUTH_SIGN_IN_FAILURES_PER_ACCOUNT",
+                    attempts::DEFAULT_FAILURES_PER_ACCOUNT,
+                )?,
+                failures_per_address: switch.rate(
+                    env,
+                    "AUTH_SIGN_IN_FAILURES_PER_ADDRESS",
+                    attempts::DEFAULT_FAILURES_PER_ADDRESS,
+                )?,
+                sign_ups_per_address: switch.rate(
+                    env,
+                    "AUTH_SIGN_UPS_PER_ADDRESS",
+                    attempts::DEFAULT_SIGN_UPS_PER_ADDRESS,
+                )?,
+            },
             rabbitmq_url: env
                 .secret("RABBITMQ_URL", "RABBITMQ_URL_FILE")?
                 .unwrap_or_else(|| SecretString::from("amqp://guest:guest@127.0.0.1:5672/%2f")),

@@ -1,5 +1,7 @@
 //! `junqo.auth.v1.AuthService`: each handler parses its request into domain types, applies it, answers.
 
+use std::net::IpAddr;
+
 use chrono::Utc;
 use junqo_proto::auth::v1 as pb;
 use junqo_proto::auth::v1::auth_service_server::AuthService;
@@ -8,6 +10,7 @@ use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
 use crate::AuthError;
+use crate::attempts::Attempts;
 use crate::domain::{Credentials, NewUser, UserChanges};
 use crate::events::{self, NewEvent, outbox, publisher::EventPublisher};
 use crate::hashing::PasswordHasher;
@@ -24,9 +27,27 @@ pub struct AuthGrpc {
     verifier: TokenVerifier,
     /// Users' tokens and service tokens: who is calling a lookup.
     credentials: CredentialVerifier,
+    attempts: Attempts,
+}
+
+/// The metadata in which the gateway passes the address a sign-in or sign-up came from.
+pub const CLIENT_ADDRESS: &str = "x-client-address";
+
+/// The client address the gateway passed on; none for internal callers, which no per-address limit
+/// applies to.
+fn client_address<T>(request: &Request<T>) -> Option<IpAddr> {
+    request
+        .metadata()
+        .get(CLIENT_ADDRESS)?
+        .to_str()
+        .ok()?
+        .parse()
+        .ok()
 }
 
 impl AuthGrpc {
+    /// Each argument is a collaborator startup builds on its own; a builder would only rename them.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         store: UserStore,
         revocations: RevocationStore,
@@ -35,6 +56,7 @@ impl AuthGrpc {
         signer: TokenSigner,
         verifier: TokenVerifier,
         credentials: CredentialVerifier,
+        attempts: Attempts,
     ) -> Self {
         Self {
             store,
@@ -44,6 +66,7 @@ impl AuthGrpc {
             signer,
             verifier,
             credentials,
+            attempts,
         }
     }
 
@@ -164,7 +187,10 @@ impl AuthGrpc {
         &self,
         request: Request<pb::SignUpRequest>,
     ) -> Result<Response<pb::AuthResponse>, Status> {
+        let address = client_address(&request);
         let new_user = NewUser::parse(request.into_inner())?;
+        // Counted before the email check, so that probing for taken emails counts too.
+        self.attempts.sign_up(address).await?;
         // Hashing costs tens of milliseconds: skip it for an email that is certainly taken. The unique
         // index still decides races between two sign-ups with one address.
         if self.store.find_by_email(&new_user.email).await?.is_some() {
@@ -176,7 +202,10 @@ impl AuthGrpc {
             user_type,
             password,
         } = new_user;
-        let hash = self.hasher.hash(password.into_secret()).await?;
+        let hash = self
+            .hasher
+            .hash_for(address, password.into_secret())
+            .await?;
         let row = self.store.insert(&name, &email, user_type, &hash).await?;
         tracing::info!(user_id = %row.id, "user signed up");
         // A new id has no cutoff.
@@ -187,17 +216,21 @@ impl AuthGrpc {
         &self,
         request: Request<pb::SignInRequest>,
     ) -> Result<Response<pb::AuthResponse>, Status> {
+        let address = client_address(&request);
         let credentials = Credentials::parse(request.into_inner())?;
+        self.attempts
+            .before_sign_in(&credentials.email, address)
+            .await?;
         let row = self.store.find_by_email(&credentials.email).await?;
         let stored = row.as_ref().map(|r| r.password_hash.clone());
-        if !self
+        let matches = self
             .hasher
-            .verify(credentials.password.into_secret(), stored)
-            .await?
-        {
+            .verify_for(address, credentials.password.into_secret(), stored)
+            .await?;
+        let Some(row) = row.filter(|_| matches) else {
             return Err(AuthError::InvalidCredentials.into());
-        }
-        let row = row.ok_or(AuthError::InvalidCredentials)?;
+        };
+        self.attempts.signed_in(&credentials.email, address).await?;
         let cutoff = self.revocations.cutoff(row.id).await?;
         Ok(Response::new(self.issue(row, cutoff)?))
     }

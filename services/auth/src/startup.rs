@@ -18,6 +18,7 @@ use tonic::server::NamedService;
 use tonic::service::Routes;
 
 use crate::AuthConfig;
+use crate::attempts::Attempts;
 use crate::events::publisher::{EventPublisher, PublisherSettings};
 use crate::grpc::AuthGrpc;
 use crate::hashing::PasswordHasher;
@@ -57,6 +58,8 @@ impl Service for Application {
         let ports =
             platform::grpc::Ports::bind(config.listen, config.admin_listen, config.admin_limits)
                 .await?;
+        let attempts = Attempts::new(pool.clone(), config.attempt_limits);
+        attempts.spawn_clean_up();
         let stop_publisher = CancellationToken::new();
         let settings = PublisherSettings {
             url: config.rabbitmq_url.expose_secret().to_owned(),
@@ -74,6 +77,7 @@ impl Service for Application {
             TokenSigner::new(&config.jwt_secret, config.token_ttl),
             TokenVerifier::new(&config.jwt_secret),
             CredentialVerifier::new(&config.jwt_secret),
+            attempts,
         );
         Ok(Self {
             ports,

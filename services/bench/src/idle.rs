@@ -16,8 +16,9 @@ pub struct Args {
     socket_url: String,
     #[arg(long, default_value_t = 5000)]
     connections: usize,
-    /// The sockets are spread over this many users.
-    #[arg(long, default_value_t = 20)]
+    /// The sockets are spread over this many users (realtime holds at most `SOCKET_MAX_PER_USER`, 10 by
+    /// default, per user).
+    #[arg(long, default_value_t = 500)]
     users: usize,
     /// The name of the realtime process whose memory is read.
     #[arg(long, default_value = "realtime")]

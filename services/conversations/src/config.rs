@@ -28,7 +28,14 @@ pub struct ConversationsConfig {
     pub exchanges: Exchanges,
     pub relay_interval: Duration,
     pub relay_grace: Duration,
+    /// `CONVERSATION_MAX_PARTICIPANTS`: participants one conversation may have.
+    pub max_participants: usize,
 }
+
+/// A whole year group of a school fits; every participant is listed in each conversation sent to each
+/// member, so at this size `GET /conversations` stays around 20 KB per conversation, far from the 4 MiB
+/// gRPC message limit even for a user in a hundred of them.
+pub const DEFAULT_MAX_PARTICIPANTS: usize = 500;
 
 pub const DEFAULT_RABBITMQ_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
 
@@ -54,6 +61,9 @@ impl ConversationsConfig {
             exchanges: broker::exchanges_from(|name, default| env.string_or(name, default)),
             relay_interval: Duration::from_millis(env.parse_or("OUTBOX_RELAY_INTERVAL_MS", 1000)?),
             relay_grace: Duration::from_millis(env.parse_or("OUTBOX_RELAY_GRACE_MS", 2000)?),
+            max_participants: env
+                .parse_or("CONVERSATION_MAX_PARTICIPANTS", DEFAULT_MAX_PARTICIPANTS)?
+                .max(2),
         })
     }
 }

@@ -91,7 +91,13 @@ impl Service for Application {
         );
         let (writer, writer_task) = MessageWriter::spawn(pool.clone(), publisher.clone());
         let users = UserDirectory::new(auth, ServiceSigner::new(&config.jwt_secret, Self::NAME));
-        let handlers = Handlers::new(pool.clone(), writer, publisher, users);
+        let handlers = Handlers::new(
+            pool.clone(),
+            writer,
+            publisher,
+            users,
+            config.max_participants,
+        );
         let authenticate = Authenticate::new(CredentialVerifier::new(&config.jwt_secret));
 
         let ports =

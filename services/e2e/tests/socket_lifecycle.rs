@@ -360,7 +360,11 @@ async fn online_among(
 async fn users_who_connect_and_leave_at_once_are_not_left_online() {
     const USERS: usize = 40;
     const ROUNDS: usize = 10;
-    let stack = Stack::start(|_| {}).await;
+    // The observer polls getOnlineUsers back to back, past its event limit.
+    let stack = Stack::start(|env| {
+        env.set("RATE_LIMITS", "off");
+    })
+    .await;
     let people = users(&stack, USERS + 3).await;
     let (observer, rest) = people.split_first().expect("users");
     let (barriers, churners) = rest.split_at(2);
@@ -432,7 +436,11 @@ async fn users_who_connect_and_leave_at_once_are_not_left_online() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_socket_that_cannot_keep_up_is_disconnected_rather_than_left_with_holes() {
-    let stack = Stack::start(|_| {}).await;
+    // The talker floods on purpose, far past the event limits.
+    let stack = Stack::start(|env| {
+        env.set("RATE_LIMITS", "off");
+    })
+    .await;
     let people = users(&stack, 2).await;
     let (slow, other) = (&people[0], &people[1]);
     let conversation = conversation(&stack, slow, vec![other]).await;

@@ -24,6 +24,8 @@ pub enum ErrorMessage {
 pub struct ApiError {
     pub status: StatusCode,
     pub message: ErrorMessage,
+    /// Seconds after which the request may succeed: the `Retry-After` header of a 429.
+    pub retry_after: Option<u64>,
 }
 
 #[derive(Serialize)]
@@ -39,6 +41,7 @@ impl ApiError {
         Self {
             status,
             message: ErrorMessage::One(message.into()),
+            retry_after: None,
         }
     }
 
@@ -58,7 +61,14 @@ impl IntoResponse for ApiError {
             error: self.status.canonical_reason().unwrap_or("Error"),
             status_code: self.status.as_u16(),
         };
-        (self.status, Json(body)).into_response()
+        let mut response = (self.status, Json(body)).into_response();
+        if let Some(seconds) = self.retry_after {
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from(seconds),
+            );
+        }
+        response
     }
 }
 
@@ -68,6 +78,7 @@ impl From<Violations> for ApiError {
         Self {
             status: StatusCode::BAD_REQUEST,
             message: ErrorMessage::Many(violations.into_sentences()),
+            retry_after: None,
         }
     }
 }
@@ -91,7 +102,15 @@ impl From<tonic::Status> for ApiError {
             Code::NotFound => Self::new(StatusCode::NOT_FOUND, message()),
             Code::AlreadyExists => Self::new(StatusCode::CONFLICT, message()),
             Code::FailedPrecondition => Self::new(StatusCode::BAD_REQUEST, message()),
-            Code::ResourceExhausted => Self::new(StatusCode::TOO_MANY_REQUESTS, message()),
+            // A limit or a full queue upstream; auth says when to come back.
+            Code::ResourceExhausted => Self {
+                retry_after: status
+                    .metadata()
+                    .get("retry-after")
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.parse().ok()),
+                ..Self::new(StatusCode::TOO_MANY_REQUESTS, message())
+            },
             Code::Unavailable => {
                 tracing::warn!(?status, "upstream unavailable");
                 Self::new(

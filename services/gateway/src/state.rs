@@ -11,6 +11,7 @@ use revocation::Revocations;
 use tonic::transport::Channel;
 
 use crate::GatewayConfig;
+use crate::http::RestLimits;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -21,6 +22,7 @@ pub struct AppState {
     pub auth_channel: Channel,
     pub conversations_channel: Channel,
     pub verifier: Arc<TokenVerifier>,
+    pub rest_limits: Arc<RestLimits>,
     /// Revoked tokens, kept current from the broker (see the `revocation` crate).
     pub revocations: Revocations,
 }
@@ -39,6 +41,11 @@ impl AppState {
             auth_channel,
             conversations_channel,
             verifier: Arc::new(TokenVerifier::new(&config.jwt_secret)),
+            rest_limits: Arc::new(RestLimits::new(
+                config.rate_per_user,
+                config.rate_per_address,
+                config.trusted_proxies.clone(),
+            )),
             revocations,
         })
     }

@@ -12,6 +12,8 @@
 //! - [`http`]: HTTP layers the public-facing services share (CORS).
 //! - [`metrics`]: the Prometheus recorder and the HTTP and gRPC instruments; [`admin`]: the admin
 //!   endpoint (health, readiness, metrics) of the gRPC services.
+//! - [`rate`]: rate limits: a rate as written in the environment, the `RATE_LIMITS` switch, and a
+//!   keyed limiter (governor) that forgets idle keys.
 //! - [`shutdown`]: the future that resolves on SIGTERM or Ctrl-C, and a stop several servers share.
 //! - [`trace`]: W3C `traceparent` parsing and creation, for propagation between services.
 //!
@@ -23,6 +25,7 @@ pub mod database;
 pub mod grpc;
 pub mod http;
 pub mod metrics;
+pub mod rate;
 pub mod service;
 pub mod shutdown;
 pub mod telemetry;

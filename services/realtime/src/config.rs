@@ -4,6 +4,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use broker::Exchanges;
+use platform::rate::{Rate, RateLimits};
 use platform::service::Limits;
 use platform::telemetry::LogFormat;
 use platform::{Env, Environment};
@@ -32,6 +33,74 @@ pub struct RealtimeConfig {
     pub ping_timeout: Duration,
     /// How long "is typing" lasts without a new startTyping.
     pub typing_timeout: Duration,
+    /// Per-user event rates and the per-socket caps.
+    pub socket_limits: SocketLimits,
+}
+
+/// The rate variables of client events, with their defaults: each event names one in its descriptor
+/// ([`crate::events::Limit`]). Events sharing a variable still count apart.
+pub const EVENT_RATES: [(&str, Rate); 5] = [
+    // A fast typist sends a message a second; a burst lets a client flush what it queued offline.
+    ("SOCKET_RATE_SEND_MESSAGE", Rate::per_second(10, 30)),
+    // Per conversation: a client sends startTyping at most every few keystrokes.
+    ("SOCKET_RATE_TYPING", Rate::per_second(2, 2)),
+    // A reconnecting client joins every conversation it shows at once: the burst covers a long list.
+    ("SOCKET_RATE_JOIN_ROOM", Rate::per_second(20, 50)),
+    ("SOCKET_RATE_MARK_READ", Rate::per_second(20, 20)),
+    // Each page is a database query; scrolling back fetches a page at a time.
+    ("SOCKET_RATE_HISTORY", Rate::per_second(5, 5)),
+];
+
+/// Refused events per socket: a socket refused faster than this, past the burst, is flooding (several
+/// times its limit, for seconds) and is disconnected.
+pub const DEFAULT_FLOOD: Rate = Rate::per_second(10, 50);
+
+/// Sockets one user may hold on one instance: every tab and device of a person, with room to spare.
+pub const DEFAULT_SOCKETS_PER_USER: usize = 10;
+/// Conversations one socket may be in at once: each is a broker binding while any local socket is in
+/// it. More than a client shows on a screen, fewer than would make one socket costly.
+pub const DEFAULT_ROOMS_PER_SOCKET: usize = 200;
+
+#[derive(Debug, Clone)]
+pub struct SocketLimits {
+    /// `None` when `RATE_LIMITS=off`.
+    pub event_rates: Option<Vec<(&'static str, Rate)>>,
+    /// `SOCKET_FLOOD_REFUSALS`; `None` when `RATE_LIMITS=off`.
+    pub flood: Option<Rate>,
+    /// `SOCKET_MAX_PER_USER`: stays on whatever `RATE_LIMITS` says.
+    pub sockets_per_user: usize,
+    /// `SOCKET_MAX_ROOMS`: stays on whatever `RATE_LIMITS` says.
+    pub rooms_per_socket: usize,
+}
+
+impl SocketLimits {
+    pub fn from_env(env: &Env) -> Result<Self, platform::Error> {
+        let switch = RateLimits::from_env(env)?;
+        let event_rates = if switch.on() {
+            let mut rates = Vec::with_capacity(EVENT_RATES.len());
+            for (name, default) in EVENT_RATES {
+                rates.push((name, env.parse_or(name, default)?));
+            }
+            Some(rates)
+        } else {
+            None
+        };
+        Ok(Self {
+            event_rates,
+            flood: switch.rate(env, "SOCKET_FLOOD_REFUSALS", DEFAULT_FLOOD)?,
+            sockets_per_user: env.parse_or("SOCKET_MAX_PER_USER", DEFAULT_SOCKETS_PER_USER)?,
+            rooms_per_socket: env.parse_or("SOCKET_MAX_ROOMS", DEFAULT_ROOMS_PER_SOCKET)?,
+        })
+    }
+
+    /// The rate of the event rate variable `name`; `None` when rate limits are off.
+    pub fn event_rate(&self, name: &str) -> Option<Rate> {
+        self.event_rates
+            .as_ref()?
+            .iter()
+            .find(|(variable, _)| *variable == name)
+            .map(|(_, rate)| *rate)
+    }
 }
 
 impl RealtimeConfig {
@@ -60,6 +129,7 @@ impl RealtimeConfig {
             ping_interval: Duration::from_millis(env.parse_or("SOCKET_PING_INTERVAL_MS", 25_000)?),
             ping_timeout: Duration::from_millis(env.parse_or("SOCKET_PING_TIMEOUT_MS", 20_000)?),
             typing_timeout: Duration::from_millis(env.parse_or("TYPING_TIMEOUT_MS", 5_000)?),
+            socket_limits: SocketLimits::from_env(env)?,
         })
     }
 }

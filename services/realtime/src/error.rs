@@ -63,6 +63,8 @@ pub struct SocketError {
     pub message: String,
     /// Every broken rule, for validation failures only.
     pub details: Option<Vec<String>>,
+    /// For a refused rate: when the same event would be accepted again, in milliseconds.
+    pub retry_after_ms: Option<u64>,
 }
 
 impl SocketError {
@@ -71,6 +73,7 @@ impl SocketError {
             kind,
             message: message.into(),
             details: None,
+            retry_after_ms: None,
         }
     }
 
@@ -84,6 +87,7 @@ impl SocketError {
             kind: Kind::BadRequest,
             message: violations.summary(),
             details: Some(violations.into_sentences()),
+            retry_after_ms: None,
         }
     }
 
@@ -91,9 +95,12 @@ impl SocketError {
         Self::new(Kind::Forbidden, message)
     }
 
-    /// For the per-event limits (not applied yet).
-    pub fn too_many_requests() -> Self {
-        Self::new(Kind::TooManyRequests, "Too many requests, slow down")
+    /// An event over its rate limit; it would be accepted again after `wait`.
+    pub fn too_many_requests(wait: std::time::Duration) -> Self {
+        Self {
+            retry_after_ms: Some(platform::rate::millis_ceil(wait)),
+            ..Self::new(Kind::TooManyRequests, "Too many requests, slow down")
+        }
     }
 
     pub fn internal() -> Self {
@@ -111,6 +118,7 @@ impl SocketError {
             status_code: self.kind.status(),
             error: self.kind.code(),
             details: self.details.as_deref(),
+            retry_after_ms: self.retry_after_ms,
         }
     }
 
@@ -121,6 +129,7 @@ impl SocketError {
             message: &self.message,
             status_code: self.kind.status(),
             details: self.details.as_deref(),
+            retry_after_ms: self.retry_after_ms,
         }
     }
 }
@@ -133,6 +142,8 @@ struct EventBody<'a> {
     error: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     details: Option<&'a [String]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    retry_after_ms: Option<u64>,
 }
 
 #[derive(Serialize)]
@@ -143,6 +154,8 @@ struct AckBody<'a> {
     status_code: u16,
     #[serde(skip_serializing_if = "Option::is_none")]
     details: Option<&'a [String]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    retry_after_ms: Option<u64>,
 }
 
 impl From<Violations> for SocketError {
@@ -245,12 +258,14 @@ mod tests {
                 (503, "SERVICE_UNAVAILABLE")
             );
         }
+        let refused = SocketError::too_many_requests(std::time::Duration::from_micros(99_100));
         assert_eq!(
-            (
-                SocketError::too_many_requests().status(),
-                SocketError::too_many_requests().kind.code()
-            ),
-            (429, "TOO_MANY_REQUESTS")
+            json_of(refused.ack_payload()),
+            json!({"success": false, "message": "Too many requests, slow down", "statusCode": 429, "retryAfterMs": 100})
+        );
+        assert_eq!(
+            json_of(refused.event_payload()),
+            json!({"message": "Too many requests, slow down", "statusCode": 429, "error": "TOO_MANY_REQUESTS", "retryAfterMs": 100})
         );
     }
 }

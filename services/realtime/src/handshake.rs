@@ -11,8 +11,10 @@ use std::sync::Arc;
 use jwt::VerifyError;
 use serde_json::Value;
 use socketioxide::extract::{SocketRef, State, TryData};
+use uuid::Uuid;
 
 use crate::hub::Hub;
+use crate::rooms::user_room;
 use crate::session::{Peer, Session};
 
 /// Why a handshake was refused; its text is what the client's `connect_error` says.
@@ -21,6 +23,8 @@ pub enum Refusal {
     Missing,
     Payload,
     Invalid,
+    /// The user already holds `SOCKET_MAX_PER_USER` sockets here.
+    TooManySockets,
 }
 
 impl fmt::Display for Refusal {
@@ -29,6 +33,7 @@ impl fmt::Display for Refusal {
             Self::Missing => "Authentication failed - token missing",
             Self::Payload => "Authentication failed - invalid token payload",
             Self::Invalid => "Authentication failed - invalid token",
+            Self::TooManySockets => "Too many connections for this user; close one first",
         })
     }
 }
@@ -60,7 +65,25 @@ pub async fn authenticate(
         user_type: claims.user_type,
         token,
     };
+    let user = session.user_id;
     Peer::attach(&socket, session);
+    within_socket_cap(&socket, &hub, user)
+}
+
+/// Counts the user's sockets here and, if there is room, puts this one in the user's room, where it is
+/// counted from then on (socketioxide takes it out when it goes, however it goes).
+fn within_socket_cap(socket: &SocketRef, hub: &Hub, user: Uuid) -> Result<(), Refusal> {
+    let _counting = hub
+        .admission
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let room = user_room(user);
+    if socket.within(room.clone()).sockets().len() >= hub.sockets_per_user {
+        metrics::counter!("realtime_sockets_refused_total", "reason" => "per_user_cap")
+            .increment(1);
+        return Err(Refusal::TooManySockets);
+    }
+    socket.join(room);
     Ok(())
 }
 

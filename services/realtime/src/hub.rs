@@ -35,6 +35,11 @@ pub struct Hub {
     pub typing: Typing,
     /// This instance's name in presence announcements.
     pub instance_id: String,
+    /// `SOCKET_MAX_PER_USER`: sockets one user may hold on this instance.
+    pub sockets_per_user: usize,
+    /// Held while a socket is counted against [`Self::sockets_per_user`] and joins its user's room, so
+    /// that concurrent handshakes of one user cannot all pass the count.
+    pub admission: std::sync::Mutex<()>,
 }
 
 impl Hub {

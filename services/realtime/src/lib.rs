@@ -10,7 +10,7 @@
 //!   departure.
 //! - [`handshake`]: who is connecting (the token from `auth.token`, query `token` or the header).
 //! - [`events`]: the client events, one descriptor each in one table, and the adapter that runs them
-//!   (span, metrics, rate-limit hook, ack or error event).
+//!   (span, metrics, per-user rate limits, ack or error event).
 //! - [`dispatch`]: events from RabbitMQ turned into emits to local sockets.
 //! - [`hub`]: the state the handlers share.
 //! - [`rooms`]: the only place sockets join and leave conversation rooms (join, leave, eviction,

@@ -37,6 +37,8 @@ pub struct Rooms {
     fanout: Fanout,
     typing: Typing,
     conversations: ConversationsServiceClient<Channel>,
+    /// `SOCKET_MAX_ROOMS`: conversations one socket may be in at once.
+    max_per_socket: usize,
 }
 
 impl Rooms {
@@ -44,11 +46,13 @@ impl Rooms {
         fanout: Fanout,
         typing: Typing,
         conversations: ConversationsServiceClient<Channel>,
+        max_per_socket: usize,
     ) -> Self {
         Self {
             fanout,
             typing,
             conversations,
+            max_per_socket,
         }
     }
 
@@ -60,6 +64,12 @@ impl Rooms {
         if joined.is_closed() {
             // The socket disconnected while this join waited for the lock: nobody is left to answer.
             return Ok(());
+        }
+        if !joined.contains(conversation) && joined.len() >= self.max_per_socket {
+            return Err(SocketError::bad_request(format!(
+                "A connection can be in at most {} conversations; leave one first",
+                self.max_per_socket
+            )));
         }
         self.check_access(&peer.session, conversation).await?;
         if peer.state.is_lagging() {

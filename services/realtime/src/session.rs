@@ -114,6 +114,15 @@ impl Joined {
         self.conversations.contains(&conversation)
     }
 
+    /// How many conversations the socket is in.
+    pub fn len(&self) -> usize {
+        self.conversations.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.conversations.is_empty()
+    }
+
     /// True if the socket was not in the conversation yet. Refused once closed.
     pub fn insert(&mut self, conversation: Uuid) -> bool {
         !self.closed && self.conversations.insert(conversation)

@@ -100,7 +100,12 @@ impl Service for Application {
         let presence = Arc::new(Presence::default());
         let typing = Typing::new(fanout.clone(), config.typing_timeout);
         let conversations_client = ConversationsServiceClient::new(conversations.clone());
-        let rooms = Rooms::new(fanout.clone(), typing.clone(), conversations_client.clone());
+        let rooms = Rooms::new(
+            fanout.clone(),
+            typing.clone(),
+            conversations_client.clone(),
+            config.socket_limits.rooms_per_socket,
+        );
         let hub = Arc::new(Hub {
             verifier: TokenVerifier::new(&config.jwt_secret),
             service: ServiceSigner::new(&config.jwt_secret, Self::NAME),
@@ -113,10 +118,12 @@ impl Service for Application {
             rooms: rooms.clone(),
             typing,
             instance_id,
+            sockets_per_user: config.socket_limits.sockets_per_user,
+            admission: std::sync::Mutex::new(()),
         });
         // Installed before the event table, whose metric handles would otherwise record nowhere.
         platform::metrics::install();
-        let events = Arc::new(Table::new());
+        let events = Arc::new(Table::new(&config.socket_limits));
 
         let (layer, io) = SocketIo::builder()
             .ping_interval(config.ping_interval)

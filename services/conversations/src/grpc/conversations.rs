@@ -79,6 +79,13 @@ impl ConversationsService for Handlers {
         ))?;
 
         participants.retain(|id| *id != actor.user_id);
+        // The creator takes one of the places.
+        let room_for = self.inner.max_participants - 1;
+        if participants.len() > room_for {
+            return Err(participant_cap(format!(
+                "participantsIds must contain no more than {room_for} elements"
+            )));
+        }
         self.inner.users.ensure_exist(&participants).await?;
         if store::blocks::any_between(self.pool(), actor.user_id, &participants).await? {
             return Err(ConversationsError::Forbidden(
@@ -182,7 +189,14 @@ impl ConversationsService for Handlers {
             .begin()
             .await
             .map_err(ConversationsError::from)?;
-        Self::lock_for(&mut tx, &actor, id).await?;
+        let present = Self::lock_for(&mut tx, &actor, id).await?;
+        let newcomers = users.iter().filter(|u| !present.contains(*u)).count();
+        if present.len() + newcomers > self.inner.max_participants {
+            return Err(participant_cap(format!(
+                "participantsIds would take the conversation past {} participants",
+                self.inner.max_participants
+            )));
+        }
         let added = store::conversations::add_participants(&mut tx, id, &users).await?;
         let mut changes = Vec::new();
         if !added.is_empty() {
@@ -432,4 +446,10 @@ fn parse_other_user(actor: &Actor, text: &str) -> Result<Uuid, Status> {
         return Err(Violations::one("You cannot block yourself").into_status());
     }
     Ok(other)
+}
+
+/// Over `CONVERSATION_MAX_PARTICIPANTS`: a 400 naming the REST field. When adding, the count is taken
+/// under the conversation's lock, so concurrent additions cannot pass the cap together.
+fn participant_cap(sentence: String) -> Status {
+    validation::Violations::one(sentence).into_status()
 }

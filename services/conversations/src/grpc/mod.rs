@@ -30,6 +30,8 @@ struct Inner {
     writer: MessageWriter,
     publisher: EventPublisher,
     users: UserDirectory,
+    /// `CONVERSATION_MAX_PARTICIPANTS`, the actor included.
+    max_participants: usize,
 }
 
 impl Handlers {
@@ -38,6 +40,7 @@ impl Handlers {
         writer: MessageWriter,
         publisher: EventPublisher,
         users: UserDirectory,
+        max_participants: usize,
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
@@ -45,6 +48,7 @@ impl Handlers {
                 writer,
                 publisher,
                 users,
+                max_participants,
             }),
         }
     }

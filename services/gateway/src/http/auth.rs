@@ -1,5 +1,6 @@
 //! `/auth`: sign-up, sign-in and the token check (the only routes that need no token), and logout.
 
+use axum::Extension;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -10,7 +11,7 @@ use utoipa_axum::routes;
 
 use super::dto::{AuthPayload, ErrorDto, IsLoggedIn, LoggedOut, LoginBody, RegisterBody};
 use super::extract::outgoing;
-use super::{Caller, JsonObject};
+use super::{Caller, ClientAddress, JsonObject};
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -64,9 +65,11 @@ async fn logout_all(
     responses((status = 201, description = "Signed up: a token and the new user", body = AuthPayload),
               (status = 400, description = "Bad input: `message` lists one sentence per broken rule", body = ErrorDto),
               (status = 403, description = "ADMIN cannot be chosen at sign-up", body = ErrorDto),
-              (status = 409, description = "Email already exists", body = ErrorDto)))]
+              (status = 409, description = "Email already exists", body = ErrorDto),
+              (status = 429, description = "Too many sign-ups from this address; `Retry-After` says when to come back", body = ErrorDto)))]
 async fn register(
     State(state): State<AppState>,
+    Extension(client): Extension<ClientAddress>,
     body: JsonObject,
 ) -> Result<(StatusCode, Json<AuthPayload>), ApiError> {
     body.allow_fields_of::<RegisterBody>()?;
@@ -79,7 +82,7 @@ async fn register(
     let response = state
         .auth
         .clone()
-        .sign_up(outgoing(request, None))
+        .sign_up(from_client(outgoing(request, None), client))
         .await?
         .into_inner();
     Ok((StatusCode::CREATED, Json(response.into())))
@@ -89,9 +92,11 @@ async fn register(
 #[utoipa::path(post, path = "/auth/login", tag = "auth", request_body = LoginBody,
     responses((status = 200, description = "Signed in: a token and the user", body = AuthPayload),
               (status = 400, description = "Bad input: `message` lists one sentence per broken rule", body = ErrorDto),
-              (status = 401, description = "Invalid email or password", body = ErrorDto)))]
+              (status = 401, description = "Invalid email or password", body = ErrorDto),
+              (status = 429, description = "Too many failed sign-ins for this account or address; `Retry-After` says when to come back", body = ErrorDto)))]
 async fn login(
     State(state): State<AppState>,
+    Extension(client): Extension<ClientAddress>,
     body: JsonObject,
 ) -> Result<Json<AuthPayload>, ApiError> {
     body.allow_fields_of::<LoginBody>()?;
@@ -102,10 +107,18 @@ async fn login(
     let response = state
         .auth
         .clone()
-        .sign_in(outgoing(request, None))
+        .sign_in(from_client(outgoing(request, None), client))
         .await?
         .into_inner();
     Ok(Json(response.into()))
+}
+
+/// Tells auth where the attempt comes from, for its per-address limits.
+fn from_client<T>(mut request: tonic::Request<T>, client: ClientAddress) -> tonic::Request<T> {
+    if let Ok(value) = client.0.to_string().parse() {
+        request.metadata_mut().insert("x-client-address", value);
+    }
+    request
 }
 
 /// Whether the request carries a valid token. Never 401.

@@ -9,6 +9,7 @@ mod extract;
 mod health;
 mod layers;
 mod messages;
+mod rate_limit;
 mod reports;
 mod socket_proxy;
 mod users;
@@ -25,6 +26,7 @@ use crate::error::ApiError;
 use crate::state::AppState;
 
 pub use extract::{Caller, JsonObject};
+pub use rate_limit::{ClientAddress, RestLimits, parse_trusted_proxies};
 pub use socket_proxy::SocketProxy;
 
 #[derive(OpenApi)]
@@ -72,9 +74,15 @@ pub fn api() -> (Router<AppState>, utoipa::openapi::OpenApi) {
 pub fn router(state: AppState, proxy: SocketProxy, config: &GatewayConfig) -> Router {
     let (api, document) = api();
     // After routing, so requests are counted per declared route, not per raw path.
-    let api = api.route_layer(axum::middleware::from_fn(|request, next| {
-        platform::metrics::track_http("gateway", request, next)
-    }));
+    let api = api
+        .route_layer(axum::middleware::from_fn(|request, next| {
+            platform::metrics::track_http("gateway", request, next)
+        }))
+        // Outside the metrics: a refused request is counted by the limiter, not as a route's.
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            rate_limit::rate_limit,
+        ));
     let app = Router::new()
         .nest("/api/v1", api)
         .route(

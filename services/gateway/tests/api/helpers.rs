@@ -37,6 +37,24 @@ pub async fn spawn_stack_with(customise: impl FnOnce(&mut Env)) -> TestStack {
     }
 }
 
+/// Starts the stack after `customise` has had its say on every service's environment.
+pub async fn spawn_stack_with_every(customise: impl FnOnce(&mut Env)) -> TestStack {
+    let db = TestDatabase::create().await;
+    let broker = TestBroker::new();
+    let mut services = Services::new(&db, &broker, SECRET);
+    customise(&mut services.env);
+    services.start::<auth::Application>().await;
+    services.start::<conversations::Application>().await;
+    let gateway = services.start::<gateway::Application>().await;
+    TestStack {
+        base: gateway.url,
+        http: Client::new(),
+        db,
+        broker,
+        _services: services,
+    }
+}
+
 impl TestStack {
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)

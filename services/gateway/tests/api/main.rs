@@ -2,6 +2,7 @@
 
 mod auth_routes;
 mod blocking;
+mod caps;
 mod conversation_routes;
 mod errors;
 mod health;
@@ -10,6 +11,7 @@ mod limits;
 mod message_routes;
 mod null_characters;
 mod openapi;
+mod rate_limits;
 mod reports;
 mod revocation;
 mod search;

@@ -7,11 +7,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use metrics::{Counter, Histogram};
+use platform::rate::KeyedLimiter;
 use serde_json::Value;
 use socketioxide::extract::{AckSender, SocketRef};
+use socketioxide::socket::Sid;
 use tracing::Instrument;
+use uuid::Uuid;
 
-use super::{ClientEvent, Context, Input, Limit, Payload};
+use super::{ClientEvent, Context, Input, Payload, Per};
 use crate::emit;
 use crate::error::{Kind, SocketError};
 use crate::hub::Hub;
@@ -19,6 +22,7 @@ use crate::session::Peer;
 
 pub(super) async fn run<E: ClientEvent>(
     meter: Arc<Meter>,
+    gate: Arc<Gate>,
     socket: SocketRef,
     input: Input,
     ack: AckSender,
@@ -38,7 +42,7 @@ pub(super) async fn run<E: ClientEvent>(
     );
     let started = Instant::now();
     let outcome = async {
-        gate(E::LIMIT, &peer)?;
+        gate.check(&peer, &input)?;
         let payload = E::Payload::parse(&input)?;
         E::handle(
             Context {
@@ -57,11 +61,55 @@ pub(super) async fn run<E: ClientEvent>(
     answer(&socket, ack, E::ERROR_EVENT, outcome);
 }
 
-/// THE RATE-LIMIT HOOK. Per-event limits (issue 9) plug in here: the event's [`ClientEvent::LIMIT`]
-/// against this socket's allowance, refusing with [`SocketError::too_many_requests`] (429). No limit is
-/// applied yet: every event passes.
-fn gate(_limit: Option<Limit>, _peer: &Peer) -> Result<(), SocketError> {
-    Ok(())
+/// Counts per user and conversation (the nil id when the limit is per user).
+pub(super) type UserLimiter = KeyedLimiter<(Uuid, Uuid)>;
+
+/// One event's rate limit. Each event counts apart; all sockets of a user on this instance share its
+/// count (keyed by user, or by user and conversation), so opening more sockets buys no more. A refused
+/// event gets a 429 with `retryAfterMs`, and the connection stays open, unless the socket is flooding:
+/// refused faster than `SOCKET_FLOOD_REFUSALS` allows (all events together, per socket), which only a
+/// client ignoring every 429 reaches. That socket is disconnected.
+pub(super) struct Gate {
+    /// `None`: the event has no limit, or rate limits are off.
+    pub(super) limiter: Option<(Arc<UserLimiter>, Per)>,
+    pub(super) flood: Option<Arc<KeyedLimiter<Sid>>>,
+}
+
+impl Gate {
+    fn check(&self, peer: &Peer, input: &Input) -> Result<(), SocketError> {
+        let Some((limiter, per)) = &self.limiter else {
+            return Ok(());
+        };
+        let scope = match per {
+            Per::User => Uuid::nil(),
+            // Read before the payload is checked, so that malformed events count too; one without a
+            // valid id counts under the nil id.
+            Per::Conversation => input
+                .fields_or_none()
+                .and_then(|fields| fields.get("conversationId"))
+                .and_then(|id| id.as_str())
+                .and_then(|id| id.parse().ok())
+                .unwrap_or_else(Uuid::nil),
+        };
+        let Err(wait) = limiter.check(&(peer.user_id(), scope)) else {
+            return Ok(());
+        };
+        if let Some(flood) = &self.flood
+            && flood.check(&peer.socket.id).is_err()
+        {
+            disconnect_flooding(peer);
+        }
+        Err(SocketError::too_many_requests(wait))
+    }
+}
+
+fn disconnect_flooding(peer: &Peer) {
+    metrics::counter!("realtime_sockets_flooding_total").increment(1);
+    tracing::info!(user = %peer.user_id(), sid = %peer.socket.id, "a socket keeps flooding past its limits; disconnecting it");
+    // A full outgoing buffer refuses the disconnect packet; the emit layer then handles it as lagging.
+    if let Err(error) = peer.socket.clone().disconnect() {
+        tracing::debug!(%error, "the flooding socket was already going");
+    }
 }
 
 fn answer(

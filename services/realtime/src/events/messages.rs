@@ -12,7 +12,7 @@ use validation::rules::{optional_date, optional_json_integer, optional_text, req
 use wire::{MessageDto, now_iso};
 
 use super::payload::{Input, Payload, field, id};
-use super::{ClientEvent, Context};
+use super::{ClientEvent, Context, Limit};
 use crate::error::SocketError;
 
 /// The conversations service's limits, checked here too so that a payload with several broken fields
@@ -56,6 +56,7 @@ pub struct SendMessage;
 impl ClientEvent for SendMessage {
     const NAME: &'static str = "sendMessage";
     const ERROR_EVENT: &'static str = "messageError";
+    const LIMIT: Option<Limit> = Limit::per_user("SOCKET_RATE_SEND_MESSAGE");
     type Payload = NewMessage;
 
     async fn handle(cx: Context, payload: NewMessage) -> Result<Value, SocketError> {
@@ -111,6 +112,7 @@ pub struct GetMessageHistory;
 impl ClientEvent for GetMessageHistory {
     const NAME: &'static str = "getMessageHistory";
     const ERROR_EVENT: &'static str = "messageHistoryError";
+    const LIMIT: Option<Limit> = Limit::per_user("SOCKET_RATE_HISTORY");
     type Payload = HistoryQuery;
 
     async fn handle(cx: Context, query: HistoryQuery) -> Result<Value, SocketError> {
@@ -164,6 +166,7 @@ pub struct UpdateMessage;
 impl ClientEvent for UpdateMessage {
     const NAME: &'static str = "updateMessage";
     const ERROR_EVENT: &'static str = "updateMessageError";
+    const LIMIT: Option<Limit> = Limit::per_user("SOCKET_RATE_SEND_MESSAGE");
     type Payload = MessageEdit;
 
     async fn handle(cx: Context, edit: MessageEdit) -> Result<Value, SocketError> {
@@ -209,6 +212,7 @@ pub struct DeleteMessage;
 impl ClientEvent for DeleteMessage {
     const NAME: &'static str = "deleteMessage";
     const ERROR_EVENT: &'static str = "deleteMessageError";
+    const LIMIT: Option<Limit> = Limit::per_user("SOCKET_RATE_SEND_MESSAGE");
     type Payload = MessageTarget;
 
     async fn handle(cx: Context, target: MessageTarget) -> Result<Value, SocketError> {
@@ -227,6 +231,7 @@ pub struct MarkMessageRead;
 impl ClientEvent for MarkMessageRead {
     const NAME: &'static str = "markMessageRead";
     const ERROR_EVENT: &'static str = "markReadError";
+    const LIMIT: Option<Limit> = Limit::per_user("SOCKET_RATE_MARK_READ");
     type Payload = MessageTarget;
 
     async fn handle(cx: Context, target: MessageTarget) -> Result<Value, SocketError> {

@@ -3,7 +3,7 @@
 //!
 //! A descriptor ([`ClientEvent`]) holds everything particular to an event: its name (written nowhere
 //! else), its error event, its payload (a type that exists only when every rule holds: [`Payload`]), an
-//! optional per-socket rate limit, and its handler, which reads as the business rule. The adapter does
+//! optional per-user rate limit, and its handler, which reads as the business rule. The adapter does
 //! what every event needs: a span that continues into the gRPC calls, timing and metrics, the rate-limit
 //! gate, and the answer (the ack, or the error event and a failed ack, with every broken rule).
 //!
@@ -28,10 +28,13 @@ use std::future::Future;
 use std::marker::PhantomData;
 use std::sync::Arc;
 
+use platform::rate::KeyedLimiter;
 use serde::Serialize;
 use serde_json::Value;
 use socketioxide::extract::{AckSender, SocketRef, State, TryData};
+use socketioxide::socket::Sid;
 
+use crate::config::SocketLimits;
 use crate::error::SocketError;
 use crate::hub::Hub;
 use crate::session::{Peer, Session};
@@ -45,7 +48,7 @@ pub trait ClientEvent: Send + Sync + 'static {
     const NAME: &'static str;
     /// The event its failures are told on (`messageError`, `typingError`...).
     const ERROR_EVENT: &'static str;
-    /// How often one socket may send it; `None`: as often as it likes. Read by the adapter's gate.
+    /// How often one user may send it; `None`: as often as they like. Read by the adapter's gate.
     const LIMIT: Option<Limit> = None;
 
     type Payload: Payload;
@@ -57,11 +60,35 @@ pub trait ClientEvent: Send + Sync + 'static {
     ) -> impl Future<Output = Result<Value, SocketError>> + Send;
 }
 
-/// A per-socket rate limit: `burst` events at once, refilled at `per_second`.
+/// An event's rate limit: the variable that sets its rate (one of [`crate::config::EVENT_RATES`]) and
+/// what it counts. Every socket of a user on this instance shares the count; each event counts apart.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limit {
-    pub per_second: u32,
-    pub burst: u32,
+    pub rate: &'static str,
+    pub per: Per,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Per {
+    User,
+    /// Per user and conversation (the payload's `conversationId`).
+    Conversation,
+}
+
+impl Limit {
+    pub const fn per_user(rate: &'static str) -> Option<Self> {
+        Some(Self {
+            rate,
+            per: Per::User,
+        })
+    }
+
+    pub const fn per_conversation(rate: &'static str) -> Option<Self> {
+        Some(Self {
+            rate,
+            per: Per::Conversation,
+        })
+    }
 }
 
 /// What a handler works with: the shared state, and the socket that sent the event.
@@ -93,20 +120,24 @@ pub struct Table {
 }
 
 impl Table {
-    pub fn new() -> Self {
+    /// Every event, each with its rate limit as `limits` sets it. Spawns the limiters' clean-up, so it
+    /// runs within a Tokio runtime.
+    pub fn new(limits: &SocketLimits) -> Self {
+        let flood = limits.flood.map(KeyedLimiter::new);
+        let gates = Gates { limits, flood };
         Self {
             entries: vec![
-                entry::<rooms::JoinRoom>(),
-                entry::<rooms::LeaveRoom>(),
-                entry::<messages::SendMessage>(),
-                entry::<messages::GetMessageHistory>(),
-                entry::<messages::UpdateMessage>(),
-                entry::<messages::DeleteMessage>(),
-                entry::<messages::MarkMessageRead>(),
-                entry::<reads::MarkConversationRead>(),
-                entry::<typing::StartTyping>(),
-                entry::<typing::StopTyping>(),
-                entry::<presence::GetOnlineUsers>(),
+                entry::<rooms::JoinRoom>(&gates),
+                entry::<rooms::LeaveRoom>(&gates),
+                entry::<messages::SendMessage>(&gates),
+                entry::<messages::GetMessageHistory>(&gates),
+                entry::<messages::UpdateMessage>(&gates),
+                entry::<messages::DeleteMessage>(&gates),
+                entry::<messages::MarkMessageRead>(&gates),
+                entry::<reads::MarkConversationRead>(&gates),
+                entry::<typing::StartTyping>(&gates),
+                entry::<typing::StopTyping>(&gates),
+                entry::<presence::GetOnlineUsers>(&gates),
             ],
         }
     }
@@ -124,10 +155,10 @@ impl Table {
     }
 }
 
-impl Default for Table {
-    fn default() -> Self {
-        Self::new()
-    }
+/// What building each event's gate needs.
+struct Gates<'a> {
+    limits: &'a SocketLimits,
+    flood: Option<Arc<KeyedLimiter<Sid>>>,
 }
 
 trait Entry: Send + Sync {
@@ -137,12 +168,21 @@ trait Entry: Send + Sync {
 
 struct Registered<E> {
     meter: Arc<adapter::Meter>,
+    gate: Arc<adapter::Gate>,
     event: PhantomData<fn() -> E>,
 }
 
-fn entry<E: ClientEvent>() -> Box<dyn Entry> {
+fn entry<E: ClientEvent>(gates: &Gates<'_>) -> Box<dyn Entry> {
+    let limiter = E::LIMIT.and_then(|limit| {
+        let rate = gates.limits.event_rate(limit.rate)?;
+        Some((KeyedLimiter::new(rate), limit.per))
+    });
     Box::new(Registered::<E> {
         meter: Arc::new(adapter::Meter::new(E::NAME)),
+        gate: Arc::new(adapter::Gate {
+            limiter,
+            flood: gates.flood.clone(),
+        }),
         event: PhantomData,
     })
 }
@@ -154,13 +194,14 @@ impl<E: ClientEvent> Entry for Registered<E> {
 
     fn attach(&self, socket: &SocketRef) {
         let meter = self.meter.clone();
+        let gate = self.gate.clone();
         socket.on(
             E::NAME,
             move |socket: SocketRef,
                   TryData(raw): TryData<Json>,
                   ack: AckSender,
                   State(hub): State<Arc<Hub>>| {
-                adapter::run::<E>(meter, socket, Input::from(raw), ack, hub)
+                adapter::run::<E>(meter, gate, socket, Input::from(raw), ack, hub)
             },
         );
     }
@@ -170,9 +211,13 @@ impl<E: ClientEvent> Entry for Registered<E> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn every_event_of_the_contract_is_in_the_table_once() {
-        let mut names = Table::new().names();
+    fn defaults() -> SocketLimits {
+        SocketLimits::from_env(&platform::Env::default()).expect("defaults")
+    }
+
+    #[tokio::test]
+    async fn every_event_of_the_contract_is_in_the_table_once() {
+        let mut names = Table::new(&defaults()).names();
         let count = names.len();
         names.sort_unstable();
         names.dedup();
@@ -193,5 +238,28 @@ mod tests {
                 "updateMessage",
             ]
         );
+    }
+
+    #[test]
+    fn every_limit_names_a_rate_variable() {
+        let limits = defaults();
+        for limit in [
+            rooms::JoinRoom::LIMIT,
+            rooms::LeaveRoom::LIMIT,
+            messages::SendMessage::LIMIT,
+            messages::GetMessageHistory::LIMIT,
+            messages::UpdateMessage::LIMIT,
+            messages::DeleteMessage::LIMIT,
+            messages::MarkMessageRead::LIMIT,
+            reads::MarkConversationRead::LIMIT,
+            typing::StartTyping::LIMIT,
+            typing::StopTyping::LIMIT,
+            presence::GetOnlineUsers::LIMIT,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            assert!(limits.event_rate(limit.rate).is_some(), "{limit:?}");
+        }
     }
 }

@@ -9,7 +9,7 @@ use validation::Violations;
 use wire::now_iso;
 
 use super::payload::{Input, Payload, id};
-use super::{ClientEvent, Context};
+use super::{ClientEvent, Context, Limit};
 use crate::error::SocketError;
 
 /// `{conversationId?}`; the payload itself may be missing.
@@ -36,6 +36,7 @@ pub struct GetOnlineUsers;
 impl ClientEvent for GetOnlineUsers {
     const NAME: &'static str = "getOnlineUsers";
     const ERROR_EVENT: &'static str = "onlineUsersError";
+    const LIMIT: Option<Limit> = Limit::per_user("SOCKET_RATE_HISTORY");
     type Payload = OnlineQuery;
 
     async fn handle(cx: Context, query: OnlineQuery) -> Result<Value, SocketError> {

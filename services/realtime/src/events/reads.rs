@@ -9,7 +9,7 @@ use validation::Violations;
 use validation::rules::optional_integer;
 
 use super::payload::{Input, Payload, id};
-use super::{ClientEvent, Context};
+use super::{ClientEvent, Context, Limit};
 use crate::error::SocketError;
 
 /// `{conversationId, seq}`: everything up to `seq` is read.
@@ -44,6 +44,7 @@ pub struct MarkConversationRead;
 impl ClientEvent for MarkConversationRead {
     const NAME: &'static str = "markConversationRead";
     const ERROR_EVENT: &'static str = "markReadError";
+    const LIMIT: Option<Limit> = Limit::per_user("SOCKET_RATE_MARK_READ");
     type Payload = ReadUpTo;
 
     async fn handle(cx: Context, payload: ReadUpTo) -> Result<Value, SocketError> {

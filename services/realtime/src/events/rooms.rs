@@ -4,7 +4,7 @@
 use serde_json::{Value, json};
 
 use super::payload::InConversation;
-use super::{ClientEvent, Context};
+use super::{ClientEvent, Context, Limit};
 use crate::error::SocketError;
 
 /// Participants only: the conversations service is asked every time.
@@ -13,6 +13,7 @@ pub struct JoinRoom;
 impl ClientEvent for JoinRoom {
     const NAME: &'static str = "joinRoom";
     const ERROR_EVENT: &'static str = "joinRoomError";
+    const LIMIT: Option<Limit> = Limit::per_user("SOCKET_RATE_JOIN_ROOM");
     type Payload = InConversation;
 
     async fn handle(cx: Context, payload: InConversation) -> Result<Value, SocketError> {
@@ -28,6 +29,7 @@ pub struct LeaveRoom;
 impl ClientEvent for LeaveRoom {
     const NAME: &'static str = "leaveRoom";
     const ERROR_EVENT: &'static str = "leaveRoomError";
+    const LIMIT: Option<Limit> = Limit::per_user("SOCKET_RATE_JOIN_ROOM");
     type Payload = InConversation;
 
     async fn handle(cx: Context, payload: InConversation) -> Result<Value, SocketError> {

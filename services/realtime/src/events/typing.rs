@@ -4,7 +4,7 @@
 use serde_json::{Value, json};
 
 use super::payload::InConversation;
-use super::{ClientEvent, Context};
+use super::{ClientEvent, Context, Limit};
 use crate::error::SocketError;
 
 pub struct StartTyping;
@@ -12,6 +12,7 @@ pub struct StartTyping;
 impl ClientEvent for StartTyping {
     const NAME: &'static str = "startTyping";
     const ERROR_EVENT: &'static str = "typingError";
+    const LIMIT: Option<Limit> = Limit::per_conversation("SOCKET_RATE_TYPING");
     type Payload = InConversation;
 
     async fn handle(cx: Context, payload: InConversation) -> Result<Value, SocketError> {
@@ -32,6 +33,7 @@ pub struct StopTyping;
 impl ClientEvent for StopTyping {
     const NAME: &'static str = "stopTyping";
     const ERROR_EVENT: &'static str = "typingError";
+    const LIMIT: Option<Limit> = Limit::per_conversation("SOCKET_RATE_TYPING");
     type Payload = InConversation;
 
     async fn handle(cx: Context, payload: InConversation) -> Result<Value, SocketError> {
