@@ -127,6 +127,12 @@ async fn run(
     ));
     let (relayed, mut from_relay) = mpsc::channel(4);
     let stop_relay = stop.child_token();
+    let renewer = tokio::spawn(renew_claims(
+        pool.clone(),
+        settings.relay_interval,
+        claim,
+        stop_relay.clone(),
+    ));
     let relay = tokio::spawn(relay(
         pool,
         settings.clone(),
@@ -168,6 +174,7 @@ async fn run(
     }
     stop_relay.cancel();
     let _ = relay.await;
+    let _ = renewer.await;
     // The deleter ends once it has deleted what was confirmed.
     drop(confirmed);
     let _ = deleter.await;
@@ -377,6 +384,23 @@ async fn delete_confirmed(
 }
 
 /// Every `relay_interval`, claims rows left behind and hands them to the publisher.
+/// Keeps this replica's claims alive for as long as it runs, whatever the relay is doing: while the broker
+/// is away the relay waits for the publisher and renews nothing, and a lapsed claim would let another
+/// replica publish rows this one still holds, so both would.
+async fn renew_claims(pool: PgPool, every: Duration, claim: Claim, stop: CancellationToken) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            () = stop.cancelled() => return,
+        }
+        if let Err(error) = outbox::renew_claims(&pool, claim).await {
+            tracing::warn!(%error, "cannot renew the outbox claims");
+        }
+    }
+}
+
 async fn relay(
     pool: PgPool,
     settings: PublisherSettings,

@@ -71,6 +71,20 @@ pub async fn insert(
     Ok(outbox)
 }
 
+/// Extends this replica's claim on every row it holds.
+pub async fn renew_claims(db: &PgPool, claim: Claim) -> Result<(), ConversationsError> {
+    sqlx::query(
+        "UPDATE outbox
+         SET claimed_until = now() + make_interval(secs => $2::double precision / 1000)
+         WHERE claimed_by = $1",
+    )
+    .bind(claim.by)
+    .bind(claim.lease_ms)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
 /// Claims rows old enough that their fast-path publish has surely failed or been lost: this replica's
 /// own, and any whose claim has lapsed (its replica died or lost the broker for long). Rows another
 /// replica is claiming at this very moment are skipped, not waited for. Returns them in id order.
