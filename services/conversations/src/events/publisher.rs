@@ -66,6 +66,11 @@ const LEASE_IN_GRACES: u32 = 5;
 /// confirm or delete is under way is not published a second time by the relay.
 type InHand = Arc<Mutex<HashSet<i64>>>;
 
+/// Held by the deleter while it deletes rows and lets go of them, and by the relay from its claim query
+/// until it has filtered the result: otherwise a row the relay read just before its deletion could be
+/// let go of meanwhile and published again.
+type DeleteGate = Arc<tokio::sync::Mutex<()>>;
+
 fn lock(in_hand: &InHand) -> std::sync::MutexGuard<'_, HashSet<i64>> {
     // The set stays consistent whatever a panicking holder did: each operation is a single insert/remove.
     in_hand.lock().unwrap_or_else(PoisonError::into_inner)
@@ -113,7 +118,13 @@ async fn run(
 ) {
     let in_hand = InHand::default();
     let (confirmed, to_delete) = mpsc::unbounded_channel();
-    let deleter = tokio::spawn(delete_confirmed(pool.clone(), in_hand.clone(), to_delete));
+    let gate = DeleteGate::default();
+    let deleter = tokio::spawn(delete_confirmed(
+        pool.clone(),
+        in_hand.clone(),
+        gate.clone(),
+        to_delete,
+    ));
     let (relayed, mut from_relay) = mpsc::channel(4);
     let stop_relay = stop.child_token();
     let renewer = tokio::spawn(renew_claims(
@@ -127,6 +138,7 @@ async fn run(
         settings.clone(),
         claim,
         in_hand.clone(),
+        gate,
         relayed,
         stop_relay.clone(),
     ));
@@ -345,12 +357,14 @@ impl<'a> Session<'a> {
 async fn delete_confirmed(
     pool: PgPool,
     in_hand: InHand,
+    gate: DeleteGate,
     mut confirmed: mpsc::UnboundedReceiver<i64>,
 ) {
     let mut batch = Vec::new();
     loop {
         let closed = confirmed.recv_many(&mut batch, DELETE_BATCH).await == 0;
         if !batch.is_empty() {
+            let _gate = gate.lock().await;
             match outbox::delete(&pool, &batch).await {
                 Ok(()) => {
                     let mut in_hand = lock(&in_hand);
@@ -392,6 +406,7 @@ async fn relay(
     settings: PublisherSettings,
     claim: Claim,
     in_hand: InHand,
+    gate: DeleteGate,
     publisher: mpsc::Sender<Vec<OutboxEvent>>,
     stop: CancellationToken,
 ) {
@@ -406,6 +421,7 @@ async fn relay(
         if let Ok(backlog) = outbox::backlog(&pool).await {
             metrics::gauge!("conversations_outbox_backlog").set(backlog as f64);
         }
+        let gate = gate.lock().await;
         let rows = match outbox::claim_stale(&pool, claim, grace_ms, RELAY_BATCH).await {
             Ok(rows) => rows,
             Err(error) => {
@@ -421,6 +437,7 @@ async fn relay(
                 .filter(|row| !in_hand.contains(&row.id))
                 .collect()
         };
+        drop(gate);
         // A full round of rows to publish means more are waiting: go again at once instead of next tick.
         if rows.len() as i64 == RELAY_BATCH {
             tick.reset_immediately();
