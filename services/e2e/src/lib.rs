@@ -61,4 +61,37 @@ impl Stack {
             _services: services,
         }
     }
+
+    /// Runs `node --test` with `args` in `services/e2e/js` against this stack (its addresses and secret,
+    /// plus `env`), prints what node printed, and fails the test unless every node test passed. Returns
+    /// node's output for further checks.
+    pub async fn node_tests(&self, args: &[&str], env: &[(&str, &str)]) -> String {
+        let js = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("js");
+        assert!(
+            js.join("node_modules/socket.io-client").is_dir(),
+            "socket.io-client is not installed: run `npm ci --prefix services/e2e/js` (scripts/test.sh does)"
+        );
+        let output = tokio::process::Command::new("node")
+            .arg("--test")
+            .args(args)
+            .current_dir(&js)
+            .env("GATEWAY_URL", &self.gateway_url)
+            .env("REALTIME_A_URL", &self.realtime_a_url)
+            .env("REALTIME_B_URL", &self.realtime_b_url)
+            .env("JWT_SECRET", JWT_SECRET)
+            .envs(env.iter().copied())
+            .stdin(std::process::Stdio::null())
+            .output()
+            .await
+            .expect("node runs (Node.js 20 or later must be installed)");
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        println!("{stdout}");
+        eprintln!("{}", String::from_utf8_lossy(&output.stderr));
+        assert!(
+            output.status.success(),
+            "the node tests {args:?} failed (output above)"
+        );
+        assert!(stdout.contains("# fail 0"), "node reported failures");
+        stdout
+    }
 }
