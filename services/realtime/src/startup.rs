@@ -77,6 +77,7 @@ impl Service for Application {
                 rabbitmq_url: config.rabbitmq_url.expose_secret().to_owned(),
                 exchanges: config.exchanges.clone(),
                 service: "realtime",
+                signer: Arc::new(ServiceSigner::new(&config.jwt_secret, "realtime")),
             },
             platform::grpc::channel(&config.auth_url)?,
             stop_tokens.clone(),
