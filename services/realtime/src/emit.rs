@@ -24,6 +24,27 @@ pub fn to_socket<T: Serialize + ?Sized>(socket: &SocketRef, event: &str, body: &
     }
 }
 
+/// The socket's outgoing buffer is full: the packet was not queued.
+#[derive(Debug)]
+pub struct Full;
+
+/// One event to one socket that may wait for room in its buffer (a replay): a full buffer is told to the
+/// caller, which tries again later, instead of counting as a missed packet.
+pub fn try_to_socket<T: Serialize + ?Sized>(
+    socket: &SocketRef,
+    event: &str,
+    body: &T,
+) -> Result<(), Full> {
+    match socket.emit(event, body) {
+        Err(SendError::Socket(SocketError::InternalChannelFull)) => Err(Full),
+        Err(error) => {
+            refused(socket, event, error);
+            Ok(())
+        }
+        Ok(()) => Ok(()),
+    }
+}
+
 /// One event to many sockets, serialized once. Each socket is sent to on its own (rather than with a
 /// room broadcast) so that the one whose buffer is full is known.
 pub fn to_sockets<T: Serialize + ?Sized>(sockets: &[SocketRef], event: &str, body: &T) {
@@ -60,8 +81,8 @@ fn refused(socket: &SocketRef, event: &str, error: SendError) {
     }
 }
 
-/// The socket missed a packet: out of every room now, then disconnected.
-fn overflowed(socket: &SocketRef) {
+/// The socket missed a packet (or reads nothing at all): out of every room now, then disconnected.
+pub fn overflowed(socket: &SocketRef) {
     let first = socket
         .extensions
         .get::<SocketState>()

@@ -31,6 +31,7 @@ use crate::fanout::{self, FanoutSettings};
 use crate::hub::Hub;
 use crate::presence::Presence;
 use crate::rooms::Rooms;
+use crate::sequencer::Sequencer;
 use crate::tokens::token_watch;
 use crate::typing::Typing;
 use crate::{RealtimeConfig, handshake, lifecycle};
@@ -48,6 +49,8 @@ pub struct Application {
     hub: Arc<Hub>,
     fanout_task: JoinHandle<()>,
     stop_fanout: CancellationToken,
+    /// Stopped with the fan-out: its fills emit no more once the namespace closes.
+    sequencer: Sequencer,
     /// The revocation feed and the token watch.
     token_tasks: [JoinHandle<()>; 2],
     stop_tokens: CancellationToken,
@@ -101,8 +104,13 @@ impl Service for Application {
         let presence = Arc::new(Presence::default());
         let typing = Typing::new(fanout.clone(), config.typing_timeout);
         let conversations_client = ConversationsServiceClient::new(conversations.clone());
+        let sequencer = Sequencer::new(
+            MessagesServiceClient::new(conversations.clone()),
+            ServiceSigner::new(&config.jwt_secret, Self::NAME),
+        );
         let rooms = Rooms::new(
             fanout.clone(),
+            sequencer.clone(),
             typing.clone(),
             conversations_client.clone(),
             config.socket_limits.rooms_per_socket,
@@ -144,7 +152,13 @@ impl Service for Application {
                 .with(lifecycle::admit)
                 .with(handshake::authenticate),
         );
-        let fanout_task = runner.start(Dispatcher::new(io.clone(), presence, rooms));
+        sequencer.attach(io.clone());
+        let fanout_task = runner.start(Dispatcher::new(
+            io.clone(),
+            presence,
+            rooms,
+            sequencer.clone(),
+        ));
         let token_tasks = [revocation_feed, token_runner.start(io.clone())];
 
         let router = Router::new()
@@ -163,6 +177,7 @@ impl Service for Application {
             hub,
             fanout_task,
             stop_fanout,
+            sequencer,
             token_tasks,
             stop_tokens,
         })
@@ -178,8 +193,13 @@ impl Service for Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), Error> {
-        let (io, hub, stop_fanout, fanout_task) =
-            (self.io, self.hub, self.stop_fanout, self.fanout_task);
+        let (io, hub, stop_fanout, fanout_task, sequencer) = (
+            self.io,
+            self.hub,
+            self.stop_fanout,
+            self.fanout_task,
+            self.sequencer,
+        );
         let (stop_tokens, token_tasks) = (self.stop_tokens, self.token_tasks);
         let stopping = async move {
             shutdown.await;
@@ -193,6 +213,7 @@ impl Service for Application {
             // Then no more deliveries: emitting into a closed namespace would panic.
             stop_fanout.cancel();
             let _ = fanout_task.await;
+            sequencer.close();
             tracing::info!("closing every socket; clients will reconnect");
             io.close().await;
         };

@@ -11,4 +11,5 @@ mod idempotency;
 mod messages;
 mod read_state;
 mod replicas;
+mod sequence;
 mod user_deleted;
