@@ -1,13 +1,16 @@
 //! Realtime's RabbitMQ connection cut (through a TCP proxy) while messages keep being sent: members who
 //! stayed connected still receive every acknowledged message exactly once, in `seq` order (the rooms
-//! are filled from the conversations service after the reconnection).
+//! are filled from the conversations service after the reconnection), and a participant removed while
+//! the removal event could not arrive stops receiving (memberships are re-checked after it).
 
 use std::time::Duration;
 
 use e2e::JWT_SECRET;
 use junqo_proto::conversations::v1::conversations_service_client::ConversationsServiceClient;
 use junqo_proto::conversations::v1::messages_service_client::MessagesServiceClient;
-use junqo_proto::conversations::v1::{CreateConversationRequest, CreateMessageRequest};
+use junqo_proto::conversations::v1::{
+    CreateConversationRequest, CreateMessageRequest, ParticipantsRequest,
+};
 use secrecy::SecretString;
 use serde_json::json;
 use testkit::sio::{self, Incoming};
@@ -204,4 +207,55 @@ async fn members_who_stay_connected_receive_every_message_once_in_order_through_
             "every acknowledged message, once, in seq order"
         );
     }
+}
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_participant_removed_while_the_broker_was_away_stops_receiving_after_the_reconnection() {
+    let stack = start().await;
+    let people = users(&stack, 3).await;
+    let (alice, bob, carol) = (&people[0], &people[1], &people[2]);
+    let room = conversation(&stack, alice, &[bob, carol]).await;
+    let (_bob, mut bob_events) = member(&stack, bob, &room).await;
+    let (carol_client, mut carol_events) = member(&stack, carol, &room).await;
+    let first = send(&stack, alice, &room, "before".into()).await;
+    received_until(&mut carol_events, first).await;
+
+    stack.proxy.cut();
+    // The removal event is routed while realtime's queue is gone: it never arrives.
+    ConversationsServiceClient::new(stack.channel.clone())
+        .remove_participants(alice.call(ParticipantsRequest {
+            conversation_id: room.clone(),
+            participant_ids: vec![carol.id.to_string()],
+        }))
+        .await
+        .expect("removed");
+    let during = send(&stack, alice, &room, "while away".into()).await;
+    stack.proxy.restore();
+
+    // After the reconnection the room is filled (Bob gets what was sent meanwhile) and Carol's membership
+    // checked again: she leaves the room, and Bob is told.
+    received_until(&mut bob_events, during).await;
+    let left = sio::wait_for(&mut bob_events, WAIT, |(name, body)| {
+        name == "userLeaveRoom" && body["userId"] == carol.id.to_string()
+    })
+    .await;
+    assert!(left.is_some(), "Carol is taken out of the room");
+
+    let marker = send(&stack, alice, &room, "after".into()).await;
+    received_until(&mut bob_events, marker).await;
+    // Anything emitted to Carol before Bob got the marker is queued on her socket before this ack.
+    let ack = carol_client
+        .ask("getOnlineUsers", json!({}))
+        .await
+        .expect("ack");
+    assert_eq!(ack["success"], true, "{ack}");
+    let mut carol_seqs = Vec::new();
+    while let Ok((name, body)) = carol_events.try_recv() {
+        if name == "receiveMessage" {
+            carol_seqs.push(body["seq"].as_i64().expect("a seq"));
+        }
+    }
+    assert!(
+        !carol_seqs.contains(&marker),
+        "Carol, removed, receives nothing more: {carol_seqs:?}"
+    );
 }
