@@ -3,8 +3,9 @@
 //! A socket buffers a bounded number of outgoing packets. A client that reads slower than its rooms talk
 //! fills the buffer, and the next packet for it is refused: it has missed that packet. Rather than let it
 //! carry on past a hole it cannot see, it is taken out of every room at once (so nothing after the hole
-//! reaches it) and disconnected; the client reconnects and catches up with
-//! `getMessageHistory {afterSeq}`.
+//! reaches it) and disconnected; the client reconnects and rejoins with `afterSeq`. A batch of events
+//! (a fill, a replay) instead waits for the reader: [`try_to_socket`] tells the sequencer the buffer is
+//! full, and it sends the rest as the client reads.
 
 use std::time::Duration;
 

@@ -91,9 +91,7 @@ impl Rooms {
             return Ok(outcome);
         }
         let newly = joined.insert(conversation);
-        if newly {
-            self.sequencer.host(conversation, latest);
-        }
+        let first = newly && self.sequencer.host(conversation, latest);
         // Registered before the binding: every event the room is sent from now on reaches it once.
         let catch_up = after.filter(|_| !outcome.resync).and_then(|after| {
             Some((
@@ -103,6 +101,17 @@ impl Rooms {
         });
         if newly {
             self.fanout.join(conversation).await;
+        }
+        // A removal committed between the check and this binding had its event routed before the room
+        // was bound here: the first local member is asked about again, now that nothing can be missed.
+        if first && let Err(error) = self.check_access(&peer.session, conversation).await {
+            if let Some((catch_up, _)) = catch_up {
+                catch_up.abandon();
+            }
+            joined.remove(conversation);
+            self.sequencer.unhost(conversation);
+            self.fanout.leave(conversation);
+            return Err(error);
         }
         match catch_up {
             Some((catch_up, after)) => match catch_up.replay(after).await {
@@ -154,6 +163,12 @@ impl Rooms {
         if peer.state.joined().await.contains(conversation) {
             return Ok(());
         }
+        self.check_access(&peer.session, conversation).await?;
+        Ok(())
+    }
+
+    /// Asks again whether the socket's user may see the conversation, with the socket's own token.
+    pub async fn may_see(&self, peer: &Peer, conversation: Uuid) -> Result<(), SocketError> {
         self.check_access(&peer.session, conversation).await?;
         Ok(())
     }

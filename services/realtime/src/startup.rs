@@ -34,7 +34,7 @@ use crate::rooms::Rooms;
 use crate::sequencer::Sequencer;
 use crate::tokens::token_watch;
 use crate::typing::Typing;
-use crate::{RealtimeConfig, handshake, lifecycle};
+use crate::{RealtimeConfig, handshake, lifecycle, membership};
 
 /// Outgoing packets buffered per socket before emits to it fail (a client that stops reading).
 const SOCKET_BUFFER: usize = 64;
@@ -153,6 +153,12 @@ impl Service for Application {
                 .with(handshake::authenticate),
         );
         sequencer.attach(io.clone());
+        // Ends with the runtime: it only evicts, through the same paths as a removal event.
+        tokio::spawn(membership::run(
+            sequencer.suspects(),
+            io.clone(),
+            rooms.clone(),
+        ));
         let fanout_task = runner.start(Dispatcher::new(
             io.clone(),
             presence,

@@ -33,6 +33,10 @@ impl Sequencer {
             Why::Rebound => "rebound",
         })
         .increment(1);
+        // Whatever was missed may include a participant's removal.
+        if let Some(suspects) = self.inner.suspects.get() {
+            let _ = suspects.send(room);
+        }
         let sequencer = self.clone();
         tokio::spawn(async move { sequencer.fill(room, log, why).await });
     }

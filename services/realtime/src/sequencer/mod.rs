@@ -27,6 +27,7 @@ use junqo_proto::conversations::v1::messages_service_client::MessagesServiceClie
 use jwt::ServiceSigner;
 use serde::Serialize;
 use socketioxide::SocketIo;
+use tokio::sync::mpsc;
 use tonic::transport::Channel;
 use uuid::Uuid;
 
@@ -50,6 +51,9 @@ struct Inner {
     io: OnceLock<SocketIo>,
     /// Set at shutdown, before the namespace closes (emitting into a closed one would panic).
     closed: AtomicBool,
+    /// Told each room whose events may have been missed (a fill starts): its memberships are checked
+    /// again (`crate::membership`).
+    suspects: OnceLock<mpsc::UnboundedSender<Uuid>>,
     backlog: Backlog,
 }
 
@@ -60,6 +64,7 @@ impl Sequencer {
                 rooms: Mutex::new(HashMap::new()),
                 io: OnceLock::new(),
                 closed: AtomicBool::new(false),
+                suspects: OnceLock::new(),
                 backlog: Backlog::new(messages, signer),
             }),
         }
@@ -69,6 +74,13 @@ impl Sequencer {
         let _ = self.inner.io.set(io);
     }
 
+    /// The rooms whose events may have been missed, as fills start.
+    pub fn suspects(&self) -> mpsc::UnboundedReceiver<Uuid> {
+        let (sender, receiver) = mpsc::unbounded_channel();
+        let _ = self.inner.suspects.set(sender);
+        receiver
+    }
+
     /// Emits nothing more (shutdown).
     pub fn close(&self) {
         self.inner.closed.store(true, Ordering::Release);
@@ -76,13 +88,19 @@ impl Sequencer {
 
     /// A local socket entered the room; `latest` is the `seq` its access check answered. The first one
     /// starts the room's log there: what follows it comes through the broker, or through a fill.
-    pub fn host(&self, room: Uuid, latest: i64) {
+    /// True when this is the room's first local socket (the room is about to be bound).
+    pub fn host(&self, room: Uuid, latest: i64) -> bool {
+        let mut first = false;
         let log = self
             .rooms()
             .entry(room)
-            .or_insert_with(|| Arc::new(Mutex::new(RoomLog::new(latest))))
+            .or_insert_with(|| {
+                first = true;
+                Arc::new(Mutex::new(RoomLog::new(latest)))
+            })
             .clone();
         lock(&log).join();
+        first
     }
 
     /// A local socket left the room; the log goes with the last one.

@@ -109,6 +109,14 @@ impl CatchUp {
     }
 }
 
+impl CatchUp {
+    /// The socket will not join the room after all: it stops catching up, and stays out.
+    pub fn abandon(mut self) {
+        lock(&self.log).end_catch_up(self.socket.id);
+        self.finished = true;
+    }
+}
+
 impl Drop for CatchUp {
     fn drop(&mut self) {
         if self.finished {
