@@ -12,4 +12,5 @@ mod idempotency;
 mod messages;
 mod read_state;
 mod replicas;
+mod sequence;
 mod user_deleted;
