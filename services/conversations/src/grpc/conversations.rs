@@ -322,12 +322,18 @@ impl ConversationsService for Handlers {
     async fn check_access(
         &self,
         request: Request<pb::ConversationRef>,
-    ) -> Result<Response<pb::Empty>, Status> {
+    ) -> Result<Response<pb::AccessGrant>, Status> {
         let actor = Actor::of(&request)?;
         let request = request.into_inner();
         let id = parse_id(&request.conversation_id, "Conversation ID")?;
-        self.ensure_access(&actor, id).await?;
-        Ok(Response::new(pb::Empty {}))
+        match store::conversations::access_grant(self.pool(), id, actor.user_id).await? {
+            Some((is_participant, latest_seq))
+                if may_access_conversation(&actor, is_participant) =>
+            {
+                Ok(Response::new(pb::AccessGrant { latest_seq }))
+            }
+            _ => Err(ConversationsError::ConversationNotFound(id).into()),
+        }
     }
 
     async fn list_contacts(

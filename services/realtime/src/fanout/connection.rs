@@ -101,6 +101,8 @@ impl FanoutRunner {
                 Ok(link) => {
                     tracing::info!(queue = %link.queue, rooms = self.rooms.len(), "consuming events from RabbitMQ");
                     backoff = Duration::from_millis(100);
+                    // Bound again: what was routed while the queue was gone is read from the store.
+                    deliver.rebound();
                     let outcome = self.serve(&link, &deliver).await;
                     let _ = link.connection.close(200, "shutting down".into()).await;
                     match outcome {
