@@ -6,7 +6,7 @@ use junqo_proto::conversations::v1::messages_service_server::MessagesService;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
-use super::{Handlers, traceparent};
+use super::{Handlers, deadline, traceparent};
 use crate::access::{may_access_conversation, may_change_message, may_mark_read, may_send};
 use crate::domain::{
     Actor, MessageContent, page_limit, parse_client_message_id, parse_id, parse_seq,
@@ -77,6 +77,7 @@ impl MessagesService for Handlers {
         &self,
         request: Request<pb::CreateMessageRequest>,
     ) -> Result<Response<pb::Message>, Status> {
+        let answer_by = deadline::answer_by(&request);
         let trace = traceparent(&request);
         let actor = Actor::of(&request)?;
         let request = request.into_inner();
@@ -106,6 +107,7 @@ impl MessagesService for Handlers {
                 content,
                 client_message_id,
                 traceparent: Some(trace),
+                answer_by,
             })
             .await?;
         Ok(Response::new(convert::message(&row, &[])))

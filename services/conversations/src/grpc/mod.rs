@@ -3,6 +3,7 @@
 //! (with its outbox event, in one transaction) and answers.
 
 mod conversations;
+mod deadline;
 mod messages;
 mod moderation;
 mod search;
