@@ -102,7 +102,7 @@ pub async fn serve(
     tonic::transport::Server::builder()
         .timeout(SERVER_TIMEOUT)
         .trace_fn(crate::trace::grpc_server_span)
-        .layer(crate::metrics::GrpcMetricsLayer { service })
+        .layer(crate::metrics::GrpcMetricsLayer::new(service))
         .add_routes(routes)
         .serve_with_incoming_shutdown(incoming, shutdown)
         .await?;

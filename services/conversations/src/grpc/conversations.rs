@@ -112,7 +112,7 @@ impl ConversationsService for Handlers {
             },
         )
         .await?;
-        let event = events::participants_added(id, &participants, actor.user_id, Some(&trace));
+        let event = events::participants_added(id, &participants, actor.user_id, trace.as_deref());
         self.commit_with(tx, vec![event]).await?;
         Ok(Response::new(self.visible(&actor, id).await?))
     }
@@ -159,7 +159,8 @@ impl ConversationsService for Handlers {
             .map_err(ConversationsError::from)?;
         let participants = Self::lock_for(&mut tx, &actor, id).await?;
         store::conversations::delete(&mut tx, id).await?;
-        let event = events::conversation_deleted(id, &participants, actor.user_id, Some(&trace));
+        let event =
+            events::conversation_deleted(id, &participants, actor.user_id, trace.as_deref());
         self.commit_with(tx, vec![event]).await?;
         Ok(Response::new(pb::Empty {}))
     }
@@ -205,7 +206,7 @@ impl ConversationsService for Handlers {
                 id,
                 &added,
                 actor.user_id,
-                Some(&trace),
+                trace.as_deref(),
             ));
         }
         self.commit_with(tx, changes).await?;
@@ -244,7 +245,7 @@ impl ConversationsService for Handlers {
                 id,
                 &removed,
                 actor.user_id,
-                Some(&trace),
+                trace.as_deref(),
             ));
         }
         self.commit_with(tx, changes).await?;
@@ -376,7 +377,7 @@ impl ConversationsService for Handlers {
                 id,
                 actor.user_id,
                 seq,
-                Some(&trace),
+                trace.as_deref(),
             ));
             seq
         } else {

@@ -106,7 +106,7 @@ impl MessagesService for Handlers {
                 sender_id: actor.user_id,
                 content,
                 client_message_id,
-                traceparent: Some(trace),
+                traceparent: trace,
                 answer_by,
             })
             .await?;
@@ -177,7 +177,7 @@ impl MessagesService for Handlers {
         let updated = store::messages::update_content(&mut tx, id, content.as_str()).await?;
         // On the transaction's own connection: a second one per edit could exhaust the pool.
         let receipts = store::messages::receipts(&mut *tx, &[id]).await?;
-        let event = events::message_updated(&updated, &receipts, Some(&trace));
+        let event = events::message_updated(&updated, &receipts, trace.as_deref());
         self.commit_with(tx, vec![event]).await?;
         Ok(Response::new(convert::message(&updated, &receipts)))
     }
@@ -203,7 +203,7 @@ impl MessagesService for Handlers {
         )
         .await?;
         store::messages::delete(&mut tx, &message).await?;
-        let event = events::message_deleted(&message, actor.user_id, Some(&trace));
+        let event = events::message_deleted(&message, actor.user_id, trace.as_deref());
         self.commit_with(tx, vec![event]).await?;
         Ok(Response::new(convert::message(&message, &[])))
     }
@@ -230,7 +230,7 @@ impl MessagesService for Handlers {
         let receipt = store::messages::mark_read(&mut tx, id, actor.user_id).await?;
         store::messages::read_up_to(&mut tx, message.conversation_id, actor.user_id, message.seq)
             .await?;
-        let event = events::message_read(message.conversation_id, &receipt, Some(&trace));
+        let event = events::message_read(message.conversation_id, &receipt, trace.as_deref());
         self.commit_with(tx, vec![event]).await?;
         Ok(Response::new(convert::receipt(&receipt)))
     }

@@ -331,7 +331,11 @@ impl FanoutRunner {
                 let kind = event.payload.as_ref().map_or("empty", |p| p.kind());
                 metrics::counter!("realtime_events_consumed_total", "kind" => kind).increment(1);
                 // The delivery continues the trace of the change that caused it.
-                let span = tracing::info_span!("deliver", otel.name = %format!("deliver {kind}"), event.kind = kind);
+                let span = tracing::info_span!(
+                    "deliver",
+                    otel.name = super::span::deliver(kind),
+                    event.kind = kind
+                );
                 platform::trace::set_remote_parent(
                     &span,
                     broker::traceparent_of(&delivery.properties).as_deref(),

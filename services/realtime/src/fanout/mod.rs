@@ -13,6 +13,7 @@
 
 mod connection;
 mod dedup;
+mod span;
 
 use std::future::Future;
 use std::sync::Arc;

@@ -33,9 +33,9 @@ impl Sequencer {
             Why::Rebound => "rebound",
         })
         .increment(1);
-        // Whatever was missed may include a participant's removal.
-        if let Some(suspects) = self.inner.suspects.get() {
-            let _ = suspects.send(room);
+        // Whatever was missed may include a participant's removal (`refill_all` names every room itself).
+        if why == Why::Gap {
+            self.suspect(room);
         }
         let sequencer = self.clone();
         tokio::spawn(async move { sequencer.fill(room, log, why).await });

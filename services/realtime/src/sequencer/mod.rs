@@ -87,8 +87,8 @@ impl Sequencer {
     }
 
     /// A local socket entered the room; `latest` is the `seq` its access check answered. The first one
-    /// starts the room's log there: what follows it comes through the broker, or through a fill.
-    /// True when this is the room's first local socket (the room is about to be bound).
+    /// starts the room's log there: what follows it comes through the broker, or through a fill. True
+    /// when this is the room's first local socket (the room is about to be bound).
     pub fn host(&self, room: Uuid, latest: i64) -> bool {
         let mut first = false;
         let log = self
@@ -173,6 +173,8 @@ impl Sequencer {
             .map(|(room, log)| (*room, log.clone()))
             .collect();
         for (room, log) in logs {
+            // Every room, even one whose fill is already running.
+            self.suspect(room);
             let start = {
                 let mut guard = lock(&log);
                 guard.refill = true;
@@ -184,9 +186,11 @@ impl Sequencer {
         }
     }
 
-    /// The rooms hosted here.
-    pub fn hosted(&self) -> Vec<Uuid> {
-        self.rooms().keys().copied().collect()
+    /// The room's events may have been missed (a removal among them): its memberships are checked again.
+    fn suspect(&self, room: Uuid) {
+        if let Some(suspects) = self.inner.suspects.get() {
+            let _ = suspects.send(room);
+        }
     }
 
     /// Emits to the room's sockets and copies to the sockets catching up; the caller holds the log
