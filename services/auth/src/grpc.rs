@@ -414,8 +414,12 @@ impl AuthService for AuthGrpc {
 
     async fn list_revocations(
         &self,
-        _request: Request<pb::ListRevocationsRequest>,
+        request: Request<pb::ListRevocationsRequest>,
     ) -> Result<Response<pb::ListRevocationsResponse>, Status> {
+        // Who logged out and when is the services' business (gateway and realtime load it), never a user's.
+        if !matches!(self.credential(&request).await?, Credential::Service(_)) {
+            return Err(AuthError::Forbidden("Only services list revocations").into());
+        }
         let snapshot = self.revocations.snapshot(self.token_ttl_secs()).await?;
         Ok(Response::new(pb::ListRevocationsResponse {
             cutoffs: snapshot

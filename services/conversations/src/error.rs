@@ -31,6 +31,15 @@ pub enum ConversationsError {
     /// A user named on their own (to block), who does not exist.
     #[error("User with ID {0} not found")]
     UserNotFound(Uuid),
+    /// The caller's deadline came (or the caller left) before the message could be committed: it is not
+    /// stored, and a retry stores it once.
+    #[error("Message not stored: the request timed out before it could be written; try again")]
+    NotStored,
+    /// The connection broke while the message was being committed, and whether the commit happened could
+    /// not be found out before the caller's deadline. Retrying with the same `clientMessageId` answers the
+    /// stored message if there is one, and stores it otherwise.
+    #[error("Message may or may not be stored: retry with the same clientMessageId")]
+    OutcomeUnknown,
     #[error("auth service: {0}")]
     Auth(Status),
     #[error("database: {0}")]
@@ -56,6 +65,8 @@ impl ConversationsError {
             Self::ReportNotFound(id) => Self::ReportNotFound(*id),
             Self::UnknownUser(id) => Self::UnknownUser(*id),
             Self::UserNotFound(id) => Self::UserNotFound(*id),
+            Self::NotStored => Self::NotStored,
+            Self::OutcomeUnknown => Self::OutcomeUnknown,
             Self::Auth(status) => Self::Auth(status.clone()),
             Self::Database(_) | Self::Internal(_) => Self::Internal(self.to_string()),
         }
@@ -75,12 +86,18 @@ impl From<ConversationsError> for Status {
             | E::ReportNotFound(_) => Status::not_found(error.to_string()),
             E::Forbidden(_) => Status::permission_denied(error.to_string()),
             E::Conflict(_) => Status::already_exists(error.to_string()),
+            E::NotStored => Status::deadline_exceeded(error.to_string()),
+            E::OutcomeUnknown => {
+                tracing::warn!(%error, "commit outcome unknown at the caller's deadline");
+                Status::unavailable(error.to_string())
+            }
             E::Auth(status) if status.code() == Code::Unavailable => {
                 tracing::warn!(%status, "auth service unavailable");
                 Status::unavailable("User directory unavailable")
             }
             E::Auth(_) | E::Database(_) | E::Internal(_) => {
                 tracing::error!(%error, "request failed");
+
                 Status::internal("Internal server error")
             }
         }

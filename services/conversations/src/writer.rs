@@ -8,14 +8,36 @@
 //!
 //! If a batch fails (a conversation deleted meanwhile, a retry racing its original on another replica, a
 //! deadlock with another replica's batch) each of its messages is retried alone, so one bad message never
-//! fails the others. Callers get their answer only after the commit: an acknowledged message is stored.
+//! fails the others.
+//!
+//! A message is stored if and only if its sender is told so, as far as the writer can know:
+//! - Callers get their answer only after the commit: an acknowledged message is stored.
+//! - Each message carries its caller's deadline ([`Draft::answer_by`]). `COMMIT` is sent only while every
+//!   message of the batch has a caller still waiting and at least [`COMMIT_MARGIN`] left; otherwise the
+//!   transaction is rolled back, the late ones are answered [`ConversationsError::NotStored`] (or not at
+//!   all if their caller left) and the others are tried again. Everything before `COMMIT` (waiting for a
+//!   connection, the statements, the retries of a failed batch) is bounded by the deadlines, so a caller
+//!   is never told "failed" about a message committed later.
+//! - The message ids are made here, before the commit. When `COMMIT` fails or gets no answer in time, the
+//!   outcome is unknown: the writer waits on a fresh connection for the batch's transaction to end (its
+//!   row locks) and looks the ids up, then answers the truth. If it cannot find out before a caller's
+//!   deadline, that caller is answered [`ConversationsError::OutcomeUnknown`]: the message may be stored,
+//!   and a retry with the same `clientMessageId` is safe.
+//! - The remaining window: a commit that succeeded but whose answer cannot reach the caller (the caller
+//!   disconnected or the answer was lost on the way back while `COMMIT` ran). Then the message is stored
+//!   and the caller saw an error; `conversations_messages_stored_unanswered_total` counts the cases the
+//!   writer sees (the caller gone when the answer is sent).
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::time::Duration as StdDuration;
 
 use chrono::Duration;
 use sqlx::PgPool;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
+use tokio::time::{Instant, timeout_at};
 use uuid::Uuid;
 
 use crate::ConversationsError;
@@ -27,6 +49,12 @@ use crate::store::{self, MessageRow, messages::Reservation};
 /// Large enough to amortise a commit, small enough to keep one transaction short.
 const MAX_BATCH: usize = 256;
 const QUEUE: usize = 4096;
+/// `COMMIT` is sent only if every message of the batch has at least this long left before its answer is
+/// due: a commit takes milliseconds, so this leaves room for a slow one and for finding out the outcome
+/// of a broken one before the caller stops waiting.
+pub const COMMIT_MARGIN: StdDuration = StdDuration::from_millis(500);
+/// Pause between attempts at finding out a broken commit's outcome while the database is unreachable.
+const SETTLE_PAUSE: StdDuration = StdDuration::from_millis(100);
 
 /// A message to store, already validated and authorised.
 #[derive(Debug, Clone)]
@@ -36,14 +64,27 @@ pub struct Draft {
     pub content: MessageContent,
     pub client_message_id: Option<String>,
     pub traceparent: Option<String>,
+    /// When the caller stops waiting (less the time the answer needs to reach it): the message is
+    /// committed before this, with [`COMMIT_MARGIN`] to spare, or not at all.
+    pub answer_by: Instant,
 }
 
-type Reply = oneshot::Sender<Result<MessageRow, ConversationsError>>;
+type Outcome = Result<MessageRow, ConversationsError>;
+type Reply = oneshot::Sender<Outcome>;
 
 struct Pending {
     draft: Draft,
     reply: Reply,
+    state: Arc<AtomicU8>,
 }
+
+/// Who decides a message's fate once its deadline is near. The writer moves a message from `WAITING` to
+/// `COMMITTING` just before sending `COMMIT`; a caller giving up moves it from `WAITING` to `ABANDONED`.
+/// Only one of them can win, so a caller told "not stored" is never in a commit, and a caller whose
+/// message is being committed waits for the outcome.
+const WAITING: u8 = 0;
+const COMMITTING: u8 = 1;
+const ABANDONED: u8 = 2;
 
 #[derive(Clone)]
 pub struct MessageWriter {
@@ -60,15 +101,33 @@ impl MessageWriter {
     }
 
     /// Stores a message and answers it as stored (or the first message stored with the same client
-    /// message id by the same sender).
+    /// message id by the same sender). If the draft's deadline comes first, answers
+    /// [`ConversationsError::NotStored`] and the message is never stored; unless its `COMMIT` is under
+    /// way, then the writer's answer (due by the deadline) is awaited.
     pub async fn write(&self, draft: Draft) -> Result<MessageRow, ConversationsError> {
-        let (reply, answer) = oneshot::channel();
-        self.queue
-            .send(Pending { draft, reply })
-            .await
-            .map_err(|_| ConversationsError::Internal("message writer stopped".into()))?;
-        answer
-            .await
+        let answer_by = draft.answer_by;
+        let state = Arc::new(AtomicU8::new(WAITING));
+        let (reply, mut answer) = oneshot::channel();
+        let pending = Pending {
+            draft,
+            reply,
+            state: state.clone(),
+        };
+        match timeout_at(answer_by, self.queue.send(pending)).await {
+            Err(_) => return Err(ConversationsError::NotStored),
+            Ok(Err(_)) => {
+                return Err(ConversationsError::Internal(
+                    "message writer stopped".into(),
+                ));
+            }
+            Ok(Ok(())) => {}
+        }
+        let answered = match timeout_at(answer_by, &mut answer).await {
+            Ok(answered) => answered,
+            Err(_) if abandon(&state) => return Err(ConversationsError::NotStored),
+            Err(_) => answer.await,
+        };
+        answered
             .map_err(|_| ConversationsError::Internal("message writer dropped a message".into()))?
     }
 }
@@ -82,28 +141,125 @@ async fn run(mut receiver: mpsc::Receiver<Pending>, pool: PgPool, publisher: Eve
     tracing::debug!("message writer drained");
 }
 
-/// One message to insert, and everyone waiting for it (retries of one client message id that arrived in
-/// the same batch wait on the first). Its id is fixed once, so retrying a commit whose outcome was lost
-/// (the connection broke after Postgres committed) finds the stored row instead of storing it twice.
-struct Job {
-    id: Uuid,
-    draft: Draft,
-    replies: Vec<Reply>,
+/// The caller gives up on its message, unless the writer is committing it.
+fn abandon(state: &AtomicU8) -> bool {
+    state
+        .compare_exchange(WAITING, ABANDONED, Ordering::AcqRel, Ordering::Acquire)
+        .is_ok()
 }
 
-impl Job {
-    fn answer(self, outcome: &Result<MessageRow, ConversationsError>) {
-        for reply in self.replies {
-            let copy = match outcome {
-                Ok(row) => Ok(row.clone()),
-                Err(error) => Err(error.duplicate()),
-            };
-            let _ = reply.send(copy);
+/// A caller waiting for a message, and when it stops waiting.
+struct Waiter {
+    reply: Reply,
+    answer_by: Instant,
+    state: Arc<AtomicU8>,
+}
+
+impl Waiter {
+    /// Whether a commit sent at `now` may include this caller's message.
+    fn may_commit(&self, now: Instant) -> bool {
+        !self.reply.is_closed()
+            && self.state.load(Ordering::Acquire) != ABANDONED
+            && now + COMMIT_MARGIN < self.answer_by
+    }
+
+    /// Takes the message out of its caller's hands for a commit, unless the caller gave up.
+    fn hold(&self) -> bool {
+        self.state
+            .compare_exchange(WAITING, COMMITTING, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+    }
+
+    /// The commit was not sent, or did not happen: the caller may give up again.
+    fn release(&self) {
+        let _ =
+            self.state
+                .compare_exchange(COMMITTING, WAITING, Ordering::AcqRel, Ordering::Acquire);
+    }
+
+    fn send(self, outcome: Outcome) {
+        let stored = outcome.is_ok();
+        if self.reply.send(outcome).is_err() && stored {
+            metrics::counter!("conversations_messages_stored_unanswered_total").increment(1);
         }
     }
 }
 
+/// One message to insert, and everyone waiting for it (retries of one client message id that arrived in
+/// the same batch wait on the first). Its id is fixed here, before any commit, so a commit whose outcome
+/// was lost can be looked up.
+struct Job {
+    id: Uuid,
+    draft: Draft,
+    waiters: Vec<Waiter>,
+}
+
+impl Job {
+    fn answer(self, outcome: &Outcome) {
+        for waiter in self.waiters {
+            let copy = match outcome {
+                Ok(row) => Ok(row.clone()),
+                Err(error) => Err(error.duplicate()),
+            };
+            waiter.send(copy);
+        }
+    }
+
+    /// The latest moment any of its callers still waits.
+    fn answer_by(&self) -> Instant {
+        self.waiters
+            .iter()
+            .map(|w| w.answer_by)
+            .max()
+            .unwrap_or(self.draft.answer_by)
+    }
+
+    /// Holds every caller that still waits long enough for a commit sent now; whether there was one.
+    fn hold(&self, now: Instant) -> bool {
+        let mut held = false;
+        for waiter in &self.waiters {
+            held |= waiter.may_commit(now) && waiter.hold();
+        }
+        held
+    }
+
+    fn release(&self) {
+        self.waiters.iter().for_each(Waiter::release);
+    }
+
+    /// Answers NotStored to the callers it is too late to commit for, forgets those who left; whether
+    /// anyone is still waiting.
+    fn prune(&mut self, now: Instant) -> bool {
+        let waiters = std::mem::take(&mut self.waiters);
+        for waiter in waiters {
+            if waiter.may_commit(now) {
+                self.waiters.push(waiter);
+            } else {
+                waiter.send(Err(ConversationsError::NotStored));
+            }
+        }
+        !self.waiters.is_empty()
+    }
+}
+
 async fn write_batch(pool: &PgPool, publisher: &EventPublisher, pending: Vec<Pending>) {
+    // Messages whose callers left or are about to give up are not even looked at.
+    let now = Instant::now();
+    let mut waiting = Vec::with_capacity(pending.len());
+    for p in pending {
+        if p.reply.is_closed() || p.state.load(Ordering::Acquire) == ABANDONED {
+            continue;
+        }
+        if now + COMMIT_MARGIN < p.draft.answer_by {
+            waiting.push(p);
+        } else {
+            let _ = p.reply.send(Err(ConversationsError::NotStored));
+        }
+    }
+    let pending = waiting;
+    if pending.is_empty() {
+        return;
+    }
     let jobs = match answer_retries(pool, pending).await {
         Ok(jobs) => jobs,
         Err((error, pending)) => {
@@ -113,44 +269,214 @@ async fn write_batch(pool: &PgPool, publisher: &EventPublisher, pending: Vec<Pen
             return;
         }
     };
-    if jobs.is_empty() {
+    let Some((mut jobs, error)) = commit_and_answer(pool, publisher, jobs).await else {
         return;
+    };
+    if jobs.len() > 1 {
+        tracing::warn!(%error, size = jobs.len(), "batch failed, writing its messages one by one");
+        for job in jobs {
+            if let Some((mut alone, error)) = commit_and_answer(pool, publisher, vec![job]).await
+                && let Some(job) = alone.pop()
+            {
+                answer_failure(pool, job, error).await;
+            }
+        }
+    } else if let Some(job) = jobs.pop() {
+        answer_failure(pool, job, error).await;
     }
-    match commit(pool, publisher.claim(), &jobs).await {
-        Ok((outcomes, outbox)) => {
-            publisher.publish(outbox);
-            for (job, outcome) in jobs.into_iter().zip(outcomes) {
-                job.answer(&outcome);
-            }
+}
+
+/// What one attempt at committing jobs together came to.
+enum Attempt {
+    /// Committed: each job's outcome (its row, or NotFound when its conversation is gone) and the events
+    /// to publish.
+    Committed(Prepared),
+    /// Failed before `COMMIT` was sent: nothing is stored.
+    Failed(ConversationsError),
+    /// A caller's deadline came, or a caller left, before `COMMIT` was sent: nothing is stored; the
+    /// others may be tried again.
+    Late,
+    /// `COMMIT` was sent and its answer was lost or late: stored or not, to be found out.
+    Unknown(ConversationsError, Prepared),
+}
+
+struct Prepared {
+    outcomes: Vec<Outcome>,
+    outbox: Vec<OutboxEvent>,
+    /// The conversations whose rows the transaction locked, and the ids of the messages it inserted.
+    conversations: Vec<Uuid>,
+    ids: Vec<Uuid>,
+}
+
+/// Commits `jobs` as one transaction and answers them. If that fails with nothing stored, returns the
+/// jobs still waiting and the error, unanswered. Callers whose deadline comes first are answered
+/// NotStored (or OutcomeUnknown when a broken commit's outcome cannot be found out in time).
+async fn commit_and_answer(
+    pool: &PgPool,
+    publisher: &EventPublisher,
+    mut jobs: Vec<Job>,
+) -> Option<(Vec<Job>, ConversationsError)> {
+    loop {
+        let now = Instant::now();
+        jobs.retain_mut(|job| job.prune(now));
+        if jobs.is_empty() {
+            return None;
         }
-        Err(error) if jobs.len() > 1 => {
-            tracing::warn!(%error, size = jobs.len(), "batch failed, writing its messages one by one");
-            for job in jobs {
-                let outcome = write_alone(pool, publisher, &job).await;
-                job.answer(&outcome);
+        let prepared = match attempt(pool, publisher.claim(), &jobs).await {
+            Attempt::Committed(prepared) => prepared,
+            Attempt::Late => continue,
+            Attempt::Failed(error) => return Some((jobs, error)),
+            Attempt::Unknown(error, prepared) => {
+                tracing::warn!(%error, size = jobs.len(), "commit outcome unknown; finding it out");
+                match settle(pool, &mut jobs, &prepared).await {
+                    Some(true) => prepared,
+                    Some(false) => {
+                        jobs.iter().for_each(Job::release);
+                        return Some((jobs, error));
+                    }
+                    None => return None,
+                }
             }
+        };
+        metrics::counter!("conversations_messages_written_total")
+            .increment(prepared.ids.len() as u64);
+        publisher.publish(prepared.outbox);
+        for (job, outcome) in jobs.into_iter().zip(prepared.outcomes) {
+            job.answer(&outcome);
         }
-        Err(error) => {
-            let outcome = recover_retry(pool, &jobs[0], error).await;
-            jobs.into_iter().for_each(|job| job.answer(&outcome));
+        return None;
+    }
+}
+
+/// One attempt at committing `jobs` in one transaction. Everything before `COMMIT` gives up once the
+/// earliest caller has less than [`COMMIT_MARGIN`] left (nothing is stored then); `COMMIT` itself is
+/// awaited until the earliest caller's deadline, then its outcome is unknown.
+async fn attempt(pool: &PgPool, claim: Claim, jobs: &[Job]) -> Attempt {
+    let Some(answer_by) = jobs.iter().map(Job::answer_by).min() else {
+        return Attempt::Late;
+    };
+    let Some(commit_by) = answer_by.checked_sub(COMMIT_MARGIN) else {
+        return Attempt::Late;
+    };
+    let mut conn = match timeout_at(commit_by, pool.acquire()).await {
+        Err(_) => return Attempt::Late,
+        Ok(Err(error)) => return Attempt::Failed(error.into()),
+        Ok(Ok(conn)) => conn,
+    };
+    let (attempt, broken) = attempt_on(&mut conn, claim, jobs, commit_by, answer_by).await;
+    if broken {
+        // Abandoned mid-statement, or COMMIT without an answer: the connection's state is unknown, so
+        // it is closed rather than reused.
+        conn.close_on_drop();
+    }
+    attempt
+}
+
+/// [`attempt`] on a connection; also says whether the connection must be closed.
+async fn attempt_on(
+    conn: &mut sqlx::PgConnection,
+    claim: Claim,
+    jobs: &[Job],
+    commit_by: Instant,
+    answer_by: Instant,
+) -> (Attempt, bool) {
+    let begun = timeout_at(commit_by, async {
+        let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+        let prepared = prepare(&mut tx, claim, jobs).await?;
+        Ok::<_, ConversationsError>((tx, prepared))
+    })
+    .await;
+    let (tx, prepared) = match begun {
+        Err(_) => return (Attempt::Late, true),
+        Ok(Err(error)) => return (Attempt::Failed(error), false),
+        Ok(Ok(begun)) => begun,
+    };
+    // The last moment at which giving up stores nothing: dropping the transaction rolls it back.
+    let now = Instant::now();
+    let held: Vec<bool> = jobs.iter().map(|job| job.hold(now)).collect();
+    if held.contains(&false) {
+        jobs.iter().for_each(Job::release);
+        return (Attempt::Late, false);
+    }
+    match timeout_at(answer_by, tx.commit()).await {
+        Ok(Ok(())) => (Attempt::Committed(prepared), false),
+        Ok(Err(error)) => (Attempt::Unknown(error.into(), prepared), true),
+        Err(_) => (
+            Attempt::Unknown(
+                ConversationsError::Internal("no answer to COMMIT in time".into()),
+                prepared,
+            ),
+            true,
+        ),
+    }
+}
+
+/// Finds out whether a transaction whose `COMMIT` got no answer committed, retrying until the callers'
+/// deadlines. `Some(true)`: it did, the prepared outcomes stand; `Some(false)`: it did not, nothing is
+/// stored; `None`: every caller had to be answered OutcomeUnknown first.
+async fn settle(pool: &PgPool, jobs: &mut [Job], prepared: &Prepared) -> Option<bool> {
+    if prepared.ids.is_empty() {
+        // Nothing was inserted (every conversation was gone): the outcomes stand either way.
+        return Some(true);
+    }
+    loop {
+        let until = jobs
+            .iter()
+            .filter(|job| !job.waiters.is_empty())
+            .map(Job::answer_by)
+            .min()?;
+        let lock_wait = until.saturating_duration_since(Instant::now());
+        let found = match timeout_at(until, pool.acquire()).await {
+            Err(elapsed) => Err(elapsed),
+            Ok(Err(error)) => Ok(Err(error.into())),
+            Ok(Ok(mut conn)) => {
+                let looked_up = timeout_at(until, async {
+                    let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+                    let stored = store::messages::batch_committed(
+                        &mut tx,
+                        &prepared.conversations,
+                        &prepared.ids,
+                        lock_wait,
+                    )
+                    .await?;
+                    tx.rollback().await?;
+                    Ok::<_, ConversationsError>(stored)
+                })
+                .await;
+                if looked_up.is_err() {
+                    conn.close_on_drop();
+                }
+                looked_up
+            }
+        };
+        match found {
+            Ok(Ok(stored)) => return Some(stored),
+            Ok(Err(error)) => {
+                tracing::debug!(%error, "cannot find out the commit's outcome yet");
+                tokio::time::sleep_until(until.min(Instant::now() + SETTLE_PAUSE)).await;
+            }
+            Err(_) => {}
+        }
+        // Callers out of time hear that the outcome is unknown; the others wait on. The jobs stay in
+        // place (without callers), in step with the prepared outcomes.
+        let now = Instant::now();
+        for job in jobs.iter_mut() {
+            if !job.waiters.is_empty() && job.answer_by() <= now {
+                metrics::counter!("conversations_messages_outcome_unknown_total").increment(1);
+                for waiter in std::mem::take(&mut job.waiters) {
+                    waiter.send(Err(ConversationsError::OutcomeUnknown));
+                }
+            }
         }
     }
 }
 
-async fn write_alone(
-    pool: &PgPool,
-    publisher: &EventPublisher,
-    job: &Job,
-) -> Result<MessageRow, ConversationsError> {
-    match commit(pool, publisher.claim(), std::slice::from_ref(job)).await {
-        Ok((mut outcomes, outbox)) => {
-            publisher.publish(outbox);
-            outcomes
-                .pop()
-                .unwrap_or_else(|| Err(ConversationsError::Internal("empty commit".into())))
-        }
-        Err(error) => recover_retry(pool, job, error).await,
-    }
+/// Answers a job whose commit failed with nothing stored.
+async fn answer_failure(pool: &PgPool, job: Job, error: ConversationsError) {
+    let outcome = timeout_at(job.answer_by(), recover_retry(pool, &job, error))
+        .await
+        .unwrap_or(Err(ConversationsError::NotStored));
+    job.answer(&outcome);
 }
 
 /// A commit refused by a unique index stored nothing new: either this very message is already stored (an
@@ -203,7 +529,16 @@ async fn answer_retries(
         let senders: Vec<Uuid> = keyed.iter().map(|(s, _, _)| *s).collect();
         let conversations: Vec<Uuid> = keyed.iter().map(|(_, c, _)| *c).collect();
         let ids: Vec<&str> = keyed.iter().map(|(_, _, id)| *id).collect();
-        match store::messages::find_by_client_ids(pool, &senders, &conversations, &ids).await {
+        // Bounded like everything before a commit: past the last deadline nobody waits for the answer.
+        let latest = pending.iter().map(|p| p.draft.answer_by).max();
+        let lookup = store::messages::find_by_client_ids(pool, &senders, &conversations, &ids);
+        let found = match latest {
+            Some(latest) => timeout_at(latest, lookup)
+                .await
+                .unwrap_or(Err(ConversationsError::NotStored)),
+            None => lookup.await,
+        };
+        match found {
             Ok(found) => found
                 .into_iter()
                 .map(|(row, client)| ((row.sender_id, row.conversation_id, client), row))
@@ -214,18 +549,28 @@ async fn answer_retries(
 
     let mut jobs: Vec<Job> = Vec::with_capacity(pending.len());
     let mut first_of: HashMap<Key, usize> = HashMap::new();
-    for Pending { draft, reply } in pending {
+    for Pending {
+        draft,
+        reply,
+        state,
+    } in pending
+    {
+        let waiter = Waiter {
+            reply,
+            answer_by: draft.answer_by,
+            state,
+        };
         let key = draft
             .client_message_id
             .clone()
             .map(|c| (draft.sender_id, draft.conversation_id, c));
         if let Some(key) = key {
             if let Some(row) = stored.get(&key) {
-                let _ = reply.send(Ok(row.clone()));
+                waiter.send(Ok(row.clone()));
                 continue;
             }
             if let Some(&index) = first_of.get(&key) {
-                jobs[index].replies.push(reply);
+                jobs[index].waiters.push(waiter);
                 continue;
             }
             first_of.insert(key, jobs.len());
@@ -233,25 +578,19 @@ async fn answer_retries(
         jobs.push(Job {
             id: Uuid::new_v4(),
             draft,
-            replies: vec![reply],
+            waiters: vec![waiter],
         });
     }
     Ok(jobs)
 }
 
-/// Commits the jobs in one transaction. Jobs whose conversation no longer exists get NotFound; the others
-/// their stored row. Returns the outbox events to publish.
-async fn commit(
-    pool: &PgPool,
+/// Writes the jobs in the transaction `tx`, up to its commit. Jobs whose conversation no longer exists
+/// get NotFound; the others the row they will have once committed.
+async fn prepare(
+    tx: &mut sqlx::PgConnection,
     claim: Claim,
     jobs: &[Job],
-) -> Result<
-    (
-        Vec<Result<MessageRow, ConversationsError>>,
-        Vec<OutboxEvent>,
-    ),
-    ConversationsError,
-> {
+) -> Result<Prepared, ConversationsError> {
     // Group by conversation, in id order so that concurrent batches lock rows in one order.
     let mut groups: BTreeMap<Uuid, Vec<usize>> = BTreeMap::new();
     for (index, job) in jobs.iter().enumerate() {
@@ -270,8 +609,7 @@ async fn commit(
         })
         .collect();
 
-    let mut tx = pool.begin().await?;
-    let reserved = store::messages::reserve(&mut tx, &reservations).await?;
+    let reserved = store::messages::reserve(tx, &reservations).await?;
 
     let mut outcomes: Vec<Option<Result<MessageRow, ConversationsError>>> =
         jobs.iter().map(|_| None).collect();
@@ -308,16 +646,14 @@ async fn commit(
         }
     }
     if !rows.is_empty() {
-        store::messages::insert_many(&mut tx, &rows, &client_ids).await?;
+        store::messages::insert_many(tx, &rows, &client_ids).await?;
     }
     let new_events = rows
         .iter()
         .zip(traceparents)
         .map(|(row, traceparent)| events::message_created(row, traceparent))
         .collect();
-    let outbox = store::outbox::insert(&mut tx, new_events, claim).await?;
-    tx.commit().await?;
-    metrics::counter!("conversations_messages_written_total").increment(rows.len() as u64);
+    let outbox = store::outbox::insert(tx, new_events, claim).await?;
 
     let outcomes = outcomes
         .into_iter()
@@ -329,5 +665,10 @@ async fn commit(
             })
         })
         .collect();
-    Ok((outcomes, outbox))
+    Ok(Prepared {
+        outcomes,
+        outbox,
+        conversations: reserved.iter().map(|r| r.id).collect(),
+        ids: rows.iter().map(|row| row.id).collect(),
+    })
 }

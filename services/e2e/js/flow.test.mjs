@@ -14,7 +14,7 @@ test('two participants chat as in the seed diagram', async () => {
   const b = await connectAs(bob, GATEWAY);
   try {
     const joinedA = next(a, 'joinRoomSuccess');
-    assert.deepEqual(await ask(a, 'joinRoom', { conversationId: room }), { success: true, conversationId: room });
+    assert.deepEqual(await ask(a, 'joinRoom', { conversationId: room }), { success: true, conversationId: room, latestSeq: 0 });
     assert.deepEqual(await joinedA, { conversationId: room });
 
     const aSeesBobJoin = next(a, 'userJoinRoom', (n) => n.userId === bob.id);

@@ -2,8 +2,10 @@
 //! and stops is `platform::service`; this file says what the gateway is.
 
 use std::future::Future;
+use std::sync::Arc;
 
 use axum::Router;
+use jwt::ServiceSigner;
 use platform::service::{Limits, Listener, Service};
 use platform::telemetry::LogFormat;
 use platform::{Env, Error};
@@ -47,6 +49,7 @@ impl Service for Application {
                 rabbitmq_url: config.rabbitmq_url.expose_secret().to_owned(),
                 exchanges: config.exchanges.clone(),
                 service: "gateway",
+                signer: Arc::new(ServiceSigner::new(&config.jwt_secret, "gateway")),
             },
             auth_channel.clone(),
             stop_feed.clone(),

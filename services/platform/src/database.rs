@@ -6,12 +6,32 @@ use std::time::Duration;
 
 use secrecy::ExposeSecret;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::{AssertSqlSafe, PgPool};
+use sqlx::{AssertSqlSafe, Connection, PgPool};
 
 use crate::{DatabaseSettings, Error};
 
+/// A pooled connection idle for at least this long is pinged before it is handed out; one used more
+/// recently is handed out as it is. See [`connect_with`].
+pub const PING_IDLE_AFTER: Duration = Duration::from_secs(1);
+
 /// Opens a pool whose connections live in `schema`, creating the schema first if needed.
 pub async fn connect(settings: &DatabaseSettings, schema: &str) -> Result<PgPool, Error> {
+    connect_with(settings, schema, PING_IDLE_AFTER).await
+}
+
+/// [`connect`], pinging connections idle for at least `ping_idle_after` before handing them out.
+///
+/// sqlx pings (a `Sync` round trip) on every acquire by default and on every release always: two
+/// round trips per query on the hot path. Here the acquire ping is kept only for connections that sat
+/// idle, the ones a database restart or a network cut may have broken unseen. A connection that breaks
+/// while in steady use is still detected and replaced: the query running on it fails, the ping sqlx
+/// makes when it comes back to the pool fails too, and sqlx closes it and opens a fresh one on demand.
+/// Only that one query fails, as it would if the connection broke between a ping and the query.
+pub async fn connect_with(
+    settings: &DatabaseSettings,
+    schema: &str,
+    ping_idle_after: Duration,
+) -> Result<PgPool, Error> {
     let base = connect_options(settings);
     // The schema must exist before a connection can use it as its search_path.
     // The name is a constant of the calling service, never input; the assertion keeps it that way.
@@ -31,6 +51,16 @@ pub async fn connect(settings: &DatabaseSettings, schema: &str) -> Result<PgPool
     Ok(PgPoolOptions::new()
         .max_connections(settings.max_connections)
         .acquire_timeout(Duration::from_secs(5))
+        .test_before_acquire(false)
+        .before_acquire(move |connection, meta| {
+            Box::pin(async move {
+                if meta.idle_for >= ping_idle_after {
+                    // An error closes this connection; the pool then tries another or opens one.
+                    connection.ping().await?;
+                }
+                Ok(true)
+            })
+        })
         .connect_with(options)
         .await?)
 }

@@ -20,15 +20,15 @@ use crate::service::{Limits, Listener, listen};
 /// A peer that does not accept a connection within this is down: callers get UNAVAILABLE at once.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// No call waits longer than this for its answer.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// HTTP/2 pings, also while idle, find a peer that vanished without closing (a pod that lost its node)
 /// before a request waits on it.
 const KEEP_ALIVE_INTERVAL: Duration = Duration::from_secs(30);
 const KEEP_ALIVE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a readiness probe waits for a peer's health answer.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
-/// Calls that run longer are cancelled by the server.
-const SERVER_TIMEOUT: Duration = Duration::from_secs(30);
+/// Calls that run longer are cancelled by the server, whatever timeout the caller sent.
+pub const SERVER_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The metadata key of a call's credential, as in HTTP.
 pub const AUTHORIZATION: &str = "authorization";
@@ -40,6 +40,14 @@ pub fn authorize<T>(request: &mut tonic::Request<T>, token: &str) {
     if let Ok(value) = format!("Bearer {token}").parse() {
         request.metadata_mut().insert(AUTHORIZATION, value);
     }
+}
+
+/// Tells the callee how long the caller waits (`grpc-timeout`, the channel's [`REQUEST_TIMEOUT`]). The
+/// channel's own limit is not sent (tonic keeps it client-side), so without this the callee cannot know
+/// when its answer stops mattering; the conversations writer uses it never to store a message whose
+/// sender has already been told it failed.
+pub fn set_deadline<T>(request: &mut tonic::Request<T>) {
+    request.set_timeout(REQUEST_TIMEOUT);
 }
 
 /// The bearer token of a call's `authorization` metadata, if it has one.
@@ -94,7 +102,7 @@ pub async fn serve(
     tonic::transport::Server::builder()
         .timeout(SERVER_TIMEOUT)
         .trace_fn(crate::trace::grpc_server_span)
-        .layer(crate::metrics::GrpcMetricsLayer { service })
+        .layer(crate::metrics::GrpcMetricsLayer::new(service))
         .add_routes(routes)
         .serve_with_incoming_shutdown(incoming, shutdown)
         .await?;

@@ -7,13 +7,14 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use axum::extract::{MatchedPath, Request};
 use axum::middleware::Next;
 use axum::response::Response;
+use metrics::SharedString;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
 /// Latency buckets in seconds, from 0.5 ms to 10 s.
@@ -85,10 +86,22 @@ pub async fn track_http(service: &'static str, request: Request, next: Next) -> 
 
 /// Tower layer for tonic servers: `<service>_grpc_requests_total{method,code}` and
 /// `<service>_grpc_request_duration_seconds{method}`. The code is the `grpc-status` of a trailers-only
-/// response (how tonic answers errors), else 0 (OK).
-#[derive(Clone, Copy)]
+/// response (how tonic answers errors), else 0 (OK). The metric names are built once here, not per call.
+#[derive(Clone)]
 pub struct GrpcMetricsLayer {
-    pub service: &'static str,
+    requests: SharedString,
+    duration: SharedString,
+}
+
+impl GrpcMetricsLayer {
+    pub fn new(service: &str) -> Self {
+        let name =
+            |suffix: &str| SharedString::from_shared(Arc::from(format!("{service}_{suffix}")));
+        Self {
+            requests: name("grpc_requests_total"),
+            duration: name("grpc_request_duration_seconds"),
+        }
+    }
 }
 
 impl<S> tower::Layer<S> for GrpcMetricsLayer {
@@ -96,7 +109,7 @@ impl<S> tower::Layer<S> for GrpcMetricsLayer {
     fn layer(&self, inner: S) -> Self::Service {
         GrpcMetrics {
             inner,
-            service: self.service,
+            names: self.clone(),
         }
     }
 }
@@ -104,7 +117,19 @@ impl<S> tower::Layer<S> for GrpcMetricsLayer {
 #[derive(Clone)]
 pub struct GrpcMetrics<S> {
     inner: S,
-    service: &'static str,
+    names: GrpcMetricsLayer,
+}
+
+/// The `code` label: a static string for every status code gRPC defines, so the common answers
+/// allocate nothing.
+fn code_label(status: &str) -> SharedString {
+    const CODES: [&str; 17] = [
+        "0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11", "12", "13", "14", "15", "16",
+    ];
+    CODES.iter().find(|code| **code == status).map_or_else(
+        || SharedString::from(status.to_owned()),
+        |code| SharedString::const_str(code),
+    )
 }
 
 impl<S, B, R> tower::Service<http::Request<B>> for GrpcMetrics<S>
@@ -128,22 +153,24 @@ where
             .next()
             .unwrap_or_default()
             .to_owned();
-        let service = self.service;
+        let names = self.names.clone();
         let started = Instant::now();
         let call = self.inner.call(request);
         Box::pin(async move {
             let outcome = call.await;
             let code = match &outcome {
-                Ok(response) => response
-                    .headers()
-                    .get("grpc-status")
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or("0")
-                    .to_owned(),
-                Err(_) => "transport".to_owned(),
+                Ok(response) => code_label(
+                    response
+                        .headers()
+                        .get("grpc-status")
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("0"),
+                ),
+                Err(_) => SharedString::const_str("transport"),
             };
-            metrics::counter!(format!("{service}_grpc_requests_total"), "method" => method.clone(), "code" => code).increment(1);
-            metrics::histogram!(format!("{service}_grpc_request_duration_seconds"), "method" => method)
+            metrics::counter!(names.requests, "method" => method.clone(), "code" => code)
+                .increment(1);
+            metrics::histogram!(names.duration, "method" => method)
                 .record(started.elapsed().as_secs_f64());
             outcome
         })

@@ -1,6 +1,8 @@
 //! Turns events from RabbitMQ into emits to this instance's sockets: the fan-out hands every new event
-//! here ([`Deliver`]). Each emit is serialized once, whatever the number of sockets it goes to; an
-//! eviction goes through [`Rooms`] like any leave.
+//! here ([`Deliver`]). A conversation's events go out through the [`Sequencer`] (messages in `seq`
+//! order, once; gaps filled); each is serialized once, whatever the number of sockets it goes to; an
+//! eviction goes through [`Rooms`] like any leave. Typing goes straight to the room's sockets: it is
+//! worth nothing late.
 
 use std::sync::Arc;
 
@@ -16,11 +18,13 @@ use crate::fanout::Deliver;
 use crate::liveness::{Liveness, Signal};
 use crate::presence::Presence;
 use crate::rooms::{Rooms, conversation_room, user_room};
+use crate::sequencer::Sequencer;
 
 pub struct Dispatcher {
     io: SocketIo,
     presence: Arc<Presence>,
     rooms: Rooms,
+    sequencer: Sequencer,
     liveness: Liveness,
     /// This instance's name: snapshot requests addressed to it are answered.
     instance_id: String,
@@ -30,6 +34,10 @@ impl Deliver for Dispatcher {
     async fn deliver(&self, event: Event) {
         self.dispatch(event);
     }
+
+    fn rebound(&self) {
+        self.sequencer.refill_all();
+    }
 }
 
 impl Dispatcher {
@@ -37,6 +45,7 @@ impl Dispatcher {
         io: SocketIo,
         presence: Arc<Presence>,
         rooms: Rooms,
+        sequencer: Sequencer,
         liveness: Liveness,
         instance_id: String,
     ) -> Self {
@@ -44,6 +53,7 @@ impl Dispatcher {
             io,
             presence,
             rooms,
+            sequencer,
             liveness,
             instance_id,
         }
@@ -76,7 +86,10 @@ impl Dispatcher {
         match payload {
             Payload::MessageCreated(created) => {
                 if let Some(message) = created.message {
-                    self.to_room(conversation, "receiveMessage", &MessageDto::from(message));
+                    // In `seq` order, once: the sequencer holds it back behind a gap.
+                    let seq = message.seq;
+                    self.sequencer
+                        .message(conversation, seq, &MessageDto::from(message));
                 }
             }
             Payload::MessageUpdated(updated) => {
@@ -206,9 +219,8 @@ impl Dispatcher {
         }
     }
 
-    fn to_room<T: Serialize + ?Sized>(&self, conversation: Uuid, name: &str, body: &T) {
-        let sockets = self.io.to(conversation_room(conversation)).sockets();
-        emit::to_sockets(&sockets, name, body);
+    fn to_room<T: Serialize + ?Sized>(&self, conversation: Uuid, name: &'static str, body: &T) {
+        self.sequencer.to_room(conversation, name, body);
     }
 }
 

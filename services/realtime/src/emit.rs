@@ -3,8 +3,9 @@
 //! A socket buffers a bounded number of outgoing packets. A client that reads slower than its rooms talk
 //! fills the buffer, and the next packet for it is refused: it has missed that packet. Rather than let it
 //! carry on past a hole it cannot see, it is taken out of every room at once (so nothing after the hole
-//! reaches it) and disconnected; the client reconnects and catches up with
-//! `getMessageHistory {afterSeq}`.
+//! reaches it) and disconnected; the client reconnects and rejoins with `afterSeq`. A batch of events
+//! (a fill, a replay) instead waits for the reader: [`try_to_socket`] tells the sequencer the buffer is
+//! full, and it sends the rest as the client reads.
 
 use std::time::Duration;
 
@@ -21,6 +22,27 @@ const DISCONNECT_RETRY: Duration = Duration::from_millis(100);
 pub fn to_socket<T: Serialize + ?Sized>(socket: &SocketRef, event: &str, body: &T) {
     if let Err(error) = socket.emit(event, body) {
         refused(socket, event, error);
+    }
+}
+
+/// The socket's outgoing buffer is full: the packet was not queued.
+#[derive(Debug)]
+pub struct Full;
+
+/// One event to one socket that may wait for room in its buffer (a replay): a full buffer is told to the
+/// caller, which tries again later, instead of counting as a missed packet.
+pub fn try_to_socket<T: Serialize + ?Sized>(
+    socket: &SocketRef,
+    event: &str,
+    body: &T,
+) -> Result<(), Full> {
+    match socket.emit(event, body) {
+        Err(SendError::Socket(SocketError::InternalChannelFull)) => Err(Full),
+        Err(error) => {
+            refused(socket, event, error);
+            Ok(())
+        }
+        Ok(()) => Ok(()),
     }
 }
 
@@ -60,8 +82,8 @@ fn refused(socket: &SocketRef, event: &str, error: SendError) {
     }
 }
 
-/// The socket missed a packet: out of every room now, then disconnected.
-fn overflowed(socket: &SocketRef) {
+/// The socket missed a packet (or reads nothing at all): out of every room now, then disconnected.
+pub fn overflowed(socket: &SocketRef) {
     let first = socket
         .extensions
         .get::<SocketState>()

@@ -12,6 +12,10 @@
 //! - [`events`]: the client events, one descriptor each in one table, and the adapter that runs them
 //!   (span, metrics, per-user rate limits, ack or error event).
 //! - [`dispatch`]: events from RabbitMQ turned into emits to local sockets.
+//! - [`membership`]: memberships of a room's local sockets checked again when its events may have been
+//!   missed.
+//! - [`sequencer`]: per hosted room, messages emitted in `seq` order and once; gaps filled from the
+//!   conversations service; a rejoining socket replayed what it missed (`afterSeq`).
 //! - [`hub`]: the state the handlers share.
 //! - [`rooms`]: the only place sockets join and leave conversation rooms (join, leave, eviction,
 //!   disconnect); [`typing`]: "is typing" and its timeout; [`presence`]: who is online across instances;
@@ -35,8 +39,10 @@ pub mod handshake;
 pub mod hub;
 pub mod lifecycle;
 pub mod liveness;
+pub mod membership;
 pub mod presence;
 pub mod rooms;
+pub mod sequencer;
 pub mod session;
 pub mod startup;
 pub mod tokens;

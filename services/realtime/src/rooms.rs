@@ -17,24 +17,25 @@ use uuid::Uuid;
 
 use crate::error::SocketError;
 use crate::fanout::Fanout;
+use crate::sequencer::{MAX_REPLAY, Resumed, Sequencer};
 use crate::session::{Peer, Session};
+pub use crate::session::{conversation_room, user_room};
 use crate::typing::Typing;
 use crate::upstream;
 
-/// The socketioxide room of a conversation.
-pub fn conversation_room(conversation: Uuid) -> String {
-    conversation.to_string()
-}
-
-/// The socketioxide room of all of a user's sockets on this instance (presence, and "the others in the
-/// room" for typing).
-pub fn user_room(user: Uuid) -> String {
-    format!("user:{user}")
+/// What a join found.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct JoinOutcome {
+    /// The conversation's latest `seq` when the socket joined: every later message reaches it live.
+    pub latest_seq: i64,
+    /// The client asked for more than a replay holds (or it could not be read): it pages the history.
+    pub resync: bool,
 }
 
 #[derive(Clone)]
 pub struct Rooms {
     fanout: Fanout,
+    sequencer: Sequencer,
     typing: Typing,
     conversations: ConversationsServiceClient<Channel>,
     /// `SOCKET_MAX_ROOMS`: conversations one socket may be in at once.
@@ -44,12 +45,14 @@ pub struct Rooms {
 impl Rooms {
     pub fn new(
         fanout: Fanout,
+        sequencer: Sequencer,
         typing: Typing,
         conversations: ConversationsServiceClient<Channel>,
         max_per_socket: usize,
     ) -> Self {
         Self {
             fanout,
+            sequencer,
             typing,
             conversations,
             max_per_socket,
@@ -58,12 +61,19 @@ impl Rooms {
 
     /// Puts the socket in the conversation's room, if its user is a participant (the conversations
     /// service is asked every time). The room is bound on the broker before this returns, so nothing
-    /// sent after the client's ack can be missed.
-    pub async fn join(&self, peer: &Peer, conversation: Uuid) -> Result<(), SocketError> {
+    /// sent after the client's ack can be missed. With `after` (the client's last `seq`), the socket is
+    /// first replayed every message after it ([`crate::sequencer`]), or told to resync when too many
+    /// are missing.
+    pub async fn join(
+        &self,
+        peer: &Peer,
+        conversation: Uuid,
+        after: Option<i64>,
+    ) -> Result<JoinOutcome, SocketError> {
         let mut joined = peer.state.joined().await;
         if joined.is_closed() {
             // The socket disconnected while this join waited for the lock: nobody is left to answer.
-            return Ok(());
+            return Ok(JoinOutcome::default());
         }
         if !joined.contains(conversation) && joined.len() >= self.max_per_socket {
             return Err(SocketError::bad_request(format!(
@@ -71,17 +81,50 @@ impl Rooms {
                 self.max_per_socket
             )));
         }
-        self.check_access(&peer.session, conversation).await?;
+        let latest = self.check_access(&peer.session, conversation).await?;
+        let mut outcome = JoinOutcome {
+            latest_seq: latest,
+            resync: after.is_some_and(|after| latest - after > MAX_REPLAY),
+        };
         if peer.state.is_lagging() {
             // Going away (it missed a packet): it joins nothing more.
-            return Ok(());
+            return Ok(outcome);
         }
-        if joined.insert(conversation) {
+        let newly = joined.insert(conversation);
+        let first = newly && self.sequencer.host(conversation, latest);
+        // Registered before the binding: every event the room is sent from now on reaches it once.
+        let catch_up = after.filter(|_| !outcome.resync).and_then(|after| {
+            Some((
+                self.sequencer.begin_catch_up(conversation, &peer.socket)?,
+                after,
+            ))
+        });
+        if newly {
             self.fanout.join(conversation).await;
-            peer.socket.join(conversation_room(conversation));
+        }
+        // A removal committed between the check and this binding had its event routed before the room
+        // was bound here: the first local member is asked about again, now that nothing can be missed.
+        if first && let Err(error) = self.check_access(&peer.session, conversation).await {
+            if let Some((catch_up, _)) = catch_up {
+                catch_up.abandon();
+            }
+            joined.remove(conversation);
+            self.sequencer.unhost(conversation);
+            self.fanout.leave(conversation);
+            return Err(error);
+        }
+        match catch_up {
+            Some((catch_up, after)) => match catch_up.replay(after).await {
+                Resumed::Replayed { last_sent } => outcome.latest_seq = latest.max(last_sent),
+                Resumed::ResyncRequired => outcome.resync = true,
+            },
+            None if newly => peer.socket.join(conversation_room(conversation)),
+            None => {}
+        }
+        if newly {
             self.notice(peer.user_id(), conversation, true);
         }
-        Ok(())
+        Ok(outcome)
     }
 
     /// Takes the socket out of the conversation's room, if it is in it.
@@ -120,7 +163,14 @@ impl Rooms {
         if peer.state.joined().await.contains(conversation) {
             return Ok(());
         }
-        self.check_access(&peer.session, conversation).await
+        self.check_access(&peer.session, conversation).await?;
+        Ok(())
+    }
+
+    /// Asks again whether the socket's user may see the conversation, with the socket's own token.
+    pub async fn may_see(&self, peer: &Peer, conversation: Uuid) -> Result<(), SocketError> {
+        self.check_access(&peer.session, conversation).await?;
+        Ok(())
     }
 
     /// The socket has been taken off the socket's own list: everything else follows.
@@ -128,18 +178,25 @@ impl Rooms {
         peer.socket.leave(conversation_room(conversation));
         self.typing.clear(peer.user_id(), conversation);
         self.notice(peer.user_id(), conversation, false);
+        self.sequencer.forget(conversation, peer.socket.id);
+        self.sequencer.unhost(conversation);
         self.fanout.leave(conversation);
     }
 
-    async fn check_access(&self, session: &Session, conversation: Uuid) -> Result<(), SocketError> {
+    /// The conversation's latest `seq`, if the session's user may see it.
+    async fn check_access(
+        &self,
+        session: &Session,
+        conversation: Uuid,
+    ) -> Result<i64, SocketError> {
         let request = upstream::request(
             session,
             ConversationRef {
                 conversation_id: conversation.to_string(),
             },
         );
-        self.conversations.clone().check_access(request).await?;
-        Ok(())
+        let grant = self.conversations.clone().check_access(request).await?;
+        Ok(grant.into_inner().latest_seq)
     }
 
     /// Tells the room, on every instance, that the user joined or left.

@@ -14,6 +14,17 @@ use jwt::UserType;
 use socketioxide::extract::SocketRef;
 use uuid::Uuid;
 
+/// The socketioxide room of a conversation.
+pub fn conversation_room(conversation: Uuid) -> String {
+    conversation.to_string()
+}
+
+/// The socketioxide room of all of a user's sockets on this instance (presence, and "the others in the
+/// room" for typing).
+pub fn user_room(user: Uuid) -> String {
+    format!("user:{user}")
+}
+
 /// The verified user behind a socket.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Session {

@@ -32,9 +32,10 @@ use crate::hub::Hub;
 use crate::liveness;
 use crate::presence::Presence;
 use crate::rooms::Rooms;
+use crate::sequencer::Sequencer;
 use crate::tokens::token_watch;
 use crate::typing::Typing;
-use crate::{RealtimeConfig, handshake, lifecycle};
+use crate::{RealtimeConfig, handshake, lifecycle, membership};
 
 /// Outgoing packets buffered per socket before emits to it fail (a client that stops reading).
 const SOCKET_BUFFER: usize = 64;
@@ -51,6 +52,8 @@ pub struct Application {
     /// Heartbeats, expiry and snapshots of presence; stopped with the fan-out.
     liveness_task: JoinHandle<()>,
     stop_fanout: CancellationToken,
+    /// Stopped with the fan-out: its fills emit no more once the namespace closes.
+    sequencer: Sequencer,
     /// The revocation feed and the token watch.
     token_tasks: [JoinHandle<()>; 2],
     stop_tokens: CancellationToken,
@@ -77,6 +80,7 @@ impl Service for Application {
                 rabbitmq_url: config.rabbitmq_url.expose_secret().to_owned(),
                 exchanges: config.exchanges.clone(),
                 service: "realtime",
+                signer: Arc::new(ServiceSigner::new(&config.jwt_secret, "realtime")),
             },
             platform::grpc::channel(&config.auth_url)?,
             stop_tokens.clone(),
@@ -108,8 +112,13 @@ impl Service for Application {
         let (liveness, liveness_runner) = liveness::channel(config.presence_heartbeat);
         let typing = Typing::new(fanout.clone(), config.typing_timeout);
         let conversations_client = ConversationsServiceClient::new(conversations.clone());
+        let sequencer = Sequencer::new(
+            MessagesServiceClient::new(conversations.clone()),
+            ServiceSigner::new(&config.jwt_secret, Self::NAME),
+        );
         let rooms = Rooms::new(
             fanout.clone(),
+            sequencer.clone(),
             typing.clone(),
             conversations_client.clone(),
             config.socket_limits.rooms_per_socket,
@@ -151,10 +160,18 @@ impl Service for Application {
                 .with(lifecycle::admit)
                 .with(handshake::authenticate),
         );
+        sequencer.attach(io.clone());
+        // Ends with the runtime: it only evicts, through the same paths as a removal event.
+        tokio::spawn(membership::run(
+            sequencer.suspects(),
+            io.clone(),
+            rooms.clone(),
+        ));
         let fanout_task = runner.start(Dispatcher::new(
             io.clone(),
             presence,
             rooms,
+            sequencer.clone(),
             liveness,
             instance_id,
         ));
@@ -178,6 +195,7 @@ impl Service for Application {
             fanout_task,
             liveness_task,
             stop_fanout,
+            sequencer,
             token_tasks,
             stop_tokens,
         })
@@ -193,12 +211,13 @@ impl Service for Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), Error> {
-        let (io, hub, stop_fanout, fanout_task, liveness_task) = (
+        let (io, hub, stop_fanout, fanout_task, liveness_task, sequencer) = (
             self.io,
             self.hub,
             self.stop_fanout,
             self.fanout_task,
             self.liveness_task,
+            self.sequencer,
         );
         let (stop_tokens, token_tasks) = (self.stop_tokens, self.token_tasks);
         let stopping = async move {
@@ -214,6 +233,7 @@ impl Service for Application {
             stop_fanout.cancel();
             let _ = fanout_task.await;
             let _ = liveness_task.await;
+            sequencer.close();
             tracing::info!("closing every socket; clients will reconnect");
             io.close().await;
         };

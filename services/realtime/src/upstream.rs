@@ -10,11 +10,12 @@ pub fn request<T>(session: &Session, message: T) -> tonic::Request<T> {
     with_token(&session.token, message)
 }
 
-/// A request carrying `token` (a user's, or a service token) and the current span's trace context
-/// (when traces are exported).
+/// A request carrying `token` (a user's, or a service token), the current span's trace context (when
+/// traces are exported) and how long realtime waits for the answer (`grpc-timeout`).
 pub fn with_token<T>(token: &str, message: T) -> tonic::Request<T> {
     let mut request = tonic::Request::new(message);
     platform::grpc::authorize(&mut request, token);
+    platform::grpc::set_deadline(&mut request);
     if let Some(value) = platform::trace::current_traceparent().and_then(|t| t.parse().ok()) {
         request.metadata_mut().insert("traceparent", value);
     }

@@ -1,5 +1,6 @@
 //! Keeps [`Revocations`] current: consume `junqo.auth`, reload from auth after every (re)connect.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use broker::Exchanges;
@@ -11,6 +12,7 @@ use futures::StreamExt;
 use junqo_proto::auth::v1::ListRevocationsRequest;
 use junqo_proto::auth::v1::auth_service_client::AuthServiceClient;
 use junqo_proto::events::v1::{AuthEvent, auth_event::Payload};
+use jwt::ServiceSigner;
 use prost::Message;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -25,6 +27,9 @@ pub struct FeedSettings {
     pub exchanges: Exchanges,
     /// Named on the broker connection, so operators can tell them apart.
     pub service: &'static str,
+    /// Signs the service token the snapshot is asked with: the list of revoked token ids and cutoffs
+    /// is for services only, never for a user.
+    pub signer: Arc<ServiceSigner>,
 }
 
 /// Starts the feed. The state is empty and not loaded ([`Revocations::is_loaded`]) until the first
@@ -76,6 +81,8 @@ enum SessionError {
     Lapin(#[from] broker::lapin::Error),
     #[error("auth ListRevocations: {0}")]
     Auth(#[from] tonic::Status),
+    #[error("cannot sign the service token: {0}")]
+    Sign(#[from] jwt::SignError),
     #[error("the revocation queue was cancelled")]
     Cancelled,
 }
@@ -121,10 +128,10 @@ async fn follow(
 
     // Consuming already: whatever is revoked from here on reaches the queue, whatever came before is in
     // the snapshot.
-    let snapshot = auth
-        .list_revocations(ListRevocationsRequest {})
-        .await?
-        .into_inner();
+    let token = settings.signer.sign(None)?;
+    let mut request = tonic::Request::new(ListRevocationsRequest {});
+    platform::grpc::authorize(&mut request, &token);
+    let snapshot = auth.list_revocations(request).await?.into_inner();
     let parse = |text: &str| text.parse::<Uuid>().ok();
     revocations.load(
         snapshot

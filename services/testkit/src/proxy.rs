@@ -1,16 +1,43 @@
 //! A TCP proxy for failure tests: services connect through it, and the test cuts every connection
-//! (and refuses new ones) to simulate a broker or database going away, then restores it.
+//! (and refuses new ones) to simulate a broker or database going away, then restores it. It can also
+//! stall: forward nothing, and close nothing, as a network partition does (a peer that stops answering).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
 pub struct TcpProxy {
     pub port: u16,
     cut: Arc<watch::Sender<bool>>,
+    stalled: Arc<watch::Sender<bool>>,
     accept_task: tokio::task::JoinHandle<()>,
+}
+
+/// Copies `from` to `to`, holding what it reads while the proxy is stalled.
+async fn pump(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    mut stalled: watch::Receiver<bool>,
+) {
+    let mut buffer = vec![0u8; 16 * 1024];
+    loop {
+        let Ok(read) = from.read(&mut buffer).await else {
+            return;
+        };
+        if stalled.wait_for(|stalled| !*stalled).await.is_err() {
+            return;
+        }
+        if read == 0 {
+            let _ = to.shutdown().await;
+            return;
+        }
+        if to.write_all(&buffer[..read]).await.is_err() {
+            return;
+        }
+    }
 }
 
 impl TcpProxy {
@@ -21,19 +48,35 @@ impl TcpProxy {
         let (cut, _) = watch::channel(false);
         let cut = Arc::new(cut);
         let state = cut.clone();
+        let (stalled, _) = watch::channel(false);
+        let stalled = Arc::new(stalled);
+        let stall = stalled.clone();
         let accept_task = tokio::spawn(async move {
-            while let Ok((mut inbound, _)) = listener.accept().await {
+            while let Ok((inbound, _)) = listener.accept().await {
                 if *state.borrow() {
                     drop(inbound);
                     continue;
                 }
                 let mut cut_signal = state.subscribe();
+                let mut stalled = stall.subscribe();
                 tokio::spawn(async move {
-                    let Ok(mut outbound) = TcpStream::connect(target).await else {
-                        return;
+                    // A stalled proxy accepts but does not connect onwards: the client's handshake hangs.
+                    let forward = async {
+                        if stalled.wait_for(|stalled| !*stalled).await.is_err() {
+                            return;
+                        }
+                        let Ok(outbound) = TcpStream::connect(target).await else {
+                            return;
+                        };
+                        let (in_read, in_write) = inbound.into_split();
+                        let (out_read, out_write) = outbound.into_split();
+                        tokio::join!(
+                            pump(in_read, out_write, stalled.clone()),
+                            pump(out_read, in_write, stalled.clone()),
+                        );
                     };
                     tokio::select! {
-                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                        _ = forward => {}
                         _ = cut_signal.wait_for(|cut| *cut) => {}
                     }
                 });
@@ -42,6 +85,7 @@ impl TcpProxy {
         Self {
             port,
             cut,
+            stalled,
             accept_task,
         }
     }
@@ -51,8 +95,16 @@ impl TcpProxy {
         self.cut.send_replace(true);
     }
 
+    /// Undoes [`Self::cut`] and [`Self::stall`].
     pub fn restore(&self) {
         self.cut.send_replace(false);
+        self.stalled.send_replace(false);
+    }
+
+    /// Forwards nothing and closes nothing until [`Self::restore`]: existing connections hang, new ones
+    /// are accepted but get no answer, as when the peer is unreachable without anyone saying so.
+    pub fn stall(&self) {
+        self.stalled.send_replace(true);
     }
 }
 

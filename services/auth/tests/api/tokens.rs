@@ -9,7 +9,7 @@ use jwt::{Claims, TokenVerifier};
 use secrecy::SecretString;
 use tonic::Code;
 
-use crate::helpers::{SECRET, TestApp, bearer, spawn_app, violations};
+use crate::helpers::{SECRET, TestApp, bearer, service_token, spawn_app, violations};
 
 fn claims(token: &str) -> Claims {
     TokenVerifier::new(&SecretString::from(SECRET))
@@ -54,7 +54,7 @@ impl TestApp {
     async fn revocations(&self) -> ListRevocationsResponse {
         self.client
             .clone()
-            .list_revocations(ListRevocationsRequest {})
+            .list_revocations(bearer(ListRevocationsRequest {}, &service_token()))
             .await
             .expect("revocations listed")
             .into_inner()
@@ -214,4 +214,24 @@ async fn deleting_the_account_revokes_its_tokens() {
         .find(|c| c.user_id == alice)
         .expect("the deleted user's cutoff outlives them");
     assert!(claims(&token).iat < cutoff.valid_after);
+}
+
+#[tokio::test]
+async fn only_services_list_revocations() {
+    let app = spawn_app().await;
+    let user = app.sign_up("Alice", "alice@example.com").await.token;
+    let as_user = app
+        .client
+        .clone()
+        .list_revocations(bearer(ListRevocationsRequest {}, &user))
+        .await
+        .expect_err("a user may not list who logged out");
+    assert_eq!(as_user.code(), Code::PermissionDenied);
+    let anonymous = app
+        .client
+        .clone()
+        .list_revocations(ListRevocationsRequest {})
+        .await
+        .expect_err("nobody may list them without a token");
+    assert_eq!(anonymous.code(), Code::Unauthenticated);
 }

@@ -112,7 +112,7 @@ impl ConversationsService for Handlers {
             },
         )
         .await?;
-        let event = events::participants_added(id, &participants, actor.user_id, Some(&trace));
+        let event = events::participants_added(id, &participants, actor.user_id, trace.as_deref());
         self.commit_with(tx, vec![event]).await?;
         Ok(Response::new(self.visible(&actor, id).await?))
     }
@@ -159,7 +159,8 @@ impl ConversationsService for Handlers {
             .map_err(ConversationsError::from)?;
         let participants = Self::lock_for(&mut tx, &actor, id).await?;
         store::conversations::delete(&mut tx, id).await?;
-        let event = events::conversation_deleted(id, &participants, actor.user_id, Some(&trace));
+        let event =
+            events::conversation_deleted(id, &participants, actor.user_id, trace.as_deref());
         self.commit_with(tx, vec![event]).await?;
         Ok(Response::new(pb::Empty {}))
     }
@@ -205,7 +206,7 @@ impl ConversationsService for Handlers {
                 id,
                 &added,
                 actor.user_id,
-                Some(&trace),
+                trace.as_deref(),
             ));
         }
         self.commit_with(tx, changes).await?;
@@ -244,7 +245,7 @@ impl ConversationsService for Handlers {
                 id,
                 &removed,
                 actor.user_id,
-                Some(&trace),
+                trace.as_deref(),
             ));
         }
         self.commit_with(tx, changes).await?;
@@ -321,12 +322,18 @@ impl ConversationsService for Handlers {
     async fn check_access(
         &self,
         request: Request<pb::ConversationRef>,
-    ) -> Result<Response<pb::Empty>, Status> {
+    ) -> Result<Response<pb::AccessGrant>, Status> {
         let actor = Actor::of(&request)?;
         let request = request.into_inner();
         let id = parse_id(&request.conversation_id, "Conversation ID")?;
-        self.ensure_access(&actor, id).await?;
-        Ok(Response::new(pb::Empty {}))
+        match store::conversations::access_grant(self.pool(), id, actor.user_id).await? {
+            Some((is_participant, latest_seq))
+                if may_access_conversation(&actor, is_participant) =>
+            {
+                Ok(Response::new(pb::AccessGrant { latest_seq }))
+            }
+            _ => Err(ConversationsError::ConversationNotFound(id).into()),
+        }
     }
 
     async fn list_contacts(
@@ -370,7 +377,7 @@ impl ConversationsService for Handlers {
                 id,
                 actor.user_id,
                 seq,
-                Some(&trace),
+                trace.as_deref(),
             ));
             seq
         } else {

@@ -6,15 +6,19 @@ use junqo_proto::conversations::v1::messages_service_server::MessagesService;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
-use super::{Handlers, traceparent};
+use super::{Handlers, deadline, traceparent};
 use crate::access::{may_access_conversation, may_change_message, may_mark_read, may_send};
-use crate::domain::{Actor, MessageContent, page_limit, parse_client_message_id, parse_id};
+use crate::domain::{
+    Actor, MessageContent, page_limit, parse_client_message_id, parse_id, parse_seq,
+};
 use crate::store::{self, MessageRow};
 use crate::writer::Draft;
 use crate::{ConversationsError, convert, events};
 
 /// The original's default page size for message history.
 const DEFAULT_HISTORY_LIMIT: u32 = 20;
+/// Most messages one `ListMessagesSince` answers (a rejoining client is replayed up to 1,000).
+const MAX_SINCE_PAGE: u32 = 1000;
 
 impl Handlers {
     /// The message, and whether the actor takes part in its conversation, if the actor may see it;
@@ -73,6 +77,7 @@ impl MessagesService for Handlers {
         &self,
         request: Request<pb::CreateMessageRequest>,
     ) -> Result<Response<pb::Message>, Status> {
+        let answer_by = deadline::answer_by(&request);
         let trace = traceparent(&request);
         let actor = Actor::of(&request)?;
         let request = request.into_inner();
@@ -101,7 +106,8 @@ impl MessagesService for Handlers {
                 sender_id: actor.user_id,
                 content,
                 client_message_id,
-                traceparent: Some(trace),
+                traceparent: trace,
+                answer_by,
             })
             .await?;
         Ok(Response::new(convert::message(&row, &[])))
@@ -171,7 +177,7 @@ impl MessagesService for Handlers {
         let updated = store::messages::update_content(&mut tx, id, content.as_str()).await?;
         // On the transaction's own connection: a second one per edit could exhaust the pool.
         let receipts = store::messages::receipts(&mut *tx, &[id]).await?;
-        let event = events::message_updated(&updated, &receipts, Some(&trace));
+        let event = events::message_updated(&updated, &receipts, trace.as_deref());
         self.commit_with(tx, vec![event]).await?;
         Ok(Response::new(convert::message(&updated, &receipts)))
     }
@@ -197,7 +203,7 @@ impl MessagesService for Handlers {
         )
         .await?;
         store::messages::delete(&mut tx, &message).await?;
-        let event = events::message_deleted(&message, actor.user_id, Some(&trace));
+        let event = events::message_deleted(&message, actor.user_id, trace.as_deref());
         self.commit_with(tx, vec![event]).await?;
         Ok(Response::new(convert::message(&message, &[])))
     }
@@ -224,7 +230,7 @@ impl MessagesService for Handlers {
         let receipt = store::messages::mark_read(&mut tx, id, actor.user_id).await?;
         store::messages::read_up_to(&mut tx, message.conversation_id, actor.user_id, message.seq)
             .await?;
-        let event = events::message_read(message.conversation_id, &receipt, Some(&trace));
+        let event = events::message_read(message.conversation_id, &receipt, trace.as_deref());
         self.commit_with(tx, vec![event]).await?;
         Ok(Response::new(convert::receipt(&receipt)))
     }
@@ -281,5 +287,34 @@ impl MessagesService for Handlers {
             self.search(Actor::of(&request)?, request.into_inner())
                 .await?,
         ))
+    }
+
+    async fn list_messages_since(
+        &self,
+        request: Request<pb::ListMessagesSinceRequest>,
+    ) -> Result<Response<pb::ListMessagesResponse>, Status> {
+        // No user reads through here: realtime checked the user's access with their own token first.
+        if !matches!(
+            request.extensions().get::<jwt::Credential>(),
+            Some(jwt::Credential::Service(_))
+        ) {
+            return Err(
+                ConversationsError::Forbidden("Only services read messages by sequence").into(),
+            );
+        }
+        let request = request.into_inner();
+        let (conversation_id, after) = validation::all((
+            parse_id(&request.conversation_id, "Conversation ID"),
+            parse_seq(request.after_seq),
+        ))?;
+        let limit = match request.limit {
+            0 => MAX_SINCE_PAGE,
+            n => n.min(MAX_SINCE_PAGE),
+        };
+        let rows = store::messages::after_seq(self.pool(), conversation_id, after, limit).await?;
+        Ok(Response::new(pb::ListMessagesResponse {
+            count: rows.len() as u64,
+            messages: with_receipts(&rows, &[]),
+        }))
     }
 }

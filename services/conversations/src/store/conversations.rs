@@ -172,6 +172,23 @@ pub async fn membership(
     .await?)
 }
 
+/// What CheckAccess needs: `None` if the conversation does not exist, else whether `user` takes part in
+/// it and the conversation's latest `seq`.
+pub async fn access_grant(
+    db: &PgPool,
+    id: Uuid,
+    user: Uuid,
+) -> Result<Option<(bool, i64)>, ConversationsError> {
+    Ok(sqlx::query_as(
+        "SELECT EXISTS (SELECT 1 FROM participants WHERE conversation_id = $1 AND user_id = $2), last_seq
+         FROM conversations WHERE id = $1",
+    )
+    .bind(id)
+    .bind(user)
+    .fetch_optional(db)
+    .await?)
+}
+
 /// What sending needs, in one statement (the hot path): `None` if the conversation does not exist, else
 /// whether `user` takes part in it, and whether it is a conversation of exactly two where one of the two
 /// blocked the other. The count is a one-time filter, so a group conversation probes no blocks.

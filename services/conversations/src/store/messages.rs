@@ -121,6 +121,35 @@ pub async fn find_by_client_ids(
         .collect())
 }
 
+/// Whether a batch whose COMMIT got no answer (the connection broke, or the answer was late) was
+/// committed. Its transaction held the lock on each of its conversations' rows from its `UPDATE` until it
+/// ended, so once this transaction holds them too (`FOR SHARE` conflicts with that `UPDATE`), the batch
+/// has ended one way or the other for good, and a statement started afterwards sees its messages if and
+/// only if it committed. Waits for the locks at most `lock_wait`; run it on a fresh connection.
+pub async fn batch_committed(
+    tx: &mut PgConnection,
+    conversations: &[Uuid],
+    ids: &[Uuid],
+    lock_wait: std::time::Duration,
+) -> Result<bool, ConversationsError> {
+    sqlx::query("SELECT set_config('lock_timeout', $1, true)")
+        .bind(format!("{}ms", lock_wait.as_millis().max(1)))
+        .execute(&mut *tx)
+        .await?;
+    // In id order, as the writer locks them, so this never deadlocks with a batch.
+    sqlx::query("SELECT 1 FROM conversations WHERE id = ANY($1) ORDER BY id FOR SHARE")
+        .bind(conversations)
+        .execute(&mut *tx)
+        .await?;
+    // A new statement, so a new snapshot: taken after the locks were granted.
+    let stored: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM messages WHERE id = ANY($1))")
+            .bind(ids)
+            .fetch_one(&mut *tx)
+            .await?;
+    Ok(stored)
+}
+
 pub async fn find(db: &PgPool, id: Uuid) -> Result<Option<MessageRow>, ConversationsError> {
     Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM messages WHERE id = $1"

@@ -1,12 +1,13 @@
 use std::time::Duration;
 
+use junqo_proto::conversations::v1::CreateMessageRequest;
 use junqo_proto::events::v1::event::Payload;
 use testkit::TcpProxy;
 
 use crate::helpers::{spawn, spawn_with};
 
 #[tokio::test]
-async fn a_new_message_is_published_with_its_fields_id_and_trace() {
+async fn a_new_message_is_published_with_its_fields_and_id_and_no_made_up_trace() {
     let service = spawn().await;
     let alice = service.user("Alice").await;
     let bob = service.user("Bob").await;
@@ -28,11 +29,9 @@ async fn a_new_message_is_published_with_its_fields_id_and_trace() {
         Some(delivered.event.event_id.as_str())
     );
     assert!(delivered.persistent);
-    let traceparent = delivered.traceparent.expect("a traceparent header");
-    assert!(
-        platform::trace::parse_traceparent(&traceparent).is_some(),
-        "{traceparent}"
-    );
+    // Tracing is off in this service and the caller sent no trace context: none is invented (with
+    // tracing on, the event carries the call's own context: e2e `tracing.rs`).
+    assert_eq!(delivered.traceparent, None);
     assert_eq!(delivered.event.conversation_id, conversation.id);
     match delivered.event.payload {
         Some(Payload::MessageCreated(created)) => assert_eq!(created.message, Some(message)),
@@ -53,6 +52,37 @@ async fn a_new_message_is_published_with_its_fields_id_and_trace() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(left, 0, "confirmed events are deleted from the outbox");
+}
+
+#[tokio::test]
+async fn a_message_event_carries_the_callers_trace_context() {
+    let service = spawn().await;
+    let alice = service.user("Alice").await;
+    let bob = service.user("Bob").await;
+    let conversation = service.conversation(&alice, &[&bob]).await;
+    let mut tap = service
+        .broker
+        .tap(&format!("conversation.{}.message.*", conversation.id))
+        .await;
+
+    let traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    let mut request = alice.call(CreateMessageRequest {
+        conversation_id: conversation.id.clone(),
+        content: "traced".into(),
+        client_message_id: None,
+    });
+    request
+        .metadata_mut()
+        .insert("traceparent", traceparent.parse().expect("metadata value"));
+    service
+        .messages
+        .clone()
+        .create_message(request)
+        .await
+        .expect("message sent");
+
+    let delivered = tap.next().await;
+    assert_eq!(delivered.traceparent.as_deref(), Some(traceparent));
 }
 
 #[tokio::test]

@@ -1,6 +1,7 @@
 //! The conversations service over its real gRPC API, with the real auth service, a fresh Postgres
 //! database and fresh RabbitMQ exchange names per test.
 
+mod acked;
 mod authn;
 mod blocks;
 mod concurrency;
@@ -11,4 +12,5 @@ mod idempotency;
 mod messages;
 mod read_state;
 mod replicas;
+mod sequence;
 mod user_deleted;

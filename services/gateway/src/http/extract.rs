@@ -233,10 +233,11 @@ fn unknown_names<'a>(
     )
 }
 
-/// A gRPC request carrying the trace context: this request's span when traces are exported, else the
-/// `traceparent` the client sent, if any.
+/// A gRPC request carrying the trace context (this request's span when traces are exported, else the
+/// `traceparent` the client sent, if any) and how long the gateway waits for the answer (`grpc-timeout`).
 pub fn outgoing<T>(message: T, incoming: Option<&str>) -> tonic::Request<T> {
     let mut request = tonic::Request::new(message);
+    platform::grpc::set_deadline(&mut request);
     let traceparent =
         platform::trace::current_traceparent().or_else(|| incoming.map(str::to_owned));
     if let Some(value) = traceparent.and_then(|t| t.parse().ok()) {

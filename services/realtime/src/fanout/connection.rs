@@ -101,6 +101,8 @@ impl FanoutRunner {
                 Ok(link) => {
                     tracing::info!(queue = %link.queue, rooms = self.rooms.len(), "consuming events from RabbitMQ");
                     backoff = Duration::from_millis(100);
+                    // Bound again: what was routed while the queue was gone is read from the store.
+                    deliver.rebound();
                     let outcome = self.serve(&link, &deliver).await;
                     let _ = link.connection.close(200, "shutting down".into()).await;
                     match outcome {
@@ -329,7 +331,11 @@ impl FanoutRunner {
                 let kind = event.payload.as_ref().map_or("empty", |p| p.kind());
                 metrics::counter!("realtime_events_consumed_total", "kind" => kind).increment(1);
                 // The delivery continues the trace of the change that caused it.
-                let span = tracing::info_span!("deliver", otel.name = %format!("deliver {kind}"), event.kind = kind);
+                let span = tracing::info_span!(
+                    "deliver",
+                    otel.name = super::span::deliver(kind),
+                    event.kind = kind
+                );
                 platform::trace::set_remote_parent(
                     &span,
                     broker::traceparent_of(&delivery.properties).as_deref(),

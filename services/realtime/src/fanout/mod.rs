@@ -13,6 +13,7 @@
 
 mod connection;
 mod dedup;
+mod span;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -27,6 +28,10 @@ pub use connection::{FanoutRunner, FanoutSettings, spawn};
 /// What the fan-out hands each new event to, in the order they arrive, within the event's trace.
 pub trait Deliver: Send + Sync + 'static {
     fn deliver(&self, event: Event) -> impl Future<Output = ()> + Send;
+
+    /// The connection is (re)established and every hosted room bound again: events routed while the
+    /// queue was gone were lost, and whoever delivers reads them another way. Must not block.
+    fn rebound(&self) {}
 }
 
 pub(crate) enum Command {

@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# A/B comparison of builds with `bench sockets`, interleaved so that a noisy machine hits every build
+# alike: for each run, for each build, a fresh copy of one template database, a private stack from that
+# build's binaries (scripts/bench-stack.sh), one bench run, the stack stopped. Then the median of each
+# figure per build.
+#
+#   scripts/bench-ab.sh RATE RUNS NAME=BIN_DIR [NAME=BIN_DIR ...]
+#   e.g. scripts/bench-ab.sh 1000 3 base=/tmp/base/release new=target/release
+#
+# BENCH (default: the first build's `bench`) is the one load generator for every build. CPU_LOCK, if set
+# (on the shared development machine: /work/bin/cpu), wraps each bench run so that no build runs during
+# it. Results go to OUT (default target/bench-ab), one file per run, and a summary on stdout.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/lib.sh
+
+[ $# -ge 3 ] || die "usage: scripts/bench-ab.sh RATE RUNS NAME=BIN_DIR [NAME=BIN_DIR ...]"
+rate=$1 runs=$2; shift 2
+builds=("$@")
+first_dir=${builds[0]#*=}
+: "${BENCH:=$first_dir/bench}"
+: "${OUT:=target/bench-ab}"
+: "${WARMUP:=5}"
+: "${SECONDS_MEASURED:=30}"
+: "${CONVERSATIONS:=100}"
+: "${MEMBERS:=2}"
+: "${PG_ADMIN_USER:=postgres}"
+template=junqo_bench_template
+users="$OUT/users.txt"
+mkdir -p "$OUT"
+admin() { psql -h "$DATABASE_HOST" -p "$DATABASE_PORT" -U "$PG_ADMIN_USER" -d postgres -tAq -v ON_ERROR_STOP=1 "$@"; }
+
+stack_pid=
+stop_stack() {
+  [ -n "$stack_pid" ] || return 0
+  kill -TERM "$stack_pid" 2>/dev/null || true
+  wait "$stack_pid" 2>/dev/null || true
+  stack_pid=
+}
+trap stop_stack EXIT INT TERM
+
+start_stack() { # bin-dir database
+  BIN_DIR=$1 DATABASE_NAME=$2 LOGS="$OUT/logs" scripts/bench-stack.sh &
+  stack_pid=$!
+  for port in 51051 51052 4001 4000; do
+    wait_for_port 127.0.0.1 "$port" 60 || die "the stack did not start (logs: $OUT/logs)"
+  done
+}
+
+bench() { # extra args...
+  # The count is taken once the lock is held: other stacks (tests) may run until then.
+  ${CPU_LOCK:-} bash -c 'n=$(ps -eo comm= | grep -cxE "auth|conversations|realtime|gateway" || true)
+    [ "$n" = 4 ] || echo "warning: $n service processes on the machine (4 expected): CPU figures mix stacks" >&2
+    exec "$@"' _ "$BENCH" sockets --auth http://127.0.0.1:51051 --conversations http://127.0.0.1:51052 \
+    --socket-url http://127.0.0.1:4001 --users-file "$users" --conversation-count "$CONVERSATIONS" \
+    --members "$MEMBERS" "$@"
+}
+
+# The template: the schemas and the bench's users (sign-ups hash slowly on purpose), made once.
+if [ "$(admin -c "SELECT 1 FROM pg_database WHERE datname = '$template'")" != 1 ] || [ ! -s "$users" ]; then
+  log "making the template database $template and $users"
+  admin -c "DROP DATABASE IF EXISTS $template"
+  admin -c "CREATE DATABASE $template"
+  rm -f "$users"
+  start_stack "$first_dir" "$template"
+  bench --rate 10 --warmup 0 --seconds 1 >/dev/null
+  stop_stack
+fi
+
+for run in $(seq 1 "$runs"); do
+  for build in "${builds[@]}"; do
+    name=${build%%=*} dir=${build#*=}
+    db=junqo_bench_run
+    admin -c "DROP DATABASE IF EXISTS $db"
+    admin -c "CREATE DATABASE $db TEMPLATE $template"
+    start_stack "$dir" "$db"
+    file="$OUT/$name-r$rate-$run.txt"
+    log "run $run, $name, $rate msg/s -> $file"
+    bench --rate "$rate" --warmup "$WARMUP" --seconds "$SECONDS_MEASURED" >"$file"
+    stop_stack
+    admin -c "DROP DATABASE $db"
+  done
+done
+
+# Medians per build: p50, p99 and CPU per message of each process group.
+python3 - "$OUT" "$rate" "${builds[@]}" <<'PY'
+import re, statistics, sys, glob
+out, rate, builds = sys.argv[1], sys.argv[2], [b.split("=", 1)[0] for b in sys.argv[3:]]
+def parse(path):
+    text = open(path).read()
+    figures = {}
+    m = re.search(r"p50 ([\d.]+) ms\s+p99 ([\d.]+) ms", text)
+    if m:
+        figures["p50 ms"], figures["p99 ms"] = float(m.group(1)), float(m.group(2))
+    m = re.search(r"delivered\s+(\d+) of (\d+)", text)
+    if m:
+        figures["delivered %"] = 100.0 * int(m.group(1)) / max(1, int(m.group(2)))
+    for label, us in re.findall(r"^\s{4}(\S+(?: above)?)\s+[\d.]+ s\s+(\d+) us", text, re.M):
+        figures[label + " us"] = float(us)
+    return figures
+columns = ["delivered %", "p50 ms", "p99 ms", "all above us", "machine us", "conversations us",
+           "realtime us", "postgres us", "rabbitmq us", "bench us"]
+print("build  " + "  ".join(c.replace(" us", " us/msg") for c in columns))
+for build in builds:
+    runs = [parse(p) for p in sorted(glob.glob(f"{out}/{build}-r{rate}-*.txt"))]
+    cells = []
+    for c in columns:
+        values = [r[c] for r in runs if c in r]
+        cells.append("%.1f (%s)" % (statistics.median(values), ", ".join("%g" % v for v in values)) if values else "-")
+    print(build, " | ".join(cells))
+PY

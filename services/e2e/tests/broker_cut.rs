@@ -1,0 +1,264 @@
+//! Realtime's RabbitMQ connection cut (through a TCP proxy) while messages keep being sent: members who
+//! stayed connected still receive every acknowledged message exactly once, in `seq` order (the rooms
+//! are filled from the conversations service after the reconnection), and a participant removed while
+//! the removal event could not arrive stops receiving (memberships are re-checked after it).
+
+use std::time::Duration;
+
+use e2e::JWT_SECRET;
+use junqo_proto::conversations::v1::conversations_service_client::ConversationsServiceClient;
+use junqo_proto::conversations::v1::messages_service_client::MessagesServiceClient;
+use junqo_proto::conversations::v1::{
+    CreateConversationRequest, CreateMessageRequest, ParticipantsRequest,
+};
+use secrecy::SecretString;
+use serde_json::json;
+use testkit::sio::{self, Incoming};
+use testkit::{Services, TcpProxy, TestBroker, TestDatabase};
+use tokio::sync::mpsc::UnboundedReceiver;
+use tonic::transport::Channel;
+use uuid::Uuid;
+
+const WAIT: Duration = Duration::from_secs(60);
+/// How long the broker stays unreachable: longer than realtime's first reconnection attempts.
+const CUT: Duration = Duration::from_secs(3);
+
+struct Stack {
+    realtime_url: String,
+    channel: Channel,
+    proxy: TcpProxy,
+    db: TestDatabase,
+    _broker: TestBroker,
+    _services: Services,
+}
+
+/// Auth and conversations on the broker itself; realtime through the proxy.
+async fn start() -> Stack {
+    let proxy = TcpProxy::start("127.0.0.1:5672".parse().expect("address")).await;
+    let db = TestDatabase::create().await;
+    let broker = TestBroker::new();
+    let mut services = Services::new(&db, &broker, JWT_SECRET);
+    services.env.set("RATE_LIMITS", "off");
+    services.start::<auth::Application>().await;
+    let conversations = services.start::<conversations::Application>().await;
+    services.env.set(
+        "RABBITMQ_URL",
+        format!("amqp://guest:guest@127.0.0.1:{}/%2f", proxy.port),
+    );
+    let realtime = services.start::<realtime::Application>().await;
+    let channel = Channel::from_shared(conversations.url)
+        .expect("a url")
+        .connect()
+        .await
+        .expect("conversations answers");
+    Stack {
+        realtime_url: realtime.url,
+        channel,
+        proxy,
+        db,
+        _broker: broker,
+        _services: services,
+    }
+}
+
+struct User {
+    id: Uuid,
+    token: String,
+}
+
+impl User {
+    fn call<T>(&self, message: T) -> tonic::Request<T> {
+        let mut request = tonic::Request::new(message);
+        platform::grpc::authorize(&mut request, &self.token);
+        request
+    }
+}
+
+async fn users(stack: &Stack, count: usize) -> Vec<User> {
+    let ids: Vec<Uuid> = (0..count).map(|_| Uuid::new_v4()).collect();
+    let mut db = stack.db.connect().await;
+    sqlx::query(
+        "INSERT INTO auth.users (id, name, email, type, password_hash) \
+         SELECT id, 'User ' || id, id || '@example.com', 'STUDENT', 'never used' FROM unnest($1::uuid[]) AS u(id)",
+    )
+    .bind(&ids)
+    .execute(&mut db)
+    .await
+    .expect("users inserted");
+    let signer = jwt::TokenSigner::new(&SecretString::from(JWT_SECRET), jwt::DEFAULT_TTL);
+    ids.iter()
+        .map(|id| User {
+            id: *id,
+            token: signer
+                .sign(&jwt::Subject {
+                    id: *id,
+                    name: &format!("User {id}"),
+                    user_type: jwt::UserType::Student,
+                    email: &format!("{id}@example.com"),
+                })
+                .expect("a token"),
+        })
+        .collect()
+}
+
+async fn conversation(stack: &Stack, owner: &User, others: &[&User]) -> String {
+    ConversationsServiceClient::new(stack.channel.clone())
+        .create_conversation(owner.call(CreateConversationRequest {
+            participant_ids: others.iter().map(|u| u.id.to_string()).collect(),
+            ..Default::default()
+        }))
+        .await
+        .expect("created")
+        .into_inner()
+        .id
+}
+
+/// Sends one message; its `seq` once acknowledged.
+async fn send(stack: &Stack, who: &User, room: &str, content: String) -> i64 {
+    MessagesServiceClient::new(stack.channel.clone())
+        .create_message(who.call(CreateMessageRequest {
+            conversation_id: room.to_owned(),
+            content,
+            client_message_id: None,
+        }))
+        .await
+        .expect("acknowledged")
+        .into_inner()
+        .seq
+}
+
+async fn member(
+    stack: &Stack,
+    who: &User,
+    room: &str,
+) -> (sio::Client, UnboundedReceiver<Incoming>) {
+    let (client, events) = sio::connect(&stack.realtime_url, &who.token)
+        .await
+        .expect("connected");
+    let ack = client
+        .ask("joinRoom", json!({ "conversationId": room }))
+        .await
+        .expect("ack");
+    assert_eq!(ack["success"], true, "{ack}");
+    (client, events)
+}
+
+/// The `seq` of every `receiveMessage`, in arrival order, until `last` arrives.
+async fn received_until(events: &mut UnboundedReceiver<Incoming>, last: i64) -> Vec<i64> {
+    let mut seqs = Vec::new();
+    let outcome = tokio::time::timeout(WAIT, async {
+        while let Some((name, body)) = events.recv().await {
+            if name == "receiveMessage" {
+                let seq = body["seq"].as_i64().expect("a seq");
+                seqs.push(seq);
+                if seq == last {
+                    return true;
+                }
+            }
+        }
+        false
+    })
+    .await;
+    assert_eq!(
+        outcome,
+        Ok(true),
+        "seq {last} within {WAIT:?}; received {} messages, the last {:?}",
+        seqs.len(),
+        seqs.last()
+    );
+    seqs
+}
+
+/// Sends for `during`, one message every 10 ms (in order); returns the last acknowledged `seq`.
+async fn send_for(stack: &Stack, who: &User, room: &str, during: Duration) -> i64 {
+    let mut last = 0;
+    let mut tick = tokio::time::interval(Duration::from_millis(10));
+    let started = tokio::time::Instant::now();
+    let mut i = 0;
+    while started.elapsed() < during {
+        tick.tick().await;
+        last = send(stack, who, room, format!("message {i}")).await;
+        i += 1;
+    }
+    last
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn members_who_stay_connected_receive_every_message_once_in_order_through_a_broker_cut() {
+    let stack = start().await;
+    let people = users(&stack, 3).await;
+    let (alice, bob, carol) = (&people[0], &people[1], &people[2]);
+    let room = conversation(&stack, alice, &[bob, carol]).await;
+    let (_bob, mut bob_events) = member(&stack, bob, &room).await;
+    let (_carol, mut carol_events) = member(&stack, carol, &room).await;
+
+    let before = send_for(&stack, alice, &room, Duration::from_secs(1)).await;
+    stack.proxy.cut();
+    let during = send_for(&stack, alice, &room, CUT).await;
+    stack.proxy.restore();
+    let after = send_for(&stack, alice, &room, Duration::from_secs(1)).await;
+    assert!(during > before && after > during);
+    assert!(after >= 300, "several hundred messages: {after}");
+
+    for events in [&mut bob_events, &mut carol_events] {
+        assert_eq!(
+            received_until(events, after).await,
+            (1..=after).collect::<Vec<_>>(),
+            "every acknowledged message, once, in seq order"
+        );
+    }
+}
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_participant_removed_while_the_broker_was_away_stops_receiving_after_the_reconnection() {
+    let stack = start().await;
+    let people = users(&stack, 3).await;
+    let (alice, bob, carol) = (&people[0], &people[1], &people[2]);
+    let room = conversation(&stack, alice, &[bob, carol]).await;
+    let (_bob, mut bob_events) = member(&stack, bob, &room).await;
+    let (carol_client, mut carol_events) = member(&stack, carol, &room).await;
+    let first = send(&stack, alice, &room, "before".into()).await;
+    received_until(&mut carol_events, first).await;
+
+    stack.proxy.cut();
+    // The removal event is routed while realtime's queue is gone: it never arrives.
+    ConversationsServiceClient::new(stack.channel.clone())
+        .remove_participants(alice.call(ParticipantsRequest {
+            conversation_id: room.clone(),
+            participant_ids: vec![carol.id.to_string()],
+        }))
+        .await
+        .expect("removed");
+    let during = send(&stack, alice, &room, "while away".into()).await;
+    // The outage lasts (a fault of a few seconds, as in the test above), so realtime loses its queue
+    // and retries before the broker is back.
+    tokio::time::sleep(CUT).await;
+    stack.proxy.restore();
+
+    // After the reconnection the room is filled (Bob gets what was sent meanwhile) and Carol's membership
+    // checked again: she leaves the room, and Bob is told.
+    received_until(&mut bob_events, during).await;
+    let left = sio::wait_for(&mut bob_events, WAIT, |(name, body)| {
+        name == "userLeaveRoom" && body["userId"] == carol.id.to_string()
+    })
+    .await;
+    assert!(left.is_some(), "Carol is taken out of the room");
+
+    let marker = send(&stack, alice, &room, "after".into()).await;
+    received_until(&mut bob_events, marker).await;
+    // Anything emitted to Carol before Bob got the marker is queued on her socket before this ack.
+    let ack = carol_client
+        .ask("getOnlineUsers", json!({}))
+        .await
+        .expect("ack");
+    assert_eq!(ack["success"], true, "{ack}");
+    let mut carol_seqs = Vec::new();
+    while let Ok((name, body)) = carol_events.try_recv() {
+        if name == "receiveMessage" {
+            carol_seqs.push(body["seq"].as_i64().expect("a seq"));
+        }
+    }
+    assert!(
+        !carol_seqs.contains(&marker),
+        "Carol, removed, receives nothing more: {carol_seqs:?}"
+    );
+}

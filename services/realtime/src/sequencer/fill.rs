@@ -1,0 +1,89 @@
+//! Filling a room's gap from the conversations service: one task per room at a time, reading pages
+//! after the room's last emitted `seq` until nothing is held back and nothing more is there, each page
+//! emitted (with what it made contiguous) under the room's lock.
+
+use std::time::Duration;
+
+use uuid::Uuid;
+
+use super::{Sequencer, SharedLog, lock};
+
+/// Messages per read.
+const PAGE: u32 = 500;
+/// How long a gap may stay open before it is read from the store: events of one conversation published
+/// by two conversations replicas can arrive a little out of order, and the missing one is usually just
+/// behind.
+const GAP_GRACE: Duration = Duration::from_millis(150);
+/// Failed reads before a gap is given up (members then see a hole in `seq`, and clients page history).
+const ATTEMPTS: u32 = 8;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Why {
+    /// A message arrived beyond the next `seq`.
+    Gap,
+    /// The room was bound again after a broker reconnection: read once whatever happens.
+    Rebound,
+}
+
+impl Sequencer {
+    /// Starts the room's fill; the caller has set the log's `filling`.
+    pub(super) fn spawn_fill(&self, room: Uuid, log: SharedLog, why: Why) {
+        metrics::counter!("realtime_fills_total", "why" => match why {
+            Why::Gap => "gap",
+            Why::Rebound => "rebound",
+        })
+        .increment(1);
+        // Whatever was missed may include a participant's removal (`refill_all` names every room itself).
+        if why == Why::Gap {
+            self.suspect(room);
+        }
+        let sequencer = self.clone();
+        tokio::spawn(async move { sequencer.fill(room, log, why).await });
+    }
+
+    async fn fill(self, room: Uuid, log: SharedLog, why: Why) {
+        if why == Why::Gap {
+            tokio::time::sleep(GAP_GRACE).await;
+        }
+        let mut failures = 0;
+        loop {
+            let after = {
+                let mut guard = lock(&log);
+                if !guard.refill && !guard.has_gap() {
+                    guard.filling = false;
+                    return;
+                }
+                guard.refill = false;
+                guard.last()
+            };
+            match self.inner.backlog.since(room, after, PAGE).await {
+                Ok(page) => {
+                    failures = 0;
+                    let full = page.len() >= PAGE as usize;
+                    let mut guard = lock(&log);
+                    let items = guard.apply(after, &page);
+                    metrics::counter!("realtime_messages_filled_total")
+                        .increment(items.len() as u64);
+                    self.emit(room, &log, &mut guard, &items);
+                    // A full page may have more behind it.
+                    guard.refill |= full;
+                }
+                Err(error) => {
+                    failures += 1;
+                    if failures >= ATTEMPTS {
+                        tracing::warn!(%room, %error, "cannot fill a gap; emitting what is held with it");
+                        let mut guard = lock(&log);
+                        let items = guard.give_up();
+                        self.emit(room, &log, &mut guard, &items);
+                        guard.filling = false;
+                        return;
+                    }
+                    // The read is retried (it was refused, or the service is restarting); the next
+                    // round reads from wherever the room is by then.
+                    lock(&log).refill = true;
+                    tokio::time::sleep(Duration::from_millis(100) * 2u32.pow(failures)).await;
+                }
+            }
+        }
+    }
+}
