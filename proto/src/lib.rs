@@ -47,6 +47,9 @@ pub mod events {
                     Self::Typing(_) => "typing",
                     Self::RoomNotice(_) => "room",
                     Self::Presence(_) => "presence",
+                    Self::PresenceHeartbeat(_) => "presence.heartbeat",
+                    Self::PresenceSnapshot(_) => "presence.snapshot",
+                    Self::PresenceSyncRequest(_) => "presence.sync",
                 }
             }
         }

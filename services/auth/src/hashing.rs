@@ -292,8 +292,20 @@ mod tests {
             }
         });
         running.await.expect("the blocking job started");
+        // Each filler job says when it ran, so the test knows when the queue is empty again.
+        let (ran, mut drained) = tokio::sync::mpsc::unbounded_channel::<()>();
         let mut queued = 0;
-        while hasher.jobs.try_send(Box::new(|| {})).is_ok() {
+        loop {
+            let ran = ran.clone();
+            if hasher
+                .jobs
+                .try_send(Box::new(move || {
+                    let _ = ran.send(());
+                }))
+                .is_err()
+            {
+                break;
+            }
             queued += 1;
         }
         assert_eq!(
@@ -304,6 +316,9 @@ mod tests {
         assert!(matches!(outcome, Err(AuthError::Busy)), "{outcome:?}");
         release.send(()).expect("the blocked job waits");
         busy.await.expect("joined").expect("the blocked job ran");
+        for _ in 0..queued {
+            drained.recv().await.expect("every queued job runs");
+        }
         assert!(
             hasher.hash(secret("any password")).await.is_ok(),
             "room again once the queue drains"

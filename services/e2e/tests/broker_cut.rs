@@ -229,6 +229,9 @@ async fn a_participant_removed_while_the_broker_was_away_stops_receiving_after_t
         .await
         .expect("removed");
     let during = send(&stack, alice, &room, "while away".into()).await;
+    // The outage lasts (a fault of a few seconds, as in the test above), so realtime loses its queue
+    // and retries before the broker is back.
+    tokio::time::sleep(CUT).await;
     stack.proxy.restore();
 
     // After the reconnection the room is filled (Bob gets what was sent meanwhile) and Carol's membership

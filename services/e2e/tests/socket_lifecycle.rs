@@ -371,6 +371,12 @@ async fn users_who_connect_and_leave_at_once_are_not_left_online() {
     let everyone: Vec<&User> = rest.iter().collect();
     conversation(&stack, observer, everyone).await;
 
+    // The observer watches from the start: the last userStatus it hears about each user must be true.
+    let (socket, observed) = sio::connect(&stack.realtime_a_url, &observer.token)
+        .await
+        .expect("observer connects");
+    let (statuses, mut events) = split_statuses(observed);
+
     let instances = [stack.realtime_a_url.as_str(), stack.realtime_b_url.as_str()];
     for round in 0..ROUNDS {
         join_all(churners.iter().enumerate().map(|(i, user)| {
@@ -389,12 +395,16 @@ async fn users_who_connect_and_leave_at_once_are_not_left_online() {
         }))
         .await;
     }
-    eventually(Duration::from_secs(20), || instances_are_empty(&stack)).await;
+    // Every churner's socket is gone; the observer's stays.
+    eventually(Duration::from_secs(20), || async {
+        match stack.realtime_a.sockets() + stack.realtime_b.sockets() {
+            1 => Ok(()),
+            n => Err(format!("{n} sockets")),
+        }
+    })
+    .await;
 
     let watched: Vec<Uuid> = churners.iter().map(|u| u.id).collect();
-    let (socket, mut events) = sio::connect(&stack.realtime_a_url, &observer.token)
-        .await
-        .expect("observer connects");
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let online = online_among(&socket, &watched, &mut events).await;
@@ -432,6 +442,51 @@ async fn users_who_connect_and_leave_at_once_are_not_left_online() {
         Vec::<Uuid>::new(),
         "nobody who left is online"
     );
+    let statuses = statuses.lock().expect("statuses").clone();
+    let told_online: Vec<&Uuid> = watched
+        .iter()
+        .filter(|user| statuses.get(user).is_some_and(|last| last == "online"))
+        .collect();
+    assert!(
+        watched.iter().any(|user| statuses.contains_key(user)),
+        "the observer heard about the users coming and going"
+    );
+    assert!(
+        told_online.is_empty(),
+        "the last status the observer heard for {} users who left is online: {told_online:?}",
+        told_online.len()
+    );
+}
+
+/// Splits a client's events: the last `userStatus` per user is kept in the map, the rest pass on.
+fn split_statuses(
+    mut events: tokio::sync::mpsc::UnboundedReceiver<sio::Incoming>,
+) -> (
+    std::sync::Arc<std::sync::Mutex<std::collections::HashMap<Uuid, String>>>,
+    tokio::sync::mpsc::UnboundedReceiver<sio::Incoming>,
+) {
+    let statuses = std::sync::Arc::new(std::sync::Mutex::new(std::collections::HashMap::new()));
+    let (rest, others) = tokio::sync::mpsc::unbounded_channel();
+    let kept = statuses.clone();
+    tokio::spawn(async move {
+        while let Some((name, payload)) = events.recv().await {
+            if name == "userStatus" {
+                if let (Some(user), Some(status)) = (
+                    payload["userId"]
+                        .as_str()
+                        .and_then(|u| u.parse::<Uuid>().ok()),
+                    payload["status"].as_str(),
+                ) {
+                    kept.lock()
+                        .expect("statuses")
+                        .insert(user, status.to_owned());
+                }
+            } else if rest.send((name, payload)).is_err() {
+                return;
+            }
+        }
+    });
+    (statuses, others)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

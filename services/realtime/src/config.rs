@@ -35,6 +35,10 @@ pub struct RealtimeConfig {
     pub typing_timeout: Duration,
     /// Per-user event rates and the per-socket caps.
     pub socket_limits: SocketLimits,
+    /// How often this instance tells the others it is alive (`PRESENCE_HEARTBEAT_MS`).
+    pub presence_heartbeat: Duration,
+    /// How long an instance may stay silent before its users are taken offline (`PRESENCE_EXPIRY_MS`).
+    pub presence_expiry: Duration,
 }
 
 /// The rate variables of client events, with their defaults: each event names one in its descriptor
@@ -107,6 +111,18 @@ impl RealtimeConfig {
     pub fn from_env(env: &Env) -> Result<Self, platform::Error> {
         let environment = env.environment()?;
         let bind: IpAddr = env.parse_or("BIND_ADDRESS", IpAddr::from([0, 0, 0, 0]))?;
+        let presence_heartbeat =
+            Duration::from_millis(env.parse_or("PRESENCE_HEARTBEAT_MS", 5_000)?);
+        let presence_expiry = Duration::from_millis(env.parse_or("PRESENCE_EXPIRY_MS", 12_000)?);
+        // One lost heartbeat must not take an instance for dead, and an instance judges others only
+        // while it hears its own heartbeats at less than half the expiry.
+        if presence_heartbeat.is_zero() || presence_expiry <= presence_heartbeat * 2 {
+            return Err(platform::Error::Invalid {
+                name: "PRESENCE_EXPIRY_MS",
+                reason: "must be more than twice PRESENCE_HEARTBEAT_MS (which must be above 0)"
+                    .to_owned(),
+            });
+        }
         Ok(Self {
             environment,
             log_format: LogFormat::from_env(env)?,
@@ -130,6 +146,8 @@ impl RealtimeConfig {
             ping_timeout: Duration::from_millis(env.parse_or("SOCKET_PING_TIMEOUT_MS", 20_000)?),
             typing_timeout: Duration::from_millis(env.parse_or("TYPING_TIMEOUT_MS", 5_000)?),
             socket_limits: SocketLimits::from_env(env)?,
+            presence_heartbeat,
+            presence_expiry,
         })
     }
 }

@@ -15,6 +15,7 @@ use wire::{MessageDto, iso, now_iso};
 
 use crate::emit;
 use crate::fanout::Deliver;
+use crate::liveness::{Liveness, Signal};
 use crate::presence::Presence;
 use crate::rooms::{Rooms, conversation_room, user_room};
 use crate::sequencer::Sequencer;
@@ -24,6 +25,9 @@ pub struct Dispatcher {
     presence: Arc<Presence>,
     rooms: Rooms,
     sequencer: Sequencer,
+    liveness: Liveness,
+    /// This instance's name: snapshot requests addressed to it are answered.
+    instance_id: String,
 }
 
 impl Deliver for Dispatcher {
@@ -37,22 +41,44 @@ impl Deliver for Dispatcher {
 }
 
 impl Dispatcher {
-    pub fn new(io: SocketIo, presence: Arc<Presence>, rooms: Rooms, sequencer: Sequencer) -> Self {
+    pub fn new(
+        io: SocketIo,
+        presence: Arc<Presence>,
+        rooms: Rooms,
+        sequencer: Sequencer,
+        liveness: Liveness,
+        instance_id: String,
+    ) -> Self {
         Self {
             io,
             presence,
             rooms,
             sequencer,
+            liveness,
+            instance_id,
         }
     }
 
     fn dispatch(&self, event: Event) {
         let Some(payload) = event.payload else { return };
-        // Presence is about a user; everything else about a conversation.
-        if let Payload::Presence(presence) = &payload {
-            self.presence_changed(presence);
-            return;
-        }
+        // Presence is about a user or an instance; everything else about a conversation.
+        let payload = match payload {
+            Payload::Presence(presence) => return self.presence_changed(&presence),
+            Payload::PresenceHeartbeat(beat) => {
+                if self.presence.heartbeat(&beat.instance_id, beat.version) {
+                    self.liveness.send(Signal::Ask(beat.instance_id));
+                }
+                return;
+            }
+            Payload::PresenceSnapshot(snapshot) => return self.snapshot(snapshot),
+            Payload::PresenceSyncRequest(request) => {
+                if request.instance_id.is_empty() || request.instance_id == self.instance_id {
+                    self.liveness.send(Signal::SnapshotWanted);
+                }
+                return;
+            }
+            payload => payload,
+        };
         let Ok(conversation) = event.conversation_id.parse::<Uuid>() else {
             return;
         };
@@ -148,7 +174,10 @@ impl Dispatcher {
                 };
                 self.to_room(conversation, name, &body);
             }
-            Payload::Presence(_) => {}
+            Payload::Presence(_)
+            | Payload::PresenceHeartbeat(_)
+            | Payload::PresenceSnapshot(_)
+            | Payload::PresenceSyncRequest(_) => {}
         }
     }
 
@@ -158,30 +187,58 @@ impl Dispatcher {
         let Ok(user) = presence.user_id.parse::<Uuid>() else {
             return;
         };
-        let Some(online) = self
-            .presence
-            .apply(user, &presence.instance_id, presence.online)
-        else {
-            return;
-        };
-        let audience: Vec<String> = presence
-            .audience
-            .iter()
-            .filter_map(|u| u.parse::<Uuid>().ok())
-            .map(user_room)
-            .collect();
-        if audience.is_empty() {
-            return;
+        let heard = self.presence.announced(
+            &presence.instance_id,
+            presence.version,
+            user,
+            presence.online,
+        );
+        if heard.ask_snapshot {
+            self.liveness
+                .send(Signal::Ask(presence.instance_id.clone()));
         }
-        let body = json!({
-            "userId": presence.user_id,
-            "status": if online { "online" } else { "offline" },
-            "timestamp": now_iso(),
-        });
-        emit::to_sockets(&self.io.to(audience).sockets(), "userStatus", &body);
+        if let Some(online) = heard.change {
+            tell_status(&self.io, &presence.user_id, online, &presence.audience);
+        }
+    }
+
+    /// Applies an instance's snapshot. Users whose status it corrected are told to their contacts once
+    /// this instance is synced; before that (it has just started) its clients learn who is online from
+    /// `getOnlineUsers`, which waits for the sync.
+    fn snapshot(&self, snapshot: junqo_proto::events::v1::PresenceSnapshot) {
+        let users = snapshot
+            .user_ids
+            .chunks_exact(16)
+            .filter_map(|bytes| Uuid::from_slice(bytes).ok())
+            .collect();
+        let changes = self
+            .presence
+            .snapshot(&snapshot.instance_id, snapshot.version, users);
+        if !changes.is_empty() && self.presence.is_synced() {
+            self.liveness.send(Signal::Tell(changes));
+        }
     }
 
     fn to_room<T: Serialize + ?Sized>(&self, conversation: Uuid, name: &'static str, body: &T) {
         self.sequencer.to_room(conversation, name, body);
     }
+}
+
+/// Emits `userStatus` about `user` to the local sockets of `audience` (user ids).
+pub fn tell_status(io: &SocketIo, user: &str, online: bool, audience: &[String]) {
+    let rooms: Vec<String> = audience
+        .iter()
+        .filter_map(|u| u.parse::<Uuid>().ok())
+        .map(user_room)
+        .collect();
+    // No rooms would mean every socket.
+    if rooms.is_empty() {
+        return;
+    }
+    let body = json!({
+        "userId": user,
+        "status": if online { "online" } else { "offline" },
+        "timestamp": now_iso(),
+    });
+    emit::to_sockets(&io.to(rooms).sockets(), "userStatus", &body);
 }

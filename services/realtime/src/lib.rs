@@ -18,7 +18,8 @@
 //!   conversations service; a rejoining socket replayed what it missed (`afterSeq`).
 //! - [`hub`]: the state the handlers share.
 //! - [`rooms`]: the only place sockets join and leave conversation rooms (join, leave, eviction,
-//!   disconnect); [`typing`]: "is typing" and its timeout; [`presence`]: who is online across instances.
+//!   disconnect); [`typing`]: "is typing" and its timeout; [`presence`]: who is online across instances;
+//!   [`liveness`]: this instance's heartbeat, and instances that stopped sending theirs.
 //! - [`fanout`]: the RabbitMQ side: one queue per instance bound per hosted room, and publishing of
 //!   ephemeral events.
 //! - [`emit`]: every emit to a client, and what happens to one that cannot keep up; [`upstream`]:
@@ -37,6 +38,7 @@ pub mod fanout;
 pub mod handshake;
 pub mod hub;
 pub mod lifecycle;
+pub mod liveness;
 pub mod membership;
 pub mod presence;
 pub mod rooms;

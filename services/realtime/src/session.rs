@@ -68,21 +68,26 @@ enum Stage {
 }
 
 impl SocketState {
-    /// For the connect handler: true if the socket is to be counted now; false if its disconnect handler
-    /// already ran, in which case it is never counted (and so never left counted).
-    pub fn count_in(&self) -> bool {
+    /// For the connect handler: counts the socket with `count` and returns what it returned, unless its
+    /// disconnect handler already ran, in which case it is never counted (and so never left counted).
+    /// `count` runs under the socket's own lock, which [`SocketState::count_out`] takes too: an uncount
+    /// cannot slip between deciding to count and counting (where it would find nothing to uncount, and
+    /// the count that follows would stay forever).
+    pub fn count_in<T>(&self, count: impl FnOnce() -> T) -> Option<T> {
         let mut stage = self.stage();
-        let first = *stage == Stage::Connecting;
-        if first {
-            *stage = Stage::Counted;
+        if *stage != Stage::Connecting {
+            return None;
         }
-        first
+        *stage = Stage::Counted;
+        Some(count())
     }
 
-    /// For the disconnect handler: true if the connect handler counted the socket, which must now be
-    /// uncounted. Either way the socket can no longer be counted.
-    pub fn count_out(&self) -> bool {
-        std::mem::replace(&mut *self.stage(), Stage::Gone) == Stage::Counted
+    /// For the disconnect handler: uncounts the socket with `uncount` (under the same lock) if the connect
+    /// handler counted it. Either way the socket can no longer be counted.
+    pub fn count_out<T>(&self, uncount: impl FnOnce() -> T) -> Option<T> {
+        let mut stage = self.stage();
+        let counted = std::mem::replace(&mut *stage, Stage::Gone) == Stage::Counted;
+        counted.then(uncount)
     }
 
     /// The conversations this socket has joined. The guard is held across a whole join, leave, eviction
@@ -187,17 +192,22 @@ mod tests {
     #[test]
     fn a_socket_gone_before_its_connect_handler_is_never_counted() {
         let early_leaver = SocketState::default();
-        assert!(!early_leaver.count_out(), "nothing to uncount yet");
-        assert!(
-            !early_leaver.count_in(),
+        assert_eq!(
+            early_leaver.count_out(|| ()),
+            None,
+            "nothing to uncount yet"
+        );
+        assert_eq!(
+            early_leaver.count_in(|| ()),
+            None,
             "the late connect handler counts nothing"
         );
 
         let ordinary = SocketState::default();
-        assert!(ordinary.count_in());
-        assert!(!ordinary.count_in(), "counted once");
-        assert!(ordinary.count_out());
-        assert!(!ordinary.count_out(), "uncounted once");
+        assert_eq!(ordinary.count_in(|| 1), Some(1));
+        assert_eq!(ordinary.count_in(|| 2), None, "counted once");
+        assert_eq!(ordinary.count_out(|| 3), Some(3));
+        assert_eq!(ordinary.count_out(|| 4), None, "uncounted once");
     }
 
     #[test]

@@ -29,6 +29,7 @@ use crate::dispatch::Dispatcher;
 use crate::events::Table;
 use crate::fanout::{self, FanoutSettings};
 use crate::hub::Hub;
+use crate::liveness;
 use crate::presence::Presence;
 use crate::rooms::Rooms;
 use crate::sequencer::Sequencer;
@@ -48,6 +49,8 @@ pub struct Application {
     io: SocketIo,
     hub: Arc<Hub>,
     fanout_task: JoinHandle<()>,
+    /// Heartbeats, expiry and snapshots of presence; stopped with the fan-out.
+    liveness_task: JoinHandle<()>,
     stop_fanout: CancellationToken,
     /// Stopped with the fan-out: its fills emit no more once the namespace closes.
     sequencer: Sequencer,
@@ -101,7 +104,12 @@ impl Service for Application {
             instance_id: instance_id.clone(),
         };
         let (fanout, runner) = fanout::spawn(settings, stop_fanout.clone());
-        let presence = Arc::new(Presence::default());
+        let presence = Arc::new(Presence::new(
+            &instance_id,
+            config.presence_heartbeat,
+            config.presence_expiry,
+        ));
+        let (liveness, liveness_runner) = liveness::channel(config.presence_heartbeat);
         let typing = Typing::new(fanout.clone(), config.typing_timeout);
         let conversations_client = ConversationsServiceClient::new(conversations.clone());
         let sequencer = Sequencer::new(
@@ -126,7 +134,7 @@ impl Service for Application {
             presence: presence.clone(),
             rooms: rooms.clone(),
             typing,
-            instance_id,
+            instance_id: instance_id.clone(),
             sockets_per_user: config.socket_limits.sockets_per_user,
             admission: std::sync::Mutex::new(()),
         });
@@ -158,13 +166,17 @@ impl Service for Application {
             sequencer.suspects(),
             io.clone(),
             rooms.clone(),
+            sequencer.clone(),
         ));
         let fanout_task = runner.start(Dispatcher::new(
             io.clone(),
             presence,
             rooms,
             sequencer.clone(),
+            liveness,
+            instance_id,
         ));
+        let liveness_task = liveness_runner.start(hub.clone(), io.clone(), stop_fanout.clone());
         let token_tasks = [revocation_feed, token_runner.start(io.clone())];
 
         let router = Router::new()
@@ -182,6 +194,7 @@ impl Service for Application {
             io,
             hub,
             fanout_task,
+            liveness_task,
             stop_fanout,
             sequencer,
             token_tasks,
@@ -199,11 +212,12 @@ impl Service for Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), Error> {
-        let (io, hub, stop_fanout, fanout_task, sequencer) = (
+        let (io, hub, stop_fanout, fanout_task, liveness_task, sequencer) = (
             self.io,
             self.hub,
             self.stop_fanout,
             self.fanout_task,
+            self.liveness_task,
             self.sequencer,
         );
         let (stop_tokens, token_tasks) = (self.stop_tokens, self.token_tasks);
@@ -216,9 +230,10 @@ impl Service for Application {
             }
             // Before the sockets close: the other instances learn this one's users are gone.
             lifecycle::depart(&hub).await;
-            // Then no more deliveries: emitting into a closed namespace would panic.
+            // Then no more deliveries or presence emits: emitting into a closed namespace would panic.
             stop_fanout.cancel();
             let _ = fanout_task.await;
+            let _ = liveness_task.await;
             sequencer.close();
             tracing::info!("closing every socket; clients will reconnect");
             io.close().await;

@@ -68,6 +68,8 @@ impl ClientEvent for GetOnlineUsers {
                 everyone
             }
         };
+        // A new instance answers once it has heard every instance (a heartbeat round, at most).
+        cx.hub.presence.wait_synced().await;
         let online: Vec<String> = candidates
             .into_iter()
             .filter(|user| {

@@ -16,6 +16,9 @@ pub(super) fn deliver(kind: &'static str) -> &'static str {
         "typing" => "deliver typing",
         "room" => "deliver room",
         "presence" => "deliver presence",
+        "presence.heartbeat" => "deliver presence.heartbeat",
+        "presence.snapshot" => "deliver presence.snapshot",
+        "presence.sync" => "deliver presence.sync",
         _ => "deliver",
     }
 }
@@ -39,6 +42,9 @@ mod tests {
             Payload::Typing(Default::default()),
             Payload::RoomNotice(Default::default()),
             Payload::Presence(Default::default()),
+            Payload::PresenceHeartbeat(Default::default()),
+            Payload::PresenceSnapshot(Default::default()),
+            Payload::PresenceSyncRequest(Default::default()),
         ];
         for payload in payloads {
             let kind = payload.kind();
