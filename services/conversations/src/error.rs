@@ -89,7 +89,9 @@ impl From<ConversationsError> for Status {
             E::NotStored => Status::deadline_exceeded(error.to_string()),
             E::OutcomeUnknown => {
                 tracing::warn!(%error, "commit outcome unknown at the caller's deadline");
-                Status::unavailable(error.to_string())
+                // A code of its own, so the edges can pass the sentence on: unlike any other failure, this
+                // one may have stored the message.
+                Status::aborted(error.to_string())
             }
             E::Auth(status) if status.code() == Code::Unavailable => {
                 tracing::warn!(%status, "auth service unavailable");

@@ -118,6 +118,9 @@ impl From<tonic::Status> for ApiError {
                     "Service temporarily unavailable",
                 )
             }
+            // The message may or may not be stored (conversations' own sentence says to retry with the
+            // same clientMessageId): the client must hear that, not a generic failure.
+            Code::Aborted => Self::new(StatusCode::SERVICE_UNAVAILABLE, message()),
             Code::DeadlineExceeded | Code::Cancelled => {
                 tracing::warn!(?status, "upstream timed out");
                 Self::new(StatusCode::GATEWAY_TIMEOUT, "Upstream service timed out")
@@ -127,5 +130,38 @@ impl From<tonic::Status> for ApiError {
                 Self::internal()
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sentence(error: &ApiError) -> String {
+        match &error.message {
+            ErrorMessage::One(one) => one.clone(),
+            ErrorMessage::Many(many) => many.join(", "),
+        }
+    }
+
+    #[test]
+    fn only_a_send_that_may_be_stored_says_so() {
+        let maybe = ApiError::from(tonic::Status::aborted(
+            "Message may or may not be stored: retry with the same clientMessageId",
+        ));
+        assert_eq!(maybe.status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(
+            sentence(&maybe),
+            "Message may or may not be stored: retry with the same clientMessageId"
+        );
+        let down = ApiError::from(tonic::Status::unavailable(
+            "tcp connect error: 10.0.0.7:50052",
+        ));
+        assert_eq!(down.status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(
+            sentence(&down),
+            "Service temporarily unavailable",
+            "transport details stay in the logs"
+        );
     }
 }

@@ -177,6 +177,9 @@ impl From<tonic::Status> for SocketError {
             Code::Unauthenticated => Self::new(Kind::Unauthorized, message),
             Code::PermissionDenied => Self::forbidden(message),
             Code::NotFound => Self::new(Kind::NotFound, message),
+            // The message may or may not be stored: the sentence says to retry with the same
+            // clientMessageId, unlike every other failure (which stored nothing).
+            Code::Aborted => Self::new(Kind::Unavailable, message),
             Code::ResourceExhausted | Code::Unavailable | Code::DeadlineExceeded => {
                 tracing::warn!(?status, "conversations service busy or unreachable");
                 Self::new(
@@ -258,6 +261,15 @@ mod tests {
                 (503, "SERVICE_UNAVAILABLE")
             );
         }
+        let maybe_stored = SocketError::from(tonic::Status::aborted(
+            "Message may or may not be stored: retry with the same clientMessageId",
+        ));
+        assert_eq!(
+            json_of(maybe_stored.ack_payload()),
+            json!({"success": false, "statusCode": 503,
+                   "message": "Message may or may not be stored: retry with the same clientMessageId"}),
+            "the one failure that may have stored the message says so"
+        );
         let refused = SocketError::too_many_requests(std::time::Duration::from_micros(99_100));
         assert_eq!(
             json_of(refused.ack_payload()),

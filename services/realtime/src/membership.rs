@@ -2,11 +2,13 @@
 //! removal event could not reach this instance (its queue was gone during a broker reconnection, or the
 //! event fell in a gap) must not keep reading the conversation live.
 //!
-//! The sequencer names each room whose fill starts (a gap, or every hosted room after a rebinding); each
-//! local socket in it is asked about again, with its own token, a few at a time, and those refused are
-//! evicted as a removal event would have.
+//! The sequencer names each room whose events may have been missed (a gap still open after its grace, or
+//! every hosted room after a rebinding); each local socket in it is asked about again, with its own
+//! token, a few at a time, and those refused are evicted as a removal event would have. A room named
+//! again while its re-check still waits for its turn is checked once: that check asks after both.
 
-use std::sync::Arc;
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use socketioxide::SocketIo;
 use tokio::sync::{Semaphore, mpsc};
@@ -14,28 +16,77 @@ use uuid::Uuid;
 
 use crate::error::Kind;
 use crate::rooms::{Rooms, conversation_room};
+use crate::sequencer::Sequencer;
 use crate::session::Peer;
 
 /// Access checks in flight at once, all rooms together.
 const CONCURRENT_CHECKS: usize = 8;
 
-/// Re-checks every room named on `suspects` until it closes.
-pub async fn run(mut suspects: mpsc::UnboundedReceiver<Uuid>, io: SocketIo, rooms: Rooms) {
+/// Re-checks every room named on `suspects` until it closes, or the sequencer does (shutdown).
+pub async fn run(
+    mut suspects: mpsc::UnboundedReceiver<Uuid>,
+    io: SocketIo,
+    rooms: Rooms,
+    sequencer: Sequencer,
+) {
     let permits = Arc::new(Semaphore::new(CONCURRENT_CHECKS));
+    let queued = Queued::default();
     while let Some(room) = suspects.recv().await {
-        let sockets = io.to(conversation_room(room)).sockets();
-        for socket in sockets {
-            let Some(peer) = Peer::of(&socket) else {
-                continue;
-            };
-            let (rooms, permits) = (rooms.clone(), permits.clone());
-            tokio::spawn(async move {
-                let Ok(_permit) = permits.acquire().await else {
-                    return;
-                };
-                recheck(&rooms, peer, room).await;
-            });
+        if !queued.add(room) {
+            metrics::counter!("realtime_rechecks_merged_total").increment(1);
+            continue;
         }
+        let (io, rooms, sequencer) = (io.clone(), rooms.clone(), sequencer.clone());
+        let (permits, queued) = (permits.clone(), queued.clone());
+        // One task per queued room, and one check task per permit: what waits is bounded by the rooms.
+        tokio::spawn(async move {
+            let Ok(first) = permits.clone().acquire_owned().await else {
+                return;
+            };
+            let mut first = Some(first);
+            // From here a new suspicion needs a new check: the sockets are listed below.
+            queued.remove(room);
+            if sequencer.is_closed() {
+                // The namespace is closing: using it would panic, and every socket goes anyway.
+                return;
+            }
+            let sockets = io.to(conversation_room(room)).sockets();
+            for peer in sockets.iter().filter_map(Peer::of) {
+                let permit = match first.take() {
+                    Some(permit) => permit,
+                    None => match permits.clone().acquire_owned().await {
+                        Ok(permit) => permit,
+                        Err(_) => return,
+                    },
+                };
+                let rooms = rooms.clone();
+                tokio::spawn(async move {
+                    recheck(&rooms, peer, room).await;
+                    drop(permit);
+                });
+            }
+        });
+    }
+}
+
+/// The rooms whose re-check waits for a permit.
+#[derive(Clone, Default)]
+struct Queued(Arc<Mutex<HashSet<Uuid>>>);
+
+impl Queued {
+    /// False when the room is queued already.
+    fn add(&self, room: Uuid) -> bool {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(room)
+    }
+
+    fn remove(&self, room: Uuid) {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&room);
     }
 }
 

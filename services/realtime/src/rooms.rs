@@ -26,7 +26,8 @@ use crate::upstream;
 /// What a join found.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct JoinOutcome {
-    /// The conversation's latest `seq` when the socket joined: every later message reaches it live.
+    /// The room's last `seq` as the socket entered it: every later message reaches it live; every
+    /// earlier one it was replayed (after `afterSeq`) or is in the history.
     pub latest_seq: i64,
     /// The client asked for more than a replay holds (or it could not be read): it pages the history.
     pub resync: bool,
@@ -115,10 +116,20 @@ impl Rooms {
         }
         match catch_up {
             Some((catch_up, after)) => match catch_up.replay(after).await {
-                Resumed::Replayed { last_sent } => outcome.latest_seq = latest.max(last_sent),
-                Resumed::ResyncRequired => outcome.resync = true,
+                Resumed::Replayed { latest_seq } => outcome.latest_seq = latest_seq,
+                Resumed::ResyncRequired { latest_seq } => {
+                    outcome.resync = true;
+                    outcome.latest_seq = latest_seq;
+                }
             },
-            None if newly => peer.socket.join(conversation_room(conversation)),
+            // What the room was sent between the check and now is in the history, not live: the
+            // answer is where the socket's live messages start.
+            None if newly => {
+                outcome.latest_seq = self
+                    .sequencer
+                    .enter(conversation, &peer.socket)
+                    .unwrap_or(latest);
+            }
             None => {}
         }
         if newly {

@@ -166,6 +166,7 @@ impl Service for Application {
             sequencer.suspects(),
             io.clone(),
             rooms.clone(),
+            sequencer.clone(),
         ));
         let fanout_task = runner.start(Dispatcher::new(
             io.clone(),

@@ -72,6 +72,8 @@ async fn send(
     match service.messages.clone().create_message(request).await {
         Ok(message) => Answer::Stored(message.into_inner()),
         Err(status) if status.message() == ConversationsError::OutcomeUnknown.to_string() => {
+            // A code of its own: the edges pass this sentence on, and only this one.
+            assert_eq!(status.code(), Code::Aborted, "{status:?}");
             Answer::OutcomeUnknown
         }
         Err(status) => Answer::Failed(status),
@@ -407,4 +409,91 @@ async fn a_batch_that_fails_half_way_still_stores_the_others() {
         stored.iter().map(|m| m.seq).collect::<Vec<_>>(),
         (1..=30).collect::<Vec<i64>>()
     );
+}
+
+#[tokio::test]
+async fn a_commit_whose_answer_is_lost_is_looked_up_and_answered_truthfully() {
+    let proxy = postgres_proxy().await;
+    let service = spawn_behind(&proxy).await;
+    let alice = service.user("Alice").await;
+    let conversation = service.conversation(&alice, &[]).await;
+    let mut db = service.db.connect().await;
+    // COMMIT waits on an advisory lock the test holds (a deferred trigger runs at COMMIT), so the test can
+    // break the connection while COMMIT runs.
+    sqlx::raw_sql(
+        "CREATE FUNCTION conversations.hold_commit() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN PERFORM pg_advisory_xact_lock(4242); RETURN NULL; END $$;
+         CREATE CONSTRAINT TRIGGER hold_commit AFTER INSERT ON conversations.messages
+             DEFERRABLE INITIALLY DEFERRED
+             FOR EACH ROW EXECUTE FUNCTION conversations.hold_commit();",
+    )
+    .execute(&mut db)
+    .await
+    .expect("trigger installed");
+    let mut holder = service.db.connect().await;
+    let lock = "SELECT pg_advisory_lock(4242)";
+    let unlock = "SELECT pg_advisory_unlock(4242)";
+
+    // The connection breaks during COMMIT, which then succeeds: the writer finds the message stored.
+    sqlx::query(lock).execute(&mut holder).await.expect("lock");
+    let sent = send(
+        &service,
+        &alice,
+        &conversation,
+        "committed unseen",
+        None,
+        Duration::from_secs(5),
+    );
+    let break_during_commit = async {
+        writer_blocked(&mut db).await;
+        proxy.cut();
+        sqlx::query(unlock)
+            .execute(&mut holder)
+            .await
+            .expect("unlock");
+        proxy.restore();
+    };
+    let (answer, ()) = tokio::join!(sent, break_during_commit);
+    assert!(matches!(answer, Answer::Stored(_)), "{answer:?}");
+
+    // Same, but Postgres stays unreachable past the deadline: the sender hears that the outcome is
+    // unknown, and the message is in fact stored (the documented window).
+    sqlx::query(lock).execute(&mut holder).await.expect("lock");
+    let sent = send(
+        &service,
+        &alice,
+        &conversation,
+        "outcome unknown",
+        None,
+        CALLER_TIMEOUT,
+    );
+    let break_during_commit = async {
+        writer_blocked(&mut db).await;
+        proxy.cut();
+    };
+    let (unknown, ()) = tokio::join!(sent, break_during_commit);
+    assert!(matches!(unknown, Answer::OutcomeUnknown), "{unknown:?}");
+    sqlx::query(unlock)
+        .execute(&mut holder)
+        .await
+        .expect("unlock");
+    proxy.restore();
+    let after = send(
+        &service,
+        &alice,
+        &conversation,
+        "after",
+        None,
+        Duration::from_secs(10),
+    )
+    .await;
+    assert!(matches!(after, Answer::Stored(_)), "{after:?}");
+
+    let mut answers = HashMap::new();
+    answers.insert("committed unseen".to_owned(), answer);
+    answers.insert("outcome unknown".to_owned(), unknown);
+    answers.insert("after".to_owned(), after);
+    let stored = history(&service, &alice, &conversation).await;
+    assert_eq!(audit(&answers, &stored), 1, "the unknown one was committed");
+    assert_eq!(stored.len(), 3);
 }

@@ -27,8 +27,9 @@ const BACKOFF: Duration = Duration::from_millis(2);
 /// How catching up ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Drained {
-    /// In the room again; the last message `seq` sent (or the one given at the start).
-    Joined { last_sent: i64 },
+    /// In the room again; `latest` is the room's last `seq` as it entered: every later message reaches
+    /// it live, and it was sent every one up to it after the `seq` given at the start.
+    Joined { latest: i64 },
     /// It could not keep up, and is being disconnected.
     Dropped,
     /// It left the room meanwhile (evicted, disconnected): it does not join again.
@@ -59,7 +60,9 @@ impl Sequencer {
                     if send(socket, &mut queue, &mut last_sent).is_ok() {
                         guard.end_catch_up(socket.id);
                         socket.join(conversation_room(room));
-                        return Drained::Joined { last_sent };
+                        return Drained::Joined {
+                            latest: guard.last(),
+                        };
                     }
                     if queue.len() < before {
                         progress = Instant::now();

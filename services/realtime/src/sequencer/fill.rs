@@ -13,7 +13,7 @@ const PAGE: u32 = 500;
 /// How long a gap may stay open before it is read from the store: events of one conversation published
 /// by two conversations replicas can arrive a little out of order, and the missing one is usually just
 /// behind.
-const GAP_GRACE: Duration = Duration::from_millis(150);
+pub(super) const GAP_GRACE: Duration = Duration::from_millis(150);
 /// Failed reads before a gap is given up (members then see a hole in `seq`, and clients page history).
 const ATTEMPTS: u32 = 8;
 
@@ -33,24 +33,30 @@ impl Sequencer {
             Why::Rebound => "rebound",
         })
         .increment(1);
-        // Whatever was missed may include a participant's removal (`refill_all` names every room itself).
-        if why == Why::Gap {
-            self.suspect(room);
-        }
         let sequencer = self.clone();
         tokio::spawn(async move { sequencer.fill(room, log, why).await });
     }
 
     async fn fill(self, room: Uuid, log: SharedLog, why: Why) {
+        let mut running = Running {
+            log: log.clone(),
+            ended: false,
+        };
         if why == Why::Gap {
             tokio::time::sleep(GAP_GRACE).await;
+            // Still open: whatever is missing may include a participant's removal (`refill_all` names
+            // every room itself). A reordering that closed within the grace suspects nobody.
+            if lock(&log).has_gap() {
+                self.suspect(room);
+            }
         }
         let mut failures = 0;
         loop {
             let after = {
                 let mut guard = lock(&log);
-                if !guard.refill && !guard.has_gap() {
+                if guard.is_retired() || (!guard.refill && !guard.has_gap()) {
                     guard.filling = false;
+                    running.ended = true;
                     return;
                 }
                 guard.refill = false;
@@ -76,6 +82,7 @@ impl Sequencer {
                         let items = guard.give_up();
                         self.emit(room, &log, &mut guard, &items);
                         guard.filling = false;
+                        running.ended = true;
                         return;
                     }
                     // The read is retried (it was refused, or the service is restarting); the next
@@ -85,5 +92,52 @@ impl Sequencer {
                 }
             }
         }
+    }
+}
+
+/// A fill task in progress. Ended otherwise than by its own return (a panic, the runtime shutting
+/// down), it clears the room's `filling`, so that the next gap starts a fill again; its own return
+/// clears it under the lock where it decided to stop (clearing it later could clear a newer fill's).
+struct Running {
+    log: SharedLog,
+    ended: bool,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if !self.ended {
+            lock(&self.log).filling = false;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use super::super::log::RoomLog;
+    use super::*;
+
+    #[test]
+    fn a_fill_ended_by_a_panic_lets_the_next_gap_start_one() {
+        let log: SharedLog = Arc::new(Mutex::new(RoomLog::new(0)));
+        lock(&log).filling = true;
+        let panicked = std::panic::catch_unwind(|| {
+            let _running = Running {
+                log: log.clone(),
+                ended: false,
+            };
+            panic!("a fill fails");
+        });
+        assert!(panicked.is_err());
+        assert!(!lock(&log).filling);
+
+        // A fill that returned leaves `filling` to whoever set it since.
+        lock(&log).filling = true;
+        drop(Running {
+            log: log.clone(),
+            ended: true,
+        });
+        assert!(lock(&log).filling);
     }
 }

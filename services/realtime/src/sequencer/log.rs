@@ -55,6 +55,9 @@ pub(super) struct RoomLog {
     pub refill: bool,
     /// Sockets replaying what they missed, each with the room's events emitted since it started.
     catching_up: HashMap<Sid, Vec<Item>>,
+    /// Its last member left and it was taken out of the map: it emits nothing more, its fill stops and
+    /// its sockets catching up stop (they left too).
+    retired: bool,
 }
 
 impl RoomLog {
@@ -67,6 +70,7 @@ impl RoomLog {
             filling: false,
             refill: false,
             catching_up: HashMap::new(),
+            retired: false,
         }
     }
 
@@ -78,10 +82,19 @@ impl RoomLog {
         self.members += 1;
     }
 
-    /// True when the room has no local member left.
+    /// True when the room has no local member left: the log is retired, for good.
     pub fn leave(&mut self) -> bool {
         self.members = self.members.saturating_sub(1);
-        self.members == 0
+        if self.members == 0 {
+            self.retired = true;
+            self.pending.clear();
+            self.catching_up.clear();
+        }
+        self.retired
+    }
+
+    pub fn is_retired(&self) -> bool {
+        self.retired
     }
 
     pub fn has_gap(&self) -> bool {
@@ -165,7 +178,9 @@ impl RoomLog {
     }
 
     pub fn start_catch_up(&mut self, sid: Sid) {
-        self.catching_up.insert(sid, Vec::new());
+        if !self.retired {
+            self.catching_up.insert(sid, Vec::new());
+        }
     }
 
     /// What the room was sent since the socket started catching up (and since the last call).
@@ -177,7 +192,7 @@ impl RoomLog {
     }
 
     pub fn is_catching_up(&self, sid: Sid) -> bool {
-        self.catching_up.contains_key(&sid)
+        !self.retired && self.catching_up.contains_key(&sid)
     }
 
     pub fn end_catch_up(&mut self, sid: Sid) {
@@ -280,6 +295,22 @@ mod tests {
         log.join();
         log.join();
         assert!(!log.leave());
+        assert!(!log.is_retired());
         assert!(log.leave());
+        assert!(log.is_retired());
+    }
+
+    #[test]
+    fn a_retired_log_stops_its_sockets_catching_up_and_its_gap() {
+        let mut log = RoomLog::new(0);
+        log.join();
+        let sid = Sid::new();
+        log.start_catch_up(sid);
+        let _ = log.arrive(3, body(3));
+        assert!(log.leave());
+        assert!(!log.is_catching_up(sid), "the drain sees it left");
+        assert!(!log.has_gap(), "its fill ends");
+        log.start_catch_up(sid);
+        assert!(!log.is_catching_up(sid));
     }
 }

@@ -51,8 +51,8 @@ struct Inner {
     io: OnceLock<SocketIo>,
     /// Set at shutdown, before the namespace closes (emitting into a closed one would panic).
     closed: AtomicBool,
-    /// Told each room whose events may have been missed (a fill starts): its memberships are checked
-    /// again (`crate::membership`).
+    /// Told each room whose events may have been missed (a gap still open after its grace, or a
+    /// rebinding): its memberships are checked again (`crate::membership`).
     suspects: OnceLock<mpsc::UnboundedSender<Uuid>>,
     backlog: Backlog,
 }
@@ -74,7 +74,8 @@ impl Sequencer {
         let _ = self.inner.io.set(io);
     }
 
-    /// The rooms whose events may have been missed, as fills start.
+    /// The rooms whose events may have been missed: a gap still open after its grace, every hosted
+    /// room after a rebinding.
     pub fn suspects(&self) -> mpsc::UnboundedReceiver<Uuid> {
         let (sender, receiver) = mpsc::unbounded_channel();
         let _ = self.inner.suspects.set(sender);
@@ -86,30 +87,48 @@ impl Sequencer {
         self.inner.closed.store(true, Ordering::Release);
     }
 
+    /// Shutting down: the namespace is closing, and must not be used any more.
+    pub fn is_closed(&self) -> bool {
+        self.inner.closed.load(Ordering::Acquire)
+    }
+
     /// A local socket entered the room; `latest` is the `seq` its access check answered. The first one
     /// starts the room's log there: what follows it comes through the broker, or through a fill. True
     /// when this is the room's first local socket (the room is about to be bound).
     pub fn host(&self, room: Uuid, latest: i64) -> bool {
         let mut first = false;
-        let log = self
-            .rooms()
-            .entry(room)
-            .or_insert_with(|| {
-                first = true;
-                Arc::new(Mutex::new(RoomLog::new(latest)))
-            })
-            .clone();
-        lock(&log).join();
+        let mut rooms = self.rooms();
+        let log = rooms.entry(room).or_insert_with(|| {
+            first = true;
+            Arc::new(Mutex::new(RoomLog::new(latest)))
+        });
+        // Counted under the map's lock (map, then log: `unhost`'s order): a log taken out of the map
+        // after its last member left is never joined, so every member counts on the log that emits.
+        lock(log).join();
         first
     }
 
-    /// A local socket left the room; the log goes with the last one.
+    /// A local socket left the room; the log goes with the last one, retired (its fill stops, it emits
+    /// nothing more: a log hosted again later is a new one, the only one emitting to the room).
     pub fn unhost(&self, room: Uuid) {
         let mut rooms = self.rooms();
         let empty = rooms.get(&room).is_some_and(|log| lock(log).leave());
         if empty {
             rooms.remove(&room);
         }
+    }
+
+    /// Puts the socket in the room's broadcasts under the room's lock, and answers the room's last
+    /// `seq` then: every later message reaches the socket, every earlier one is in the history. `None`
+    /// if the room is not hosted (the socket joins all the same).
+    pub fn enter(&self, room: Uuid, socket: &socketioxide::extract::SocketRef) -> Option<i64> {
+        let Some(log) = self.log(room) else {
+            socket.join(conversation_room(room));
+            return None;
+        };
+        let guard = lock(&log);
+        socket.join(conversation_room(room));
+        Some(guard.last())
     }
 
     /// The socket left the room: if it was catching up, it stops (and does not join the room after).
@@ -199,7 +218,8 @@ impl Sequencer {
     /// contiguous) can be more than a socket's buffer holds: a socket that fills up is taken out of
     /// the room and sent the rest as fast as it reads (`drain.rs`), in order.
     fn emit(&self, room: Uuid, log: &SharedLog, guard: &mut RoomLog, items: &[Item]) {
-        if items.is_empty() {
+        // A retired log's room may be hosted again by a new log: only that one emits to it.
+        if items.is_empty() || guard.is_retired() {
             return;
         }
         guard.buffer(items);
@@ -260,5 +280,97 @@ fn raw<T: Serialize + ?Sized>(body: &T) -> Option<Arc<serde_json::value::RawValu
             tracing::error!(%error, "an event could not be serialized");
             None
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use secrecy::SecretString;
+
+    fn sequencer() -> Sequencer {
+        // Nothing listens there: a read fails at once.
+        let channel = Channel::from_static("http://127.0.0.1:9").connect_lazy();
+        Sequencer::new(
+            MessagesServiceClient::new(channel),
+            ServiceSigner::new(&SecretString::from("test-secret"), "realtime"),
+        )
+    }
+
+    #[tokio::test]
+    async fn a_hosted_member_always_counts_on_the_log_in_the_map() {
+        let sequencer = sequencer();
+        let room = Uuid::new_v4();
+        let threads: Vec<_> = (0..4)
+            .map(|_| {
+                let sequencer = sequencer.clone();
+                std::thread::spawn(move || {
+                    for _ in 0..20_000 {
+                        sequencer.host(room, 0);
+                        // Between its host and its unhost, a member's log emits the room's messages.
+                        let hosted = sequencer
+                            .log(room)
+                            .is_some_and(|log| !lock(&log).is_retired());
+                        sequencer.unhost(room);
+                        if !hosted {
+                            return false;
+                        }
+                    }
+                    true
+                })
+            })
+            .collect();
+        for thread in threads {
+            assert!(
+                thread.join().expect("no panic"),
+                "a member counted on a removed log"
+            );
+        }
+        assert!(
+            sequencer.rooms().is_empty(),
+            "the log goes with its last member"
+        );
+    }
+
+    #[tokio::test]
+    async fn only_a_gap_still_open_after_its_grace_has_the_room_rechecked() {
+        let sequencer = sequencer();
+        let mut suspects = sequencer.suspects();
+        let room = Uuid::new_v4();
+        sequencer.host(room, 0);
+        // Reordered: 2 before 1, both within the grace.
+        sequencer.message(room, 2, &2);
+        sequencer.message(room, 1, &1);
+        let early = tokio::time::timeout(fill::GAP_GRACE * 3, suspects.recv()).await;
+        assert!(early.is_err(), "a reordering suspects nobody: {early:?}");
+        // 3 never comes.
+        sequencer.message(room, 4, &4);
+        let late = tokio::time::timeout(Duration::from_secs(10), suspects.recv()).await;
+        assert_eq!(late.expect("the open gap is reported"), Some(room));
+    }
+
+    #[tokio::test]
+    async fn a_retired_log_emits_nothing_and_its_fill_ends() {
+        let sequencer = sequencer();
+        let room = Uuid::new_v4();
+        sequencer.host(room, 0);
+        sequencer.message(room, 2, &2);
+        let old = sequencer.log(room).expect("hosted");
+        sequencer.unhost(room);
+        assert!(lock(&old).is_retired());
+        // Hosted again: a new log, the only one emitting to the room.
+        sequencer.host(room, 5);
+        let new = sequencer.log(room).expect("hosted again");
+        assert!(!Arc::ptr_eq(&old, &new));
+        // The old fill wakes after its grace and stops without reading or emitting.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while lock(&old).filling {
+            assert!(tokio::time::Instant::now() < deadline, "the old fill ended");
+            tokio::time::sleep(fill::GAP_GRACE).await;
+        }
+        assert_eq!(lock(&old).last(), 0, "nothing read, nothing emitted");
+        assert_eq!(lock(&new).last(), 5);
     }
 }

@@ -14,7 +14,7 @@ use socketioxide::extract::SocketRef;
 use uuid::Uuid;
 
 use super::drain::Drained;
-use super::log::Item;
+use super::log::{Item, RoomLog};
 use super::{Sequencer, SharedLog, lock};
 use crate::session::conversation_room;
 
@@ -24,11 +24,12 @@ pub const MAX_REPLAY: i64 = 1000;
 /// How a resumed join went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Resumed {
-    /// Replayed; the socket is in the room, and this is the last `seq` it was sent (or `afterSeq`).
-    Replayed { last_sent: i64 },
-    /// Too much is missing (or it could not be read): the client pages the history instead. The socket
-    /// is in the room.
-    ResyncRequired,
+    /// Replayed; the socket is in the room. `latest_seq` is the room's last `seq` as it entered: it was
+    /// sent every message up to it after `afterSeq`, and every later one reaches it live.
+    Replayed { latest_seq: i64 },
+    /// Too much is missing (or it could not be read): the client pages the history up to `latest_seq`,
+    /// the room's last `seq` as the socket entered it; every later message reaches it live.
+    ResyncRequired { latest_seq: i64 },
 }
 
 /// A socket catching up on a room. Dropped before it finished (an error, a panic), the socket still
@@ -75,7 +76,9 @@ impl CatchUp {
             Ok(page) => page,
             Err(error) => {
                 tracing::warn!(room = %self.room, %error, "cannot read what a rejoining socket missed");
-                return Resumed::ResyncRequired;
+                let latest_seq = self.enter(&mut lock(&self.log));
+                self.finished = true;
+                return Resumed::ResyncRequired { latest_seq };
             }
         };
         let queue: VecDeque<Item> = {
@@ -88,7 +91,10 @@ impl CatchUp {
             let capped = page.len() >= MAX_REPLAY as usize;
             if capped && page.last().is_some_and(|(seq, _)| *seq < upto) {
                 // More than a replay's worth by now: the page does not reach the room's sequence.
-                return Resumed::ResyncRequired;
+                let latest_seq = self.enter(&mut guard);
+                drop(guard);
+                self.finished = true;
+                return Resumed::ResyncRequired { latest_seq };
             }
             page.iter()
                 .filter(|(seq, _)| *seq <= upto)
@@ -102,10 +108,19 @@ impl CatchUp {
             .await;
         self.finished = true;
         match drained {
-            Drained::Joined { last_sent } => Resumed::Replayed { last_sent },
+            Drained::Joined { latest } => Resumed::Replayed { latest_seq: latest },
             // Being disconnected, or gone: nothing more to tell it.
-            Drained::Dropped | Drained::Left => Resumed::Replayed { last_sent: after },
+            Drained::Dropped | Drained::Left => Resumed::Replayed { latest_seq: after },
         }
+    }
+
+    /// Stops catching up and enters the room's broadcasts, under the room's lock (`guard`, of this
+    /// log): what it buffered is dropped, so the room's last `seq` now is where the client's history
+    /// must reach; every later message reaches it live.
+    fn enter(&self, guard: &mut RoomLog) -> i64 {
+        guard.end_catch_up(self.socket.id);
+        self.socket.join(conversation_room(self.room));
+        guard.last()
     }
 }
 
