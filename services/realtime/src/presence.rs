@@ -43,6 +43,10 @@ struct State {
     local: HashMap<Uuid, (usize, Arc<Session>)>,
     /// Announcements this instance has published (each has its number).
     version: u64,
+    /// The users those announcements left online: what a snapshot at `version` says. Not `local`, which
+    /// runs ahead of them while an announcement looks up its audience: a snapshot must not tell another
+    /// instance a user is online before the announcement that carries who to tell.
+    announced: HashSet<Uuid>,
     /// What this instance has heard from every instance, itself included.
     directory: Directory,
 }
@@ -56,6 +60,7 @@ impl Presence {
             state: Mutex::new(State {
                 local: HashMap::new(),
                 version: 0,
+                announced: HashSet::new(),
                 directory: Directory::new(instance, expiry),
             }),
             synced: watch::Sender::new(false),
@@ -102,20 +107,27 @@ impl Presence {
     pub fn publish_status(&self, user: Uuid, publish: impl FnOnce(bool, u64)) {
         let mut state = self.state();
         state.version += 1;
-        publish(state.local.contains_key(&user), state.version);
+        let online = state.local.contains_key(&user);
+        if online {
+            state.announced.insert(user);
+        } else {
+            state.announced.remove(&user);
+        }
+        publish(online, state.version);
     }
 
     /// Hands the number of the last announcement and how many users have a socket here to `publish`,
     /// under the same lock, so the heartbeat goes out after the announcement it counts.
     pub fn publish_heartbeat(&self, publish: impl FnOnce(u64, usize)) {
         let state = self.state();
-        publish(state.version, state.local.len());
+        publish(state.version, state.announced.len());
     }
 
-    /// Hands every user with a socket here, and the number of the last announcement, to `publish`.
+    /// Hands every user announced online from here, and the number of the last announcement, to
+    /// `publish`.
     pub fn publish_snapshot(&self, publish: impl FnOnce(u64, Vec<Uuid>)) {
         let state = self.state();
-        publish(state.version, state.local.keys().copied().collect());
+        publish(state.version, state.announced.iter().copied().collect());
     }
 
     /// Every user with a socket here, forgotten at once: the instance is leaving and announces them
