@@ -5,6 +5,7 @@
 //! telemetry.
 
 pub mod process;
+pub mod users;
 
 use platform::Env;
 use testkit::{Services, TestBroker, TestDatabase};

@@ -6,18 +6,17 @@
 use std::time::Duration;
 
 use e2e::JWT_SECRET;
+use e2e::users::{self, User};
 use junqo_proto::conversations::v1::conversations_service_client::ConversationsServiceClient;
 use junqo_proto::conversations::v1::messages_service_client::MessagesServiceClient;
 use junqo_proto::conversations::v1::{
     CreateConversationRequest, CreateMessageRequest, ParticipantsRequest,
 };
-use secrecy::SecretString;
 use serde_json::json;
 use testkit::sio::{self, Incoming};
 use testkit::{Services, TcpProxy, TestBroker, TestDatabase};
 use tokio::sync::mpsc::UnboundedReceiver;
 use tonic::transport::Channel;
-use uuid::Uuid;
 
 const WAIT: Duration = Duration::from_secs(60);
 /// How long the broker stays unreachable: longer than realtime's first reconnection attempts.
@@ -59,46 +58,6 @@ async fn start() -> Stack {
         _broker: broker,
         _services: services,
     }
-}
-
-struct User {
-    id: Uuid,
-    token: String,
-}
-
-impl User {
-    fn call<T>(&self, message: T) -> tonic::Request<T> {
-        let mut request = tonic::Request::new(message);
-        platform::grpc::authorize(&mut request, &self.token);
-        request
-    }
-}
-
-async fn users(stack: &Stack, count: usize) -> Vec<User> {
-    let ids: Vec<Uuid> = (0..count).map(|_| Uuid::new_v4()).collect();
-    let mut db = stack.db.connect().await;
-    sqlx::query(
-        "INSERT INTO auth.users (id, name, email, type, password_hash) \
-         SELECT id, 'User ' || id, id || '@example.com', 'STUDENT', 'never used' FROM unnest($1::uuid[]) AS u(id)",
-    )
-    .bind(&ids)
-    .execute(&mut db)
-    .await
-    .expect("users inserted");
-    let signer = jwt::TokenSigner::new(&SecretString::from(JWT_SECRET), jwt::DEFAULT_TTL);
-    ids.iter()
-        .map(|id| User {
-            id: *id,
-            token: signer
-                .sign(&jwt::Subject {
-                    id: *id,
-                    name: &format!("User {id}"),
-                    user_type: jwt::UserType::Student,
-                    email: &format!("{id}@example.com"),
-                })
-                .expect("a token"),
-        })
-        .collect()
 }
 
 async fn conversation(stack: &Stack, owner: &User, others: &[&User]) -> String {
@@ -186,7 +145,7 @@ async fn send_for(stack: &Stack, who: &User, room: &str, during: Duration) -> i6
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn members_who_stay_connected_receive_every_message_once_in_order_through_a_broker_cut() {
     let stack = start().await;
-    let people = users(&stack, 3).await;
+    let people = users::insert(&stack.db, 3).await;
     let (alice, bob, carol) = (&people[0], &people[1], &people[2]);
     let room = conversation(&stack, alice, &[bob, carol]).await;
     let (_bob, mut bob_events) = member(&stack, bob, &room).await;
@@ -211,7 +170,7 @@ async fn members_who_stay_connected_receive_every_message_once_in_order_through_
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_participant_removed_while_the_broker_was_away_stops_receiving_after_the_reconnection() {
     let stack = start().await;
-    let people = users(&stack, 3).await;
+    let people = users::insert(&stack.db, 3).await;
     let (alice, bob, carol) = (&people[0], &people[1], &people[2]);
     let room = conversation(&stack, alice, &[bob, carol]).await;
     let (_bob, mut bob_events) = member(&stack, bob, &room).await;

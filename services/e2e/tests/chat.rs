@@ -3,49 +3,14 @@
 
 use std::time::Duration;
 
-use e2e::{JWT_SECRET, Stack};
+use e2e::Stack;
+use e2e::users::{self, User};
 use reqwest::Method;
-use secrecy::SecretString;
 use serde_json::{Value, json};
 use testkit::sio::{self, Incoming};
 use tokio::sync::mpsc::UnboundedReceiver;
-use uuid::Uuid;
 
 const WAIT: Duration = Duration::from_secs(10);
-
-struct User {
-    id: Uuid,
-    token: String,
-}
-
-/// `count` users, written straight into auth's table (signing them up would spend seconds hashing
-/// passwords these tests never use), with tokens signed as auth signs them.
-async fn users(stack: &Stack, count: usize) -> Vec<User> {
-    let ids: Vec<Uuid> = (0..count).map(|_| Uuid::new_v4()).collect();
-    let mut db = stack.db.connect().await;
-    sqlx::query(
-        "INSERT INTO auth.users (id, name, email, type, password_hash) \
-         SELECT id, 'User ' || id, id || '@example.com', 'STUDENT', 'never used' FROM unnest($1::uuid[]) AS u(id)",
-    )
-    .bind(&ids)
-    .execute(&mut db)
-    .await
-    .expect("users inserted");
-    let signer = jwt::TokenSigner::new(&SecretString::from(JWT_SECRET), jwt::DEFAULT_TTL);
-    ids.iter()
-        .map(|id| User {
-            id: *id,
-            token: signer
-                .sign(&jwt::Subject {
-                    id: *id,
-                    name: &format!("User {id}"),
-                    user_type: jwt::UserType::Student,
-                    email: &format!("{id}@example.com"),
-                })
-                .expect("a token"),
-        })
-        .collect()
-}
 
 async fn rest(
     stack: &Stack,
@@ -117,7 +82,7 @@ async fn unread(stack: &Stack, who: &User, room: &str) -> (i64, i64) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn read_up_to_over_the_socket_reaches_every_socket_of_the_reader_on_every_instance() {
     let stack = Stack::start(|_| {}).await;
-    let people = users(&stack, 3).await;
+    let people = users::insert(&stack.db, 3).await;
     let (alice, bob, eve) = (&people[0], &people[1], &people[2]);
     let room = conversation(&stack, alice, &[bob]).await;
 
@@ -227,7 +192,7 @@ async fn read_up_to_over_the_socket_reaches_every_socket_of_the_reader_on_every_
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_blocked_pair_cannot_message_each_other_over_the_socket_either_way() {
     let stack = Stack::start(|_| {}).await;
-    let people = users(&stack, 2).await;
+    let people = users::insert(&stack.db, 2).await;
     let (alice, bob) = (&people[0], &people[1]);
     let room = conversation(&stack, alice, &[bob]).await;
     let (alice_socket, mut alice_events) = joined(&stack.realtime_a_url, alice, &room).await;
@@ -288,7 +253,7 @@ async fn a_blocked_pair_cannot_message_each_other_over_the_socket_either_way() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_blocked_pair_does_not_see_each_other_typing_in_a_group() {
     let stack = Stack::start(|_| {}).await;
-    let people = users(&stack, 3).await;
+    let people = users::insert(&stack.db, 3).await;
     let (alice, bob, carol) = (&people[0], &people[1], &people[2]);
     let room = conversation(&stack, carol, &[alice, bob]).await;
     let (status, _) = rest(

@@ -4,10 +4,10 @@
 
 use std::time::{Duration, Instant};
 
-use e2e::{JWT_SECRET, process};
+use e2e::process;
+use e2e::users::{self, User};
 use junqo_proto::conversations::v1::CreateConversationRequest;
 use junqo_proto::conversations::v1::conversations_service_client::ConversationsServiceClient;
-use secrecy::SecretString;
 use serde_json::json;
 use testkit::{TestBroker, TestDatabase, sio};
 use tokio::sync::mpsc::UnboundedReceiver;
@@ -15,11 +15,6 @@ use uuid::Uuid;
 
 /// What the issue asks for: offline on the other instances within 15 s of the kill.
 const WITHIN: Duration = Duration::from_secs(15);
-
-struct User {
-    id: Uuid,
-    token: String,
-}
 
 /// Auth, conversations and the shared environment realtime processes start with.
 struct Backend {
@@ -55,41 +50,6 @@ impl Backend {
         let service = process::start("realtime", &self.env).await;
         let url = format!("http://127.0.0.1:{}", service.port);
         (service, url)
-    }
-
-    /// Users written straight into auth's table (no password hashing), with tokens signed as auth signs
-    /// them.
-    async fn users(&self, count: usize) -> Vec<User> {
-        let ids: Vec<Uuid> = (0..count).map(|_| Uuid::new_v4()).collect();
-        let names: Vec<String> = (0..count).map(|i| format!("User {i}")).collect();
-        let emails: Vec<String> = ids.iter().map(|id| format!("{id}@example.com")).collect();
-        let mut db = self.db.connect().await;
-        sqlx::query(
-            "INSERT INTO auth.users (id, name, email, type, password_hash) \
-             SELECT id, name, email, 'STUDENT', 'never used' FROM unnest($1::uuid[], $2::text[], $3::text[]) AS u(id, name, email)",
-        )
-        .bind(&ids)
-        .bind(&names)
-        .bind(&emails)
-        .execute(&mut db)
-        .await
-        .expect("users inserted");
-        let signer = jwt::TokenSigner::new(&SecretString::from(JWT_SECRET), jwt::DEFAULT_TTL);
-        ids.iter()
-            .zip(&names)
-            .zip(&emails)
-            .map(|((id, name), email)| User {
-                id: *id,
-                token: signer
-                    .sign(&jwt::Subject {
-                        id: *id,
-                        name,
-                        user_type: jwt::UserType::Student,
-                        email,
-                    })
-                    .expect("a token"),
-            })
-            .collect()
     }
 
     /// A conversation of `owner` and `others`, so that they are each other's contacts.
@@ -139,7 +99,7 @@ async fn a_realtime_instance_killed_without_a_signal_has_its_users_offline_elsew
     let backend = Backend::start().await;
     let (_staying, staying_url) = backend.realtime().await;
     let (mut killed, killed_url) = backend.realtime().await;
-    let people = backend.users(3).await;
+    let people = users::insert(&backend.db, 3).await;
     let (alice, bob, carol) = (&people[0], &people[1], &people[2]);
     backend.conversation(alice, &[bob, carol]).await;
 
@@ -186,7 +146,7 @@ async fn a_realtime_instance_killed_without_a_signal_has_its_users_offline_elsew
 async fn an_instance_started_after_users_connected_reports_them_online() {
     let backend = Backend::start().await;
     let (_first, first_url) = backend.realtime().await;
-    let people = backend.users(3).await;
+    let people = users::insert(&backend.db, 3).await;
     let (alice, bob, carol) = (&people[0], &people[1], &people[2]);
     backend.conversation(alice, &[bob, carol]).await;
     let (_alice, mut alice_events) = sio::connect(&first_url, &alice.token)

@@ -4,49 +4,15 @@
 
 use std::time::Duration;
 
-use e2e::{JWT_SECRET, Stack};
+use e2e::Stack;
+use e2e::users::{self, User};
 use futures::StreamExt;
 use reqwest::Method;
-use secrecy::SecretString;
 use serde_json::{Value, json};
 use testkit::sio::{self, Incoming};
 use tokio::sync::mpsc::UnboundedReceiver;
-use uuid::Uuid;
 
 const WAIT: Duration = Duration::from_secs(30);
-
-struct User {
-    id: Uuid,
-    token: String,
-}
-
-/// Users written straight into auth's table, with tokens signed as auth signs them.
-async fn users(stack: &Stack, count: usize) -> Vec<User> {
-    let ids: Vec<Uuid> = (0..count).map(|_| Uuid::new_v4()).collect();
-    let mut db = stack.db.connect().await;
-    sqlx::query(
-        "INSERT INTO auth.users (id, name, email, type, password_hash) \
-         SELECT id, 'User ' || id, id || '@example.com', 'STUDENT', 'never used' FROM unnest($1::uuid[]) AS u(id)",
-    )
-    .bind(&ids)
-    .execute(&mut db)
-    .await
-    .expect("users inserted");
-    let signer = jwt::TokenSigner::new(&SecretString::from(JWT_SECRET), jwt::DEFAULT_TTL);
-    ids.iter()
-        .map(|id| User {
-            id: *id,
-            token: signer
-                .sign(&jwt::Subject {
-                    id: *id,
-                    name: &format!("User {id}"),
-                    user_type: jwt::UserType::Student,
-                    email: &format!("{id}@example.com"),
-                })
-                .expect("a token"),
-        })
-        .collect()
-}
 
 async fn rest(stack: &Stack, method: Method, path: &str, who: &User, body: Value) -> Value {
     let response = reqwest::Client::new()
@@ -122,7 +88,7 @@ async fn a_rejoining_client_gets_what_it_missed_in_order_then_live_messages_once
         env.set("RATE_LIMITS", "off");
     })
     .await;
-    let people = users(&stack, 2).await;
+    let people = users::insert(&stack.db, 2).await;
     let (alice, bob) = (&people[0], &people[1]);
     let room = conversation(&stack, alice, bob).await;
 
@@ -182,7 +148,7 @@ async fn a_thousand_missed_are_replayed_and_more_ask_for_a_resync() {
         env.set("RATE_LIMITS", "off");
     })
     .await;
-    let people = users(&stack, 2).await;
+    let people = users::insert(&stack.db, 2).await;
     let (alice, bob) = (&people[0], &people[1]);
     let room = conversation(&stack, alice, bob).await;
     send(&stack, alice, &room, 1001, 16).await;
@@ -220,7 +186,7 @@ async fn a_thousand_missed_are_replayed_and_more_ask_for_a_resync() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_after_seq_that_is_not_a_whole_number_of_at_least_zero_is_refused() {
     let stack = Stack::start(|_| {}).await;
-    let people = users(&stack, 2).await;
+    let people = users::insert(&stack.db, 2).await;
     let room = conversation(&stack, &people[0], &people[1]).await;
     let (client, mut events) = sio::connect(&stack.realtime_a_url, &people[1].token)
         .await

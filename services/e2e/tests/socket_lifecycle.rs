@@ -10,57 +10,17 @@ use std::time::{Duration, Instant};
 use broker::lapin::BasicProperties;
 use broker::lapin::Confirmation;
 use broker::lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
-use e2e::{JWT_SECRET, Stack};
+use e2e::Stack;
+use e2e::users::{self, User};
 use futures::{SinkExt, StreamExt, future::join_all};
 use junqo_proto::events::v1::Event;
 use prost::Message as _;
-use secrecy::SecretString;
 use serde_json::{Value, json};
 use testkit::sio;
 use tokio::net::{TcpSocket, TcpStream};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
 use uuid::Uuid;
-
-struct User {
-    id: Uuid,
-    token: String,
-}
-
-/// `count` users, written straight into auth's table (signing them up would spend seconds hashing
-/// passwords these tests never use), with tokens signed as auth signs them.
-async fn users(stack: &Stack, count: usize) -> Vec<User> {
-    let ids: Vec<Uuid> = (0..count).map(|_| Uuid::new_v4()).collect();
-    let names: Vec<String> = (0..count).map(|i| format!("User {i}")).collect();
-    let emails: Vec<String> = ids.iter().map(|id| format!("{id}@example.com")).collect();
-    let mut db = stack.db.connect().await;
-    sqlx::query(
-        "INSERT INTO auth.users (id, name, email, type, password_hash) \
-         SELECT id, name, email, 'STUDENT', 'never used' FROM unnest($1::uuid[], $2::text[], $3::text[]) AS u(id, name, email)",
-    )
-    .bind(&ids)
-    .bind(&names)
-    .bind(&emails)
-    .execute(&mut db)
-    .await
-    .expect("users inserted");
-    let signer = jwt::TokenSigner::new(&SecretString::from(JWT_SECRET), jwt::DEFAULT_TTL);
-    ids.iter()
-        .zip(&names)
-        .zip(&emails)
-        .map(|((id, name), email)| User {
-            id: *id,
-            token: signer
-                .sign(&jwt::Subject {
-                    id: *id,
-                    name,
-                    user_type: jwt::UserType::Student,
-                    email,
-                })
-                .expect("a token"),
-        })
-        .collect()
-}
 
 /// A conversation created by `owner` over REST, with `others` in it; returns its id.
 async fn conversation(stack: &Stack, owner: &User, others: Vec<&User>) -> String {
@@ -279,7 +239,7 @@ async fn thousands_of_sockets_joining_and_dropping_in_every_order_leave_nothing_
     const USERS: usize = 200;
     const ROUNDS: usize = 20;
     let stack = Stack::start(|_| {}).await;
-    let people = users(&stack, USERS).await;
+    let people = users::insert(&stack.db, USERS).await;
     let pairs: Vec<(&User, &User)> = people.chunks(2).map(|pair| (&pair[0], &pair[1])).collect();
     let conversations: Vec<String> = join_all(
         pairs
@@ -365,7 +325,7 @@ async fn users_who_connect_and_leave_at_once_are_not_left_online() {
         env.set("RATE_LIMITS", "off");
     })
     .await;
-    let people = users(&stack, USERS + 3).await;
+    let people = users::insert(&stack.db, USERS + 3).await;
     let (observer, rest) = people.split_first().expect("users");
     let (barriers, churners) = rest.split_at(2);
     let everyone: Vec<&User> = rest.iter().collect();
@@ -496,7 +456,7 @@ async fn a_socket_that_cannot_keep_up_is_disconnected_rather_than_left_with_hole
         env.set("RATE_LIMITS", "off");
     })
     .await;
-    let people = users(&stack, 2).await;
+    let people = users::insert(&stack.db, 2).await;
     let (slow, other) = (&people[0], &people[1]);
     let conversation = conversation(&stack, slow, vec![other]).await;
 
