@@ -13,6 +13,7 @@ use std::collections::VecDeque;
 use socketioxide::extract::SocketRef;
 use uuid::Uuid;
 
+use super::backlog::Read;
 use super::drain::Drained;
 use super::log::{Item, RoomLog};
 use super::{Sequencer, SharedLog, lock};
@@ -70,7 +71,7 @@ impl CatchUp {
             .sequencer
             .inner
             .backlog
-            .since(self.room, after, limit)
+            .since(Read::Replay, self.room, after, limit)
             .await
         {
             Ok(page) => page,
