@@ -132,7 +132,8 @@ impl Dispatcher {
                 }
             }
             Payload::ConversationDeleted(_) => {
-                let sockets = self.io.to(conversation_room(conversation)).sockets();
+                // With the sockets catching up on it (out of the socketioxide room while they do).
+                let sockets = self.sequencer.readers(conversation);
                 self.rooms.evict(sockets, conversation);
             }
             Payload::Typing(typing) => {

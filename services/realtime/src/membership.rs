@@ -4,18 +4,20 @@
 //!
 //! The sequencer names each room whose events may have been missed (a gap still open after its grace, or
 //! every hosted room after a rebinding); each local socket in it is asked about again, with its own
-//! token, a few at a time, and those refused are evicted as a removal event would have. A room named
+//! token, a few at a time, and those refused are evicted as a removal event would have. The sockets
+//! catching up on the room (draining after an overflow, or replaying on a resumed join) are out of the
+//! socketioxide room but read it: the room's log lists them, and they are checked as well; one evicted
+//! stops catching up and does not join the room at the end. A room named
 //! again while its re-check still waits for its turn is checked once: that check asks after both.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use socketioxide::SocketIo;
 use tokio::sync::{Semaphore, mpsc};
 use uuid::Uuid;
 
 use crate::error::Kind;
-use crate::rooms::{Rooms, conversation_room};
+use crate::rooms::Rooms;
 use crate::sequencer::Sequencer;
 use crate::session::Peer;
 
@@ -23,12 +25,7 @@ use crate::session::Peer;
 const CONCURRENT_CHECKS: usize = 8;
 
 /// Re-checks every room named on `suspects` until it closes, or the sequencer does (shutdown).
-pub async fn run(
-    mut suspects: mpsc::UnboundedReceiver<Uuid>,
-    io: SocketIo,
-    rooms: Rooms,
-    sequencer: Sequencer,
-) {
+pub async fn run(mut suspects: mpsc::UnboundedReceiver<Uuid>, rooms: Rooms, sequencer: Sequencer) {
     let permits = Arc::new(Semaphore::new(CONCURRENT_CHECKS));
     let queued = Queued::default();
     while let Some(room) = suspects.recv().await {
@@ -36,7 +33,7 @@ pub async fn run(
             metrics::counter!("realtime_rechecks_merged_total").increment(1);
             continue;
         }
-        let (io, rooms, sequencer) = (io.clone(), rooms.clone(), sequencer.clone());
+        let (rooms, sequencer) = (rooms.clone(), sequencer.clone());
         let (permits, queued) = (permits.clone(), queued.clone());
         // One task per queued room, and one check task per permit: what waits is bounded by the rooms.
         tokio::spawn(async move {
@@ -50,7 +47,8 @@ pub async fn run(
                 // The namespace is closing: using it would panic, and every socket goes anyway.
                 return;
             }
-            let sockets = io.to(conversation_room(room)).sockets();
+            // With those catching up: out of the socketioxide room, they read it all the same.
+            let sockets = sequencer.readers(room);
             for peer in sockets.iter().filter_map(Peer::of) {
                 let permit = match first.take() {
                     Some(permit) => permit,

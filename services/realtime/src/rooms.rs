@@ -152,6 +152,9 @@ impl Rooms {
         for socket in sockets {
             // Out of the socketioxide room at once, so nothing more reaches it; the rest follows.
             socket.leave(conversation_room(conversation));
+            // Catching up (draining, or replaying inside its join, which holds the socket's list until
+            // it ends): it stops now, and does not join the room at the end.
+            self.sequencer.forget(conversation, socket.id);
             let Some(peer) = Peer::of(&socket) else {
                 continue;
             };

@@ -164,7 +164,6 @@ impl Service for Application {
         // Ends with the runtime: it only evicts, through the same paths as a removal event.
         tokio::spawn(membership::run(
             sequencer.suspects(),
-            io.clone(),
             rooms.clone(),
             sequencer.clone(),
         ));

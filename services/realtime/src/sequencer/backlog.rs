@@ -1,6 +1,9 @@
 //! Reading what the broker did not bring: the messages of a conversation after a `seq`, from the
 //! conversations service (`ListMessagesSince`, which answers service tokens only). Reads are bounded
 //! in number, so that a rebinding that fills every hosted room at once does not flood the service.
+//! Gap fills and resume replays have their own permits: replays are client-driven (a reconnect storm,
+//! a client repeating `joinRoom {afterSeq: 0}`, up to 1,000 rows each) and must never hold back the
+//! fills that live members of every room wait on.
 
 use std::sync::Arc;
 
@@ -8,7 +11,7 @@ use junqo_proto::conversations::v1::ListMessagesSinceRequest;
 use junqo_proto::conversations::v1::messages_service_client::MessagesServiceClient;
 use jwt::ServiceSigner;
 use serde_json::value::RawValue;
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, SemaphorePermit};
 use tonic::transport::Channel;
 use uuid::Uuid;
 use wire::MessageDto;
@@ -16,8 +19,19 @@ use wire::MessageDto;
 use crate::error::SocketError;
 use crate::upstream;
 
-/// Reads in flight at once, all rooms together.
-const CONCURRENT_READS: usize = 8;
+/// Gap and rebinding fills in flight at once, all rooms together.
+const CONCURRENT_FILLS: usize = 8;
+/// Resume replays in flight at once, all rooms together.
+const CONCURRENT_REPLAYS: usize = 4;
+
+/// What a read is for: each kind waits only for reads of its own kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Read {
+    /// Filling a room's gap (its live members wait on it).
+    Fill,
+    /// Replaying what a rejoining socket missed.
+    Replay,
+}
 
 /// A page of messages, oldest first: `(seq, receiveMessage body)`.
 pub(super) type Page = Vec<(i64, Arc<RawValue>)>;
@@ -26,7 +40,8 @@ pub(super) type Page = Vec<(i64, Arc<RawValue>)>;
 pub(super) struct Backlog {
     messages: MessagesServiceClient<Channel>,
     signer: Arc<ServiceSigner>,
-    permits: Arc<Semaphore>,
+    fills: Arc<Semaphore>,
+    replays: Arc<Semaphore>,
 }
 
 impl Backlog {
@@ -34,18 +49,21 @@ impl Backlog {
         Self {
             messages,
             signer: Arc::new(signer),
-            permits: Arc::new(Semaphore::new(CONCURRENT_READS)),
+            fills: Arc::new(Semaphore::new(CONCURRENT_FILLS)),
+            replays: Arc::new(Semaphore::new(CONCURRENT_REPLAYS)),
         }
     }
 
     /// Up to `limit` messages of `room` with `seq > after`, oldest first, each serialized as
     /// `receiveMessage` carries it.
-    pub async fn since(&self, room: Uuid, after: i64, limit: u32) -> Result<Page, SocketError> {
-        let _permit = self
-            .permits
-            .acquire()
-            .await
-            .map_err(|_| SocketError::internal())?;
+    pub async fn since(
+        &self,
+        read: Read,
+        room: Uuid,
+        after: i64,
+        limit: u32,
+    ) -> Result<Page, SocketError> {
+        let _permit = self.permit(read).await?;
         let token = self
             .signer
             .sign(None)
@@ -74,5 +92,55 @@ impl Backlog {
                 Ok((seq, Arc::from(body)))
             })
             .collect()
+    }
+
+    /// A permit for one read of this kind.
+    async fn permit(&self, read: Read) -> Result<SemaphorePermit<'_>, SocketError> {
+        let permits = match read {
+            Read::Fill => &self.fills,
+            Read::Replay => &self.replays,
+        };
+        permits.acquire().await.map_err(|_| SocketError::internal())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use secrecy::SecretString;
+
+    use super::*;
+
+    fn backlog() -> Backlog {
+        let channel = Channel::from_static("http://127.0.0.1:9").connect_lazy();
+        Backlog::new(
+            MessagesServiceClient::new(channel),
+            ServiceSigner::new(&SecretString::from("test-secret"), "realtime"),
+        )
+    }
+
+    #[tokio::test]
+    async fn a_fill_gets_a_permit_while_every_replay_permit_is_held() {
+        let backlog = backlog();
+        let mut replays = Vec::new();
+        for _ in 0..CONCURRENT_REPLAYS {
+            replays.push(backlog.permit(Read::Replay).await.expect("a replay permit"));
+        }
+        // Replays are bounded: one more waits.
+        assert!(
+            backlog.replays.try_acquire().is_err(),
+            "replays beyond their bound wait"
+        );
+        // A fill does not wait for them, up to its own bound.
+        let mut fills = Vec::new();
+        for _ in 0..CONCURRENT_FILLS {
+            let fill = tokio::time::timeout(Duration::from_secs(1), backlog.permit(Read::Fill))
+                .await
+                .expect("a fill does not wait for replays");
+            fills.push(fill.expect("a fill permit"));
+        }
+        drop(replays);
+        drop(fills);
     }
 }

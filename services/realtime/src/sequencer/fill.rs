@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use uuid::Uuid;
 
+use super::backlog::Read;
 use super::{Sequencer, SharedLog, lock};
 
 /// Messages per read.
@@ -62,7 +63,12 @@ impl Sequencer {
                 guard.refill = false;
                 guard.last()
             };
-            match self.inner.backlog.since(room, after, PAGE).await {
+            match self
+                .inner
+                .backlog
+                .since(Read::Fill, room, after, PAGE)
+                .await
+            {
                 Ok(page) => {
                     failures = 0;
                     let full = page.len() >= PAGE as usize;

@@ -198,6 +198,14 @@ impl RoomLog {
     pub fn end_catch_up(&mut self, sid: Sid) {
         self.catching_up.remove(&sid);
     }
+
+    /// The sockets catching up: out of the socketioxide room, yet reading it.
+    pub fn catching_up(&self) -> Vec<Sid> {
+        if self.retired {
+            return Vec::new();
+        }
+        self.catching_up.keys().copied().collect()
+    }
 }
 
 #[cfg(test)]
@@ -287,6 +295,24 @@ mod tests {
         log.end_catch_up(sid);
         log.buffer(&items);
         assert!(log.take_buffer(sid).is_empty());
+    }
+
+    #[test]
+    fn the_sockets_catching_up_are_listed_until_they_stop() {
+        let mut log = RoomLog::new(0);
+        log.join();
+        let (one, two) = (Sid::new(), Sid::new());
+        log.start_catch_up(one);
+        log.start_catch_up(two);
+        let mut listed = log.catching_up();
+        listed.sort_by_key(|sid| sid.to_string());
+        let mut expected = vec![one, two];
+        expected.sort_by_key(|sid| sid.to_string());
+        assert_eq!(listed, expected);
+        log.end_catch_up(one);
+        assert_eq!(log.catching_up(), [two]);
+        assert!(log.leave());
+        assert!(log.catching_up().is_empty(), "a retired log lists nobody");
     }
 
     #[test]

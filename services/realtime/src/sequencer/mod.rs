@@ -138,6 +138,22 @@ impl Sequencer {
         }
     }
 
+    /// Every local socket reading the room: those in its socketioxide room, and those catching up on it
+    /// (out of that room while they drain or replay, and joining it when done), so that an eviction or
+    /// a membership re-check reaches them too. One that finished meanwhile may be listed twice. Empty
+    /// once the namespace is closing.
+    pub fn readers(&self, room: Uuid) -> Vec<socketioxide::extract::SocketRef> {
+        let (Some(io), Some(mut sockets)) = (self.inner.io.get(), self.room_sockets(room)) else {
+            return Vec::new();
+        };
+        let catching_up = self
+            .log(room)
+            .map(|log| lock(&log).catching_up())
+            .unwrap_or_default();
+        sockets.extend(catching_up.into_iter().filter_map(|sid| io.get_socket(sid)));
+        sockets
+    }
+
     /// A message event from the broker.
     pub fn message<T: Serialize + ?Sized>(&self, room: Uuid, seq: i64, body: &T) {
         let Some(body) = raw(body) else { return };

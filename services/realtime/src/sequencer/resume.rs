@@ -13,6 +13,7 @@ use std::collections::VecDeque;
 use socketioxide::extract::SocketRef;
 use uuid::Uuid;
 
+use super::backlog::Read;
 use super::drain::Drained;
 use super::log::{Item, RoomLog};
 use super::{Sequencer, SharedLog, lock};
@@ -70,7 +71,7 @@ impl CatchUp {
             .sequencer
             .inner
             .backlog
-            .since(self.room, after, limit)
+            .since(Read::Replay, self.room, after, limit)
             .await
         {
             Ok(page) => page,
@@ -118,8 +119,7 @@ impl CatchUp {
     /// log): what it buffered is dropped, so the room's last `seq` now is where the client's history
     /// must reach; every later message reaches it live.
     fn enter(&self, guard: &mut RoomLog) -> i64 {
-        guard.end_catch_up(self.socket.id);
-        self.socket.join(conversation_room(self.room));
+        join_unless_evicted(guard, &self.socket, self.room);
         guard.last()
     }
 }
@@ -137,8 +137,15 @@ impl Drop for CatchUp {
         if self.finished {
             return;
         }
-        let mut guard = lock(&self.log);
-        guard.end_catch_up(self.socket.id);
-        self.socket.join(conversation_room(self.room));
+        join_unless_evicted(&mut lock(&self.log), &self.socket, self.room);
+    }
+}
+
+/// Ends the socket's catching up and puts it in the room, under the room's lock (`guard`), unless it
+/// stopped catching up meanwhile: evicted (a removal, a membership re-check) or gone, it stays out.
+fn join_unless_evicted(guard: &mut RoomLog, socket: &SocketRef, room: Uuid) {
+    if guard.is_catching_up(socket.id) {
+        guard.end_catch_up(socket.id);
+        socket.join(conversation_room(room));
     }
 }
