@@ -117,3 +117,42 @@ pub fn base_env(
     }
     env
 }
+
+/// Auth and conversations as processes, on a fresh database and fresh exchange names, and the environment
+/// a realtime process started beside them needs (their addresses included).
+pub struct Backend {
+    pub env: HashMap<String, String>,
+    pub conversations_url: String,
+    pub auth: Service,
+    pub conversations: Service,
+    pub db: testkit::TestDatabase,
+    pub broker: testkit::TestBroker,
+}
+
+impl Backend {
+    pub async fn start() -> Self {
+        let db = testkit::TestDatabase::create().await;
+        let broker = testkit::TestBroker::new();
+        let mut env = base_env(&db, &broker);
+        let auth = start("auth", &env).await;
+        env.insert("AUTH_URL".into(), format!("http://127.0.0.1:{}", auth.port));
+        let conversations = start("conversations", &env).await;
+        let conversations_url = format!("http://127.0.0.1:{}", conversations.port);
+        env.insert("CONVERSATIONS_URL".into(), conversations_url.clone());
+        Self {
+            env,
+            conversations_url,
+            auth,
+            conversations,
+            db,
+            broker,
+        }
+    }
+
+    /// A realtime process on this backend, and its address.
+    pub async fn realtime(&self) -> (Service, String) {
+        let service = start("realtime", &self.env).await;
+        let url = format!("http://127.0.0.1:{}", service.port);
+        (service, url)
+    }
+}

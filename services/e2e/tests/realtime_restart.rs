@@ -4,47 +4,17 @@
 
 use std::time::Duration;
 
-use e2e::{JWT_SECRET, process};
+use e2e::process::Backend;
+use e2e::users;
 use junqo_proto::conversations::v1::conversations_service_client::ConversationsServiceClient;
 use junqo_proto::conversations::v1::messages_service_client::MessagesServiceClient;
 use junqo_proto::conversations::v1::{CreateConversationRequest, CreateMessageRequest};
-use secrecy::SecretString;
 use serde_json::json;
 use testkit::sio::{self, Incoming};
-use testkit::{TestBroker, TestDatabase};
 use tokio::sync::mpsc::UnboundedReceiver;
 use tonic::transport::Channel;
-use uuid::Uuid;
 
 const WAIT: Duration = Duration::from_secs(60);
-
-fn call<T>(token: &str, message: T) -> tonic::Request<T> {
-    let mut request = tonic::Request::new(message);
-    platform::grpc::authorize(&mut request, token);
-    request
-}
-
-/// A user written straight into auth's table, and a token signed as auth signs them.
-async fn user(db: &TestDatabase) -> (Uuid, String) {
-    let id = Uuid::new_v4();
-    sqlx::query(
-        "INSERT INTO auth.users (id, name, email, type, password_hash) \
-         VALUES ($1, 'User', $1 || '@example.com', 'STUDENT', 'never used')",
-    )
-    .bind(id)
-    .execute(&mut db.connect().await)
-    .await
-    .expect("user inserted");
-    let token = jwt::TokenSigner::new(&SecretString::from(JWT_SECRET), jwt::DEFAULT_TTL)
-        .sign(&jwt::Subject {
-            id,
-            name: "User",
-            user_type: jwt::UserType::Student,
-            email: &format!("{id}@example.com"),
-        })
-        .expect("a token");
-    (id, token)
-}
 
 /// Collects `receiveMessage` seqs until `until` says stop or the connection closes.
 async fn receive(events: &mut UnboundedReceiver<Incoming>, seqs: &mut Vec<i64>, last: Option<i64>) {
@@ -70,31 +40,22 @@ async fn receive(events: &mut UnboundedReceiver<Incoming>, seqs: &mut Vec<i64>, 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_rejoining_a_restarted_instance_with_after_seq_misses_nothing() {
-    let db = TestDatabase::create().await;
-    let broker = TestBroker::new();
-    let mut env = process::base_env(&db, &broker);
-    let auth = process::start("auth", &env).await;
-    env.insert("AUTH_URL".into(), format!("http://127.0.0.1:{}", auth.port));
-    let conversations = process::start("conversations", &env).await;
-    let conversations_url = format!("http://127.0.0.1:{}", conversations.port);
-    env.insert("CONVERSATIONS_URL".into(), conversations_url.clone());
-    let mut realtime = process::start("realtime", &env).await;
+    let backend = Backend::start().await;
+    let (mut realtime, _) = backend.realtime().await;
 
-    let channel = Channel::from_shared(conversations_url)
+    let channel = Channel::from_shared(backend.conversations_url.clone())
         .expect("a url")
         .connect()
         .await
         .expect("conversations answers");
-    let (_alice, alice) = user(&db).await;
-    let (bob_id, bob) = user(&db).await;
+    let mut people = users::insert(&backend.db, 2).await;
+    let bob = people.pop().expect("two users");
+    let alice = people.pop().expect("two users");
     let room = ConversationsServiceClient::new(channel.clone())
-        .create_conversation(call(
-            &alice,
-            CreateConversationRequest {
-                participant_ids: vec![bob_id.to_string()],
-                ..Default::default()
-            },
-        ))
+        .create_conversation(alice.call(CreateConversationRequest {
+            participant_ids: vec![bob.id.to_string()],
+            ..Default::default()
+        }))
         .await
         .expect("created")
         .into_inner()
@@ -104,29 +65,27 @@ async fn a_client_rejoining_a_restarted_instance_with_after_seq_misses_nothing()
         None => json!({ "conversationId": room }),
     };
 
-    let (client, mut events) = sio::connect(&format!("http://127.0.0.1:{}", realtime.port), &bob)
-        .await
-        .expect("connected");
+    let (client, mut events) =
+        sio::connect(&format!("http://127.0.0.1:{}", realtime.port), &bob.token)
+            .await
+            .expect("connected");
     let ack = client.ask("joinRoom", join(None)).await.expect("ack");
     assert_eq!(ack["success"], true, "{ack}");
 
     // Alice sends 400 messages at about 100 a second, whatever happens to realtime.
     let sender = {
-        let (channel, alice, room) = (channel.clone(), alice.clone(), room.clone());
+        let (channel, room) = (channel.clone(), room.clone());
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_millis(10));
             let mut last = 0;
             for i in 0..400 {
                 tick.tick().await;
                 last = MessagesServiceClient::new(channel.clone())
-                    .create_message(call(
-                        &alice,
-                        CreateMessageRequest {
-                            conversation_id: room.clone(),
-                            content: format!("message {i}"),
-                            client_message_id: None,
-                        },
-                    ))
+                    .create_message(alice.call(CreateMessageRequest {
+                        conversation_id: room.clone(),
+                        content: format!("message {i}"),
+                        client_message_id: None,
+                    }))
                     .await
                     .expect("acknowledged")
                     .into_inner()
@@ -144,10 +103,11 @@ async fn a_client_rejoining_a_restarted_instance_with_after_seq_misses_nothing()
     drop(client);
 
     // A new instance; Bob reconnects and rejoins where he left off.
-    realtime = process::start("realtime", &env).await;
-    let (client, mut events) = sio::connect(&format!("http://127.0.0.1:{}", realtime.port), &bob)
-        .await
-        .expect("reconnected");
+    (realtime, _) = backend.realtime().await;
+    let (client, mut events) =
+        sio::connect(&format!("http://127.0.0.1:{}", realtime.port), &bob.token)
+            .await
+            .expect("reconnected");
     let after = seqs.last().copied().unwrap_or(0);
     let ack = client
         .ask("joinRoom", join(Some(after)))
@@ -163,5 +123,5 @@ async fn a_client_rejoining_a_restarted_instance_with_after_seq_misses_nothing()
         (1..=last).collect::<Vec<_>>(),
         "every acknowledged message once, in seq order, counting the replay (rejoined after {after})"
     );
-    drop((auth, conversations, realtime));
+    drop((backend, realtime));
 }

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use e2e::process::Backend;
 use e2e::{JWT_SECRET, process};
 use junqo_proto::auth::v1::SignUpRequest;
 use junqo_proto::auth::v1::auth_service_client::AuthServiceClient;
@@ -16,17 +17,8 @@ use tokio::sync::mpsc;
 /// not to reconnect) and exits well within its 20 s grace period.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_on_realtime_closes_sockets_so_clients_reconnect_and_exits_in_time() {
-    let db = TestDatabase::create().await;
-    let broker = TestBroker::new();
-    let mut env = process::base_env(&db, &broker);
-    let auth = process::start("auth", &env).await;
-    env.insert("AUTH_URL".into(), format!("http://127.0.0.1:{}", auth.port));
-    let conversations = process::start("conversations", &env).await;
-    env.insert(
-        "CONVERSATIONS_URL".into(),
-        format!("http://127.0.0.1:{}", conversations.port),
-    );
-    let mut realtime = process::start("realtime", &env).await;
+    let backend = Backend::start().await;
+    let (mut realtime, _) = backend.realtime().await;
 
     let signer = jwt::TokenSigner::new(&SecretString::from(JWT_SECRET), jwt::DEFAULT_TTL);
     let token = signer
@@ -56,7 +48,7 @@ async fn sigterm_on_realtime_closes_sockets_so_clients_reconnect_and_exits_in_ti
         "the socket was closed, not disconnected by the server"
     );
     assert!(events.recv().await.is_none(), "the connection is closed");
-    drop((auth, conversations));
+    drop(backend);
 }
 
 /// Conversations finishes in-flight calls and commits what its writer holds: every message acknowledged
