@@ -3,6 +3,7 @@
 
 use junqo_proto::conversations::v1 as pb;
 use junqo_proto::conversations::v1::messages_service_server::MessagesService;
+use tokio::time::Instant;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
@@ -65,22 +66,16 @@ impl Handlers {
     }
 }
 
-fn with_receipts(rows: &[MessageRow], receipts: &[store::ReceiptRow]) -> Vec<pb::Message> {
-    rows.iter()
-        .map(|row| convert::message(row, receipts))
-        .collect()
-}
-
-#[tonic::async_trait]
-impl MessagesService for Handlers {
-    async fn create_message(
+impl Handlers {
+    /// Stores one new message for `actor`: the whole of CreateMessage after authentication, and of each
+    /// CreateMessages item, so both answer alike.
+    pub(super) async fn send_message(
         &self,
-        request: Request<pb::CreateMessageRequest>,
-    ) -> Result<Response<pb::Message>, Status> {
-        let answer_by = deadline::answer_by(&request);
-        let trace = traceparent(&request);
-        let actor = Actor::of(&request)?;
-        let request = request.into_inner();
+        actor: Actor,
+        request: pb::CreateMessageRequest,
+        traceparent: Option<String>,
+        answer_by: Instant,
+    ) -> Result<pb::Message, Status> {
         let (conversation_id, content, client_message_id) = validation::all((
             parse_id(&request.conversation_id, "Conversation ID"),
             MessageContent::parse(&request.content),
@@ -106,11 +101,40 @@ impl MessagesService for Handlers {
                 sender_id: actor.user_id,
                 content,
                 client_message_id,
-                traceparent: trace,
+                traceparent,
                 answer_by,
             })
             .await?;
-        Ok(Response::new(convert::message(&row, &[])))
+        Ok(convert::message(&row, &[]))
+    }
+}
+
+fn with_receipts(rows: &[MessageRow], receipts: &[store::ReceiptRow]) -> Vec<pb::Message> {
+    rows.iter()
+        .map(|row| convert::message(row, receipts))
+        .collect()
+}
+
+#[tonic::async_trait]
+impl MessagesService for Handlers {
+    async fn create_message(
+        &self,
+        request: Request<pb::CreateMessageRequest>,
+    ) -> Result<Response<pb::Message>, Status> {
+        let answer_by = deadline::answer_by(&request);
+        let trace = traceparent(&request);
+        let actor = Actor::of(&request)?;
+        let message = self
+            .send_message(actor, request.into_inner(), trace, answer_by)
+            .await?;
+        Ok(Response::new(message))
+    }
+
+    async fn create_messages(
+        &self,
+        request: Request<pb::CreateMessagesRequest>,
+    ) -> Result<Response<pb::CreateMessagesResponse>, Status> {
+        Ok(Response::new(self.send_batch(request).await?))
     }
 
     async fn get_message(

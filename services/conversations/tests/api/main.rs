@@ -12,5 +12,6 @@ mod idempotency;
 mod messages;
 mod read_state;
 mod replicas;
+mod send_batch;
 mod sequence;
 mod user_deleted;
