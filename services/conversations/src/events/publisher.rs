@@ -331,9 +331,11 @@ impl<'a> Session<'a> {
                 .filter(|e| in_hand.insert(e.id))
                 .collect()
         };
+        // Awaited from now on, all of them: if the connection fails part-way through, the messages not yet
+        // published are released with the rest (`release_unconfirmed`), not left in hand for ever.
+        self.awaiting.extend(fresh.iter().map(|e| e.id));
         for message in batch::by_shard(fresh, self.settings.shards) {
             let ids = message.outbox_ids.clone();
-            self.awaiting.extend(&ids);
             let count = ids.len() as u64;
             let mut publish = self.publish(message);
             // lapin queues the frames (and numbers the confirm) on the first poll, synchronously; polling
