@@ -104,6 +104,7 @@ impl Service for Application {
             url: config.rabbitmq_url.expose_secret().to_owned(),
             exchanges: config.exchanges.clone(),
             instance_id: instance_id.clone(),
+            queue_expires: config.event_queue_expires,
         };
         let (fanout, runner) = fanout::spawn(settings, stop_fanout.clone());
         let presence = Arc::new(Presence::new(
