@@ -8,9 +8,9 @@ use std::time::Duration;
 use broker::lapin::message::Delivery;
 use broker::lapin::options::{
     BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, BasicQosOptions, QueueBindOptions,
-    QueueDeclareOptions,
+    QueueDeclareOptions, QueueDeleteOptions,
 };
-use broker::lapin::types::FieldTable;
+use broker::lapin::types::{AMQPValue, FieldTable};
 use broker::lapin::{Channel, Connection, Consumer};
 use broker::{EventShards, Exchanges};
 use futures::stream::FuturesUnordered;
@@ -24,7 +24,7 @@ use tracing::Instrument;
 use uuid::Uuid;
 
 use super::dedup::RecentIds;
-use super::hosting::{Change, Hosting};
+use super::hosting::{Change, Hosting, LeftWhileAway};
 use super::{Command, Deliver, Fanout, PUBLISH_QUEUE, Publish};
 
 #[derive(Debug, Clone)]
@@ -34,6 +34,12 @@ pub struct FanoutSettings {
     /// The shards durable events are published to: the same count as the conversations service's.
     pub shards: EventShards,
     pub instance_id: String,
+    /// How long the broker keeps this instance's queue, and routes events into it, once no connection
+    /// consumes it. A connection lost for less than this finds every event routed meanwhile waiting in
+    /// the queue when it comes back, edits, deletions and receipts included (messages could be refilled
+    /// from the store, those could not). An instance that dies leaves a queue the broker drops after
+    /// this long.
+    pub queue_expires: Duration,
 }
 
 /// How many deliveries may be in flight to this instance before it acknowledges some.
@@ -43,6 +49,9 @@ const PREFETCH: u16 = 512;
 const ACK_BATCH: usize = 64;
 /// Event ids remembered for de-duplication.
 const DEDUP_WINDOW: usize = 50_000;
+/// Most events the queue holds while nobody consumes it (the oldest are dropped beyond): bounds what a dead
+/// instance's queue costs the broker. Messages dropped this way are refilled from the store.
+const QUEUE_MAX_LENGTH: i64 = 100_000;
 
 /// Starts the task; returns the handle for handlers and the task to await at shutdown.
 pub fn spawn(settings: FanoutSettings, stop: CancellationToken) -> (Fanout, FanoutRunner) {
@@ -57,6 +66,7 @@ pub fn spawn(settings: FanoutSettings, stop: CancellationToken) -> (Fanout, Fano
         stop,
         hosted: hosted.clone(),
         recent: RecentIds::new(DEDUP_WINDOW),
+        left_while_away: LeftWhileAway::default(),
     };
     (
         Fanout {
@@ -80,6 +90,9 @@ pub struct FanoutRunner {
     /// The number of hosted rooms, for [`Fanout::hosted_rooms`].
     hosted: Arc<AtomicUsize>,
     recent: RecentIds,
+    /// Rooms left while disconnected: their bindings may survive in the queue, and are removed on
+    /// reconnection.
+    left_while_away: LeftWhileAway,
 }
 
 /// One connection's channels, consumer and queue.
@@ -101,6 +114,7 @@ impl FanoutRunner {
         loop {
             match self.connect().await {
                 Ok(link) => {
+                    self.left_while_away.clear();
                     tracing::info!(
                         queue = %link.queue,
                         rooms = self.hosting.room_count(),
@@ -108,9 +122,17 @@ impl FanoutRunner {
                         "consuming events from RabbitMQ"
                     );
                     backoff = Duration::from_millis(100);
-                    // Bound again: what was routed while the queue was gone is read from the store.
+                    // Bound again: what was routed while the queue was gone (if the broker dropped it) is
+                    // read from the store.
                     deliver.rebound();
                     let outcome = self.serve(&link, &deliver).await;
+                    if outcome.is_ok() {
+                        // Stopping for good: nobody will come back for what the queue would keep.
+                        let _ = link
+                            .consume
+                            .queue_delete(link.queue.as_str().into(), QueueDeleteOptions::default())
+                            .await;
+                    }
                     let _ = link.connection.close(200, "shutting down".into()).await;
                     match outcome {
                         Ok(()) => return,
@@ -148,8 +170,11 @@ impl FanoutRunner {
                 let _ = bound.send(());
             }
             Command::Leave { room } => {
-                self.hosting.leave(room);
-                self.rooms_changed();
+                let change = self.hosting.leave(room);
+                if change.room {
+                    self.rooms_changed();
+                    self.left_while_away.remember(room, change);
+                }
             }
             Command::Flush { done } => {
                 let _ = done.send(());
@@ -176,14 +201,26 @@ impl FanoutRunner {
             .map_err(broker::Error::from)?;
         broker::declare_events(&consume, &self.settings.exchanges).await?;
         broker::declare_ephemeral(&consume, &self.settings.exchanges).await?;
+        // Named after this process (a fresh id per start), so nobody else consumes it; not exclusive, so
+        // that it outlives a lost connection (see `FanoutSettings::queue_expires`).
         let queue = format!("realtime.{}", self.settings.instance_id);
-        let options = QueueDeclareOptions {
-            exclusive: true,
-            auto_delete: true,
-            ..Default::default()
-        };
+        let mut arguments = FieldTable::default();
+        arguments.insert(
+            "x-expires".into(),
+            AMQPValue::LongLongInt(
+                i64::try_from(self.settings.queue_expires.as_millis()).unwrap_or(i64::MAX),
+            ),
+        );
+        arguments.insert(
+            "x-max-length".into(),
+            AMQPValue::LongLongInt(QUEUE_MAX_LENGTH),
+        );
         consume
-            .queue_declare(queue.as_str().into(), options, FieldTable::default())
+            .queue_declare(
+                queue.as_str().into(),
+                QueueDeclareOptions::default(),
+                arguments,
+            )
             .await
             .map_err(broker::Error::from)?;
         let link_queue = queue.clone();
@@ -211,6 +248,19 @@ impl FanoutRunner {
                 &broker::shard_key(shard),
             )
             .await?;
+        }
+        // Unbinding what a fresh queue never had is harmless.
+        for room in &self.left_while_away.rooms {
+            if !self.hosting.hosts(room) {
+                let key = room_key(*room);
+                unbind(&consume, &queue, &self.settings.exchanges.ephemeral, &key).await?;
+            }
+        }
+        for shard in &self.left_while_away.shards {
+            if !self.hosting.binds_shard(*shard) {
+                let key = broker::shard_key(*shard);
+                unbind(&consume, &queue, &self.settings.exchanges.events, &key).await?;
+            }
         }
         consume
             .basic_qos(PREFETCH, BasicQosOptions::default())

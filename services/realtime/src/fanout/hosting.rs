@@ -2,7 +2,7 @@
 //! ephemeral exchange while it has a local member, and its shard's key on the durable exchange while at
 //! least one hosted room falls in that shard.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use broker::EventShards;
 use uuid::Uuid;
@@ -82,6 +82,10 @@ impl Hosting {
         self.rooms.contains_key(room)
     }
 
+    pub(super) fn binds_shard(&self, shard: u16) -> bool {
+        self.per_shard.contains_key(&shard)
+    }
+
     pub(super) fn rooms(&self) -> impl Iterator<Item = &Uuid> {
         self.rooms.keys()
     }
@@ -96,6 +100,30 @@ impl Hosting {
 
     pub(super) fn shard_count(&self) -> usize {
         self.per_shard.len()
+    }
+}
+
+/// What rooms left while the broker was away unbound: a queue that outlived its connection may still
+/// hold those bindings, removed on reconnection unless a room or shard is in use again by then.
+#[derive(Debug, Default)]
+pub(super) struct LeftWhileAway {
+    pub rooms: HashSet<Uuid>,
+    pub shards: HashSet<u16>,
+}
+
+impl LeftWhileAway {
+    pub(super) fn remember(&mut self, room: Uuid, change: Change) {
+        if change.room {
+            self.rooms.insert(room);
+        }
+        if let Some(shard) = change.shard {
+            self.shards.insert(shard);
+        }
+    }
+
+    pub(super) fn clear(&mut self) {
+        self.rooms.clear();
+        self.shards.clear();
     }
 }
 

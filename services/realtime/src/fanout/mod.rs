@@ -1,6 +1,7 @@
 //! The RabbitMQ side of the realtime service.
 //!
-//! Each instance has one connection and one exclusive queue. While a conversation has at least one socket
+//! Each instance has one connection and one queue of its own (kept by the broker for a while after a lost
+//! connection: `FanoutSettings::queue_expires`). While a conversation has at least one socket
 //! in its room on this instance (bound when the room gains its first local member, before that member's
 //! join is acknowledged; unbound when it loses its last), the queue is bound to the room's own key
 //! `conversation.<id>.#` on the ephemeral exchange, and to its shard's key `shard.<n>` on the durable
