@@ -39,6 +39,9 @@ pub struct RealtimeConfig {
     pub presence_heartbeat: Duration,
     /// How long an instance may stay silent before its users are taken offline (`PRESENCE_EXPIRY_MS`).
     pub presence_expiry: Duration,
+    /// How long the broker keeps this instance's event queue once its connection is lost
+    /// (`EVENT_QUEUE_EXPIRES_MS`).
+    pub event_queue_expires: Duration,
 }
 
 /// The rate variables of client events, with their defaults: each event names one in its descriptor
@@ -107,6 +110,18 @@ impl SocketLimits {
     }
 }
 
+/// The broker refuses a queue expiry of zero.
+fn event_queue_expires(env: &Env) -> Result<Duration, platform::Error> {
+    let millis: u64 = env.parse_or("EVENT_QUEUE_EXPIRES_MS", 30_000)?;
+    if millis == 0 {
+        return Err(platform::Error::Invalid {
+            name: "EVENT_QUEUE_EXPIRES_MS",
+            reason: "must be above 0".to_owned(),
+        });
+    }
+    Ok(Duration::from_millis(millis))
+}
+
 impl RealtimeConfig {
     pub fn from_env(env: &Env) -> Result<Self, platform::Error> {
         let environment = env.environment()?;
@@ -148,6 +163,7 @@ impl RealtimeConfig {
             socket_limits: SocketLimits::from_env(env)?,
             presence_heartbeat,
             presence_expiry,
+            event_queue_expires: event_queue_expires(env)?,
         })
     }
 }

@@ -1,6 +1,6 @@
 //! The task that owns this instance's RabbitMQ connection, queue, bindings and room counts.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::Poll;
@@ -10,9 +10,9 @@ use broker::Exchanges;
 use broker::lapin::message::Delivery;
 use broker::lapin::options::{
     BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, BasicQosOptions, QueueBindOptions,
-    QueueDeclareOptions,
+    QueueDeclareOptions, QueueDeleteOptions,
 };
-use broker::lapin::types::FieldTable;
+use broker::lapin::types::{AMQPValue, FieldTable};
 use broker::lapin::{Channel, Connection, Consumer};
 use futures::stream::FuturesUnordered;
 use futures::{FutureExt, StreamExt};
@@ -32,6 +32,12 @@ pub struct FanoutSettings {
     pub url: String,
     pub exchanges: Exchanges,
     pub instance_id: String,
+    /// How long the broker keeps this instance's queue, and routes events into it, once no connection
+    /// consumes it. A connection lost for less than this finds every event routed meanwhile waiting in
+    /// the queue when it comes back, edits, deletions and receipts included (messages could be refilled
+    /// from the store, those could not). An instance that dies leaves a queue the broker drops after
+    /// this long.
+    pub queue_expires: Duration,
 }
 
 /// How many deliveries may be in flight to this instance before it acknowledges some.
@@ -41,6 +47,9 @@ const PREFETCH: u16 = 512;
 const ACK_BATCH: usize = 64;
 /// Event ids remembered for de-duplication.
 const DEDUP_WINDOW: usize = 50_000;
+/// Most events the queue holds while nobody consumes it (the oldest are dropped beyond): bounds what a dead
+/// instance's queue costs the broker. Messages dropped this way are refilled from the store.
+const QUEUE_MAX_LENGTH: i64 = 100_000;
 
 /// Starts the task; returns the handle for handlers and the task to await at shutdown.
 pub fn spawn(settings: FanoutSettings, stop: CancellationToken) -> (Fanout, FanoutRunner) {
@@ -55,6 +64,7 @@ pub fn spawn(settings: FanoutSettings, stop: CancellationToken) -> (Fanout, Fano
         rooms: HashMap::new(),
         hosted: hosted.clone(),
         recent: RecentIds::new(DEDUP_WINDOW),
+        left_while_away: HashSet::new(),
     };
     (
         Fanout {
@@ -78,6 +88,9 @@ pub struct FanoutRunner {
     /// `rooms.len()`, for [`Fanout::hosted_rooms`].
     hosted: Arc<AtomicUsize>,
     recent: RecentIds,
+    /// Rooms left while disconnected: their bindings may survive in the queue, and are removed on
+    /// reconnection.
+    left_while_away: HashSet<Uuid>,
 }
 
 /// One connection's channels, consumer and queue.
@@ -99,11 +112,20 @@ impl FanoutRunner {
         loop {
             match self.connect().await {
                 Ok(link) => {
+                    self.left_while_away.clear();
                     tracing::info!(queue = %link.queue, rooms = self.rooms.len(), "consuming events from RabbitMQ");
                     backoff = Duration::from_millis(100);
-                    // Bound again: what was routed while the queue was gone is read from the store.
+                    // Bound again: what was routed while the queue was gone (if the broker dropped it) is
+                    // read from the store.
                     deliver.rebound();
                     let outcome = self.serve(&link, &deliver).await;
+                    if outcome.is_ok() {
+                        // Stopping for good: nobody will come back for what the queue would keep.
+                        let _ = link
+                            .consume
+                            .queue_delete(link.queue.as_str().into(), QueueDeleteOptions::default())
+                            .await;
+                    }
                     let _ = link.connection.close(200, "shutting down".into()).await;
                     match outcome {
                         Ok(()) => return,
@@ -141,7 +163,9 @@ impl FanoutRunner {
                 let _ = bound.send(());
             }
             Command::Leave { room } => {
-                self.decrement(room);
+                if self.decrement(room) {
+                    self.left_while_away.insert(room);
+                }
             }
             Command::Flush { done } => {
                 let _ = done.send(());
@@ -182,14 +206,26 @@ impl FanoutRunner {
             .map_err(broker::Error::from)?;
         broker::declare_events(&consume, &self.settings.exchanges).await?;
         broker::declare_ephemeral(&consume, &self.settings.exchanges).await?;
+        // Named after this process (a fresh id per start), so nobody else consumes it; not exclusive, so
+        // that it outlives a lost connection (see `FanoutSettings::queue_expires`).
         let queue = format!("realtime.{}", self.settings.instance_id);
-        let options = QueueDeclareOptions {
-            exclusive: true,
-            auto_delete: true,
-            ..Default::default()
-        };
+        let mut arguments = FieldTable::default();
+        arguments.insert(
+            "x-expires".into(),
+            AMQPValue::LongLongInt(
+                i64::try_from(self.settings.queue_expires.as_millis()).unwrap_or(i64::MAX),
+            ),
+        );
+        arguments.insert(
+            "x-max-length".into(),
+            AMQPValue::LongLongInt(QUEUE_MAX_LENGTH),
+        );
         consume
-            .queue_declare(queue.as_str().into(), options, FieldTable::default())
+            .queue_declare(
+                queue.as_str().into(),
+                QueueDeclareOptions::default(),
+                arguments,
+            )
             .await
             .map_err(broker::Error::from)?;
         let link_queue = queue.clone();
@@ -202,6 +238,12 @@ impl FanoutRunner {
         .await?;
         for room in self.rooms.keys() {
             self.bind_room(&consume, &queue, *room).await?;
+        }
+        // Unbinding what a fresh queue never had is harmless.
+        for room in &self.left_while_away {
+            if !self.rooms.contains_key(room) {
+                self.unbind_room(&consume, &queue, *room).await?;
+            }
         }
         consume
             .basic_qos(PREFETCH, BasicQosOptions::default())
