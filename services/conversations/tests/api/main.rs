@@ -12,5 +12,6 @@ mod idempotency;
 mod messages;
 mod read_state;
 mod replicas;
+mod send_checks;
 mod sequence;
 mod user_deleted;
