@@ -3,7 +3,7 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use broker::Exchanges;
+use broker::{EventShards, Exchanges};
 use platform::rate::{Rate, RateLimits};
 use platform::service::Limits;
 use platform::telemetry::LogFormat;
@@ -23,6 +23,9 @@ pub struct RealtimeConfig {
     pub revocations_load_timeout: Duration,
     pub rabbitmq_url: SecretString,
     pub exchanges: Exchanges,
+    /// `EVENT_SHARDS`: the shards durable events are published to; the same on every replica of
+    /// conversations and realtime.
+    pub event_shards: EventShards,
     /// `None`: every origin may connect (browsers polling from another origin need this).
     pub cors_origins: Option<Vec<String>>,
     /// The largest Socket.IO packet a client may send; a larger one closes that client's connection.
@@ -152,6 +155,7 @@ impl RealtimeConfig {
                 .secret("RABBITMQ_URL", "RABBITMQ_URL_FILE")?
                 .unwrap_or_else(|| SecretString::from("amqp://guest:guest@127.0.0.1:5672/%2f")),
             exchanges: broker::exchanges_from(|name, default| env.string_or(name, default)),
+            event_shards: EventShards::from_env(|name, default| env.parse_or(name, default))?,
             cors_origins: env.cors_origins()?,
             // A 10,000-character message fits with its JSON envelope, even with every character escaped
             // (6 bytes each); a larger packet only makes the server buffer and parse more.

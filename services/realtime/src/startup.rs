@@ -103,6 +103,7 @@ impl Service for Application {
         let settings = FanoutSettings {
             url: config.rabbitmq_url.expose_secret().to_owned(),
             exchanges: config.exchanges.clone(),
+            shards: config.event_shards,
             instance_id: instance_id.clone(),
             queue_expires: config.event_queue_expires,
         };
