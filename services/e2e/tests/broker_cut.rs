@@ -7,12 +7,12 @@
 use std::time::Duration;
 
 use e2e::JWT_SECRET;
+use e2e::chat;
 use e2e::users::{self, User};
 use junqo_proto::conversations::v1::conversations_service_client::ConversationsServiceClient;
 use junqo_proto::conversations::v1::messages_service_client::MessagesServiceClient;
 use junqo_proto::conversations::v1::{
-    CreateConversationRequest, CreateMessageRequest, MessageRef, ParticipantsRequest,
-    UpdateMessageRequest,
+    CreateMessageRequest, MessageRef, ParticipantsRequest, UpdateMessageRequest,
 };
 use serde_json::json;
 use testkit::sio::{self, Incoming};
@@ -67,29 +67,11 @@ async fn start(queue_expires_ms: u64) -> Stack {
 }
 
 async fn conversation(stack: &Stack, owner: &User, others: &[&User]) -> String {
-    ConversationsServiceClient::new(stack.channel.clone())
-        .create_conversation(owner.call(CreateConversationRequest {
-            participant_ids: others.iter().map(|u| u.id.to_string()).collect(),
-            ..Default::default()
-        }))
-        .await
-        .expect("created")
-        .into_inner()
-        .id
+    chat::conversation(&stack.channel, owner, others).await
 }
 
-/// Sends one message; its `seq` once acknowledged.
 async fn send(stack: &Stack, who: &User, room: &str, content: String) -> i64 {
-    MessagesServiceClient::new(stack.channel.clone())
-        .create_message(who.call(CreateMessageRequest {
-            conversation_id: room.to_owned(),
-            content,
-            client_message_id: None,
-        }))
-        .await
-        .expect("acknowledged")
-        .into_inner()
-        .seq
+    chat::send(&stack.channel, who, room, content).await
 }
 
 async fn member(
@@ -97,41 +79,7 @@ async fn member(
     who: &User,
     room: &str,
 ) -> (sio::Client, UnboundedReceiver<Incoming>) {
-    let (client, events) = sio::connect(&stack.realtime_url, &who.token)
-        .await
-        .expect("connected");
-    let ack = client
-        .ask("joinRoom", json!({ "conversationId": room }))
-        .await
-        .expect("ack");
-    assert_eq!(ack["success"], true, "{ack}");
-    (client, events)
-}
-
-/// The `seq` of every `receiveMessage`, in arrival order, until `last` arrives.
-async fn received_until(events: &mut UnboundedReceiver<Incoming>, last: i64) -> Vec<i64> {
-    let mut seqs = Vec::new();
-    let outcome = tokio::time::timeout(WAIT, async {
-        while let Some((name, body)) = events.recv().await {
-            if name == "receiveMessage" {
-                let seq = body["seq"].as_i64().expect("a seq");
-                seqs.push(seq);
-                if seq == last {
-                    return true;
-                }
-            }
-        }
-        false
-    })
-    .await;
-    assert_eq!(
-        outcome,
-        Ok(true),
-        "seq {last} within {WAIT:?}; received {} messages, the last {:?}",
-        seqs.len(),
-        seqs.last()
-    );
-    seqs
+    chat::member(&stack.realtime_url, who, room).await
 }
 
 /// Sends for `during`, one message every 10 ms (in order); returns the last acknowledged `seq`.
@@ -168,7 +116,7 @@ async fn members_who_stay_connected_receive_every_message_once_in_order_through_
 
     for events in [&mut bob_events, &mut carol_events] {
         assert_eq!(
-            received_until(events, after).await,
+            chat::received_until(events, &room, after, WAIT).await,
             (1..=after).collect::<Vec<_>>(),
             "every acknowledged message, once, in seq order"
         );
@@ -183,7 +131,7 @@ async fn a_participant_removed_while_the_broker_was_away_stops_receiving_after_t
     let (_bob, mut bob_events) = member(&stack, bob, &room).await;
     let (carol_client, mut carol_events) = member(&stack, carol, &room).await;
     let first = send(&stack, alice, &room, "before".into()).await;
-    received_until(&mut carol_events, first).await;
+    chat::received_until(&mut carol_events, &room, first, WAIT).await;
 
     stack.proxy.cut();
     // The removal event is routed while realtime's queue is gone (it expires within the cut): it never
@@ -222,7 +170,7 @@ async fn a_participant_removed_while_the_broker_was_away_stops_receiving_after_t
     assert!(left, "Carol is taken out of the room");
 
     let marker = send(&stack, alice, &room, "after".into()).await;
-    received_until(&mut bob_events, marker).await;
+    chat::received_until(&mut bob_events, &room, marker, WAIT).await;
     // Anything emitted to Carol before Bob got the marker is queued on her socket before this ack.
     let ack = carol_client
         .ask("getOnlineUsers", json!({}))
@@ -278,7 +226,7 @@ async fn edits_and_deletions_made_during_a_short_broker_cut_reach_members_who_st
             .into_inner();
         ids.push(sent.id);
     }
-    received_until(&mut bob_events, 2).await;
+    chat::received_until(&mut bob_events, &room, 2, WAIT).await;
 
     stack.proxy.cut();
     messages

@@ -6,15 +6,10 @@
 use std::time::Duration;
 
 use e2e::JWT_SECRET;
-use e2e::users::{self, User};
+use e2e::chat;
+use e2e::users;
 use futures::future::join_all;
-use junqo_proto::conversations::v1::conversations_service_client::ConversationsServiceClient;
-use junqo_proto::conversations::v1::messages_service_client::MessagesServiceClient;
-use junqo_proto::conversations::v1::{CreateConversationRequest, CreateMessageRequest};
-use serde_json::json;
-use testkit::sio::{self, Incoming};
 use testkit::{Services, TcpProxy, TestBroker, TestDatabase};
-use tokio::sync::mpsc::UnboundedReceiver;
 use tonic::transport::Channel;
 
 const WAIT: Duration = Duration::from_secs(60);
@@ -64,61 +59,6 @@ async fn start() -> Stack {
     }
 }
 
-async fn conversation(stack: &Stack, owner: &User, other: &User) -> String {
-    ConversationsServiceClient::new(stack.channel.clone())
-        .create_conversation(owner.call(CreateConversationRequest {
-            participant_ids: vec![other.id.to_string()],
-            ..Default::default()
-        }))
-        .await
-        .expect("created")
-        .into_inner()
-        .id
-}
-
-async fn send(stack: &Stack, who: &User, room: &str, content: String) -> i64 {
-    MessagesServiceClient::new(stack.channel.clone())
-        .create_message(who.call(CreateMessageRequest {
-            conversation_id: room.to_owned(),
-            content,
-            client_message_id: None,
-        }))
-        .await
-        .expect("acknowledged")
-        .into_inner()
-        .seq
-}
-
-/// The `seq` of every `receiveMessage` of `room`, in arrival order, until `last` arrives.
-async fn received_until(
-    events: &mut UnboundedReceiver<Incoming>,
-    room: &str,
-    last: i64,
-) -> Vec<i64> {
-    let mut seqs = Vec::new();
-    let outcome = tokio::time::timeout(WAIT, async {
-        while let Some((name, body)) = events.recv().await {
-            if name == "receiveMessage" && body["conversationId"] == room {
-                let seq = body["seq"].as_i64().expect("a seq");
-                seqs.push(seq);
-                if seq == last {
-                    return true;
-                }
-            }
-        }
-        false
-    })
-    .await;
-    assert_eq!(
-        outcome,
-        Ok(true),
-        "seq {last} within {WAIT:?}; received {} messages, the last {:?}",
-        seqs.len(),
-        seqs.last()
-    );
-    seqs
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn members_receive_every_message_once_in_order_when_the_publisher_loses_the_broker_mid_batch()
 {
@@ -128,17 +68,9 @@ async fn members_receive_every_message_once_in_order_when_the_publisher_loses_th
     let mut rooms = Vec::new();
     let mut members = Vec::new();
     for member in &people[..ROOMS] {
-        let room = conversation(&stack, sender, member).await;
-        let (client, events) = sio::connect(&stack.realtime_url, &member.token)
-            .await
-            .expect("connected");
-        let ack = client
-            .ask("joinRoom", json!({ "conversationId": room }))
-            .await
-            .expect("ack");
-        assert_eq!(ack["success"], true, "{ack}");
+        let room = chat::conversation(&stack.channel, sender, &[member]).await;
+        members.push(chat::member(&stack.realtime_url, member, &room).await);
         rooms.push(room);
-        members.push((client, events));
     }
 
     // Every room at once, so the publisher's wakes carry events of several rooms per shard; the
@@ -151,7 +83,7 @@ async fn members_receive_every_message_once_in_order_when_the_publisher_loses_th
                 if r == 0 && i == PER_ROOM / 2 {
                     stack.proxy.cut();
                 }
-                last = send(stack, sender, room, format!("message {i}")).await;
+                last = chat::send(&stack.channel, sender, room, format!("message {i}")).await;
             }
             last
         }
@@ -162,7 +94,7 @@ async fn members_receive_every_message_once_in_order_when_the_publisher_loses_th
     for ((room, last), (_client, events)) in rooms.iter().zip(&last).zip(&mut members) {
         assert_eq!(*last, PER_ROOM);
         assert_eq!(
-            received_until(events, room, *last).await,
+            chat::received_until(events, room, *last, WAIT).await,
             (1..=*last).collect::<Vec<_>>(),
             "every acknowledged message of {room}, once, in seq order"
         );
