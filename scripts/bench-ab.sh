@@ -24,28 +24,10 @@ first_dir=${builds[0]#*=}
 : "${SECONDS_MEASURED:=30}"
 : "${CONVERSATIONS:=100}"
 : "${MEMBERS:=2}"
-: "${PG_ADMIN_USER:=postgres}"
 template=junqo_bench_template
 users="$OUT/users.txt"
 mkdir -p "$OUT"
-admin() { psql -h "$DATABASE_HOST" -p "$DATABASE_PORT" -U "$PG_ADMIN_USER" -d postgres -tAq -v ON_ERROR_STOP=1 "$@"; }
-
-stack_pid=
-stop_stack() {
-  [ -n "$stack_pid" ] || return 0
-  kill -TERM "$stack_pid" 2>/dev/null || true
-  wait "$stack_pid" 2>/dev/null || true
-  stack_pid=
-}
-trap stop_stack EXIT INT TERM
-
-start_stack() { # bin-dir database
-  BIN_DIR=$1 DATABASE_NAME=$2 LOGS="$OUT/logs" scripts/bench-stack.sh &
-  stack_pid=$!
-  for port in 51051 51052 4001 4000; do
-    wait_for_port 127.0.0.1 "$port" 60 || die "the stack did not start (logs: $OUT/logs)"
-  done
-}
+source scripts/bench-lib.sh
 
 bench() { # extra args...
   # The count is taken once the lock is held: other stacks (tests) may run until then.

@@ -1,5 +1,6 @@
 //! `grpc-send`: message inserts through the conversations service alone (no gateway, no sockets), to
-//! measure the write path: membership check, batching writer, commit, outbox and publish.
+//! measure the write path: the batching writer (membership check, commit, outbox), the answer and the
+//! publish, with the CPU each process spent over the measured window.
 
 use std::time::{Duration, Instant};
 
@@ -7,7 +8,7 @@ use junqo_proto::conversations::v1::CreateMessageRequest;
 use junqo_proto::conversations::v1::messages_service_client::MessagesServiceClient;
 
 use crate::report::{ms, percentiles, print_memory};
-use crate::{BenchError, setup};
+use crate::{BenchError, cpu, setup};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -34,6 +35,7 @@ pub async fn run(args: Args) -> Result<(), BenchError> {
 
     let deadline = Instant::now() + Duration::from_secs(args.seconds);
     let started = Instant::now();
+    let cpu_before = cpu::snapshot();
     let workers = (0..args.concurrency).map(|worker| {
         let mut client = MessagesServiceClient::new(conversations.clone());
         let (ids, users) = (&ids, &users);
@@ -61,6 +63,7 @@ pub async fn run(args: Args) -> Result<(), BenchError> {
     });
     let results = futures::future::join_all(workers).await;
     let elapsed = started.elapsed();
+    let cpu_used = cpu::usage(&cpu_before, &cpu::snapshot());
     let errors: u64 = results.iter().map(|(_, e)| e).sum();
     let mut latencies: Vec<Duration> = results.into_iter().flat_map(|(l, _)| l).collect();
     let stored = latencies.len();
@@ -83,6 +86,7 @@ pub async fn run(args: Args) -> Result<(), BenchError> {
         ms(p99),
         ms(max)
     );
+    cpu::print(&cpu_used, stored as u64, "message stored");
     print_memory(&["auth", "conversations"]);
     Ok(())
 }

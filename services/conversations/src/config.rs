@@ -3,7 +3,7 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use broker::Exchanges;
+use broker::{EventShards, Exchanges};
 use platform::service::Limits;
 use platform::telemetry::LogFormat;
 use platform::{DatabaseSettings, Env, Environment};
@@ -26,6 +26,9 @@ pub struct ConversationsConfig {
     /// Holds the broker's credentials, hence secret.
     pub rabbitmq_url: SecretString,
     pub exchanges: Exchanges,
+    /// `EVENT_SHARDS`: the shards events are published to; the same on every replica of conversations
+    /// and realtime.
+    pub event_shards: EventShards,
     pub relay_interval: Duration,
     pub relay_grace: Duration,
     /// `CONVERSATION_MAX_PARTICIPANTS`: participants one conversation may have.
@@ -59,6 +62,7 @@ impl ConversationsConfig {
                 .secret("RABBITMQ_URL", "RABBITMQ_URL_FILE")?
                 .unwrap_or_else(|| SecretString::from(DEFAULT_RABBITMQ_URL)),
             exchanges: broker::exchanges_from(|name, default| env.string_or(name, default)),
+            event_shards: EventShards::from_env(|name, default| env.parse_or(name, default))?,
             relay_interval: Duration::from_millis(env.parse_or("OUTBOX_RELAY_INTERVAL_MS", 1000)?),
             relay_grace: Duration::from_millis(env.parse_or("OUTBOX_RELAY_GRACE_MS", 2000)?),
             max_participants: env

@@ -76,6 +76,7 @@ impl Service for Application {
             exchanges: config.exchanges.clone(),
             relay_interval: config.relay_interval,
             relay_grace: config.relay_grace,
+            shards: config.event_shards,
         };
         let (publisher, publisher_task) =
             EventPublisher::spawn(settings, pool.clone(), stop_publisher.clone());

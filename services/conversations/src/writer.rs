@@ -1,14 +1,23 @@
 //! The message writer: the hot path of the product.
 //!
 //! Every new message goes through one task that commits whatever has queued up while the previous
-//! transaction was committing, as one transaction: one `UPDATE` reserves sequence numbers and times for
-//! every conversation in the batch, one `INSERT` stores the messages, one more their outbox events. A
-//! Postgres commit is the largest single cost per message, so under load the cost is shared by the whole
-//! batch, while a lone message still commits at once (a batch of one).
+//! transaction was committing, as one transaction: `BEGIN` with the lock of every conversation row of the
+//! batch (one round trip), one statement that checks and stores every message of the batch, one that
+//! inserts their outbox events, and `COMMIT`. A Postgres commit is the largest single cost per message, so
+//! under load the cost is shared by the whole batch, while a lone message still commits at once (a batch
+//! of one).
 //!
-//! If a batch fails (a conversation deleted meanwhile, a retry racing its original on another replica, a
-//! deadlock with another replica's batch) each of its messages is retried alone, so one bad message never
-//! fails the others.
+//! Whether a sender may send is decided here, in the batch's statement, not by the caller: the sender
+//! takes part in the conversation (admins too: an admin who is not a participant cannot send), the
+//! conversation still exists, and it is not a conversation of two kept apart by a block. The statement
+//! runs under the conversation rows' locks and takes its snapshot after them, so a participant removed, a
+//! conversation deleted or a block made (each of which locks the conversation rows) before the batch
+//! commits is seen, and cannot slip a message in; one made after waits for the commit. A refused message
+//! is answered NotFound (not a participant, or no such conversation) or Forbidden (kept apart) and takes
+//! no sequence number; the others of the batch are stored all the same.
+//!
+//! If a batch fails (a retry racing its original on another replica, a deadlock, a row Postgres refuses)
+//! each of its messages is retried alone, so one bad message never fails the others.
 //!
 //! A message is stored if and only if its sender is told so, as far as the writer can know:
 //! - Callers get their answer only after the commit: an acknowledged message is stored.
@@ -28,12 +37,11 @@
 //!   and the caller saw an error; `conversations_messages_stored_unanswered_total` counts the cases the
 //!   writer sees (the caller gone when the answer is sent).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Duration as StdDuration;
 
-use chrono::Duration;
 use sqlx::PgPool;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
@@ -41,10 +49,12 @@ use tokio::time::{Instant, timeout_at};
 use uuid::Uuid;
 
 use crate::ConversationsError;
+use crate::access::may_send;
 use crate::domain::MessageContent;
 use crate::events::{self, publisher::EventPublisher};
+use crate::store::messages::{Submitted, Verdict};
 use crate::store::outbox::{Claim, OutboxEvent};
-use crate::store::{self, MessageRow, messages::Reservation};
+use crate::store::{self, MessageRow};
 
 /// Large enough to amortise a commit, small enough to keep one transaction short.
 const MAX_BATCH: usize = 256;
@@ -56,7 +66,7 @@ pub const COMMIT_MARGIN: StdDuration = StdDuration::from_millis(500);
 /// Pause between attempts at finding out a broken commit's outcome while the database is unreachable.
 const SETTLE_PAUSE: StdDuration = StdDuration::from_millis(100);
 
-/// A message to store, already validated and authorised.
+/// A message to store, already validated; the writer checks that its sender may send it.
 #[derive(Debug, Clone)]
 pub struct Draft {
     pub conversation_id: Uuid,
@@ -260,15 +270,7 @@ async fn write_batch(pool: &PgPool, publisher: &EventPublisher, pending: Vec<Pen
     if pending.is_empty() {
         return;
     }
-    let jobs = match answer_retries(pool, pending).await {
-        Ok(jobs) => jobs,
-        Err((error, pending)) => {
-            for p in pending {
-                let _ = p.reply.send(Err(error.duplicate()));
-            }
-            return;
-        }
-    };
+    let jobs = merge_retries(pending);
     let Some((mut jobs, error)) = commit_and_answer(pool, publisher, jobs).await else {
         return;
     };
@@ -288,8 +290,7 @@ async fn write_batch(pool: &PgPool, publisher: &EventPublisher, pending: Vec<Pen
 
 /// What one attempt at committing jobs together came to.
 enum Attempt {
-    /// Committed: each job's outcome (its row, or NotFound when its conversation is gone) and the events
-    /// to publish.
+    /// Committed: each job's outcome (its row, or its refusal) and the events to publish.
     Committed(Prepared),
     /// Failed before `COMMIT` was sent: nothing is stored.
     Failed(ConversationsError),
@@ -303,7 +304,8 @@ enum Attempt {
 struct Prepared {
     outcomes: Vec<Outcome>,
     outbox: Vec<OutboxEvent>,
-    /// The conversations whose rows the transaction locked, and the ids of the messages it inserted.
+    /// The conversations it inserted messages in (their rows locked by the transaction), and the ids of
+    /// the messages it inserted.
     conversations: Vec<Uuid>,
     ids: Vec<Uuid>,
 }
@@ -380,15 +382,26 @@ async fn attempt_on(
     commit_by: Instant,
     answer_by: Instant,
 ) -> (Attempt, bool) {
+    let conversations: Vec<Uuid> = jobs
+        .iter()
+        .map(|job| job.draft.conversation_id)
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
     let begun = timeout_at(commit_by, async {
-        let mut tx = sqlx::Connection::begin(&mut *conn).await?;
-        let prepared = prepare(&mut tx, claim, jobs).await?;
-        Ok::<_, ConversationsError>((tx, prepared))
+        // A failed BEGIN leaves the connection in an unknown state: it is closed.
+        let mut tx = store::messages::begin_locked(&mut *conn, &conversations)
+            .await
+            .map_err(|error| (error, true))?;
+        let prepared = prepare(&mut tx, claim, jobs)
+            .await
+            .map_err(|error| (error, false))?;
+        Ok((tx, prepared))
     })
     .await;
     let (tx, prepared) = match begun {
         Err(_) => return (Attempt::Late, true),
-        Ok(Err(error)) => return (Attempt::Failed(error), false),
+        Ok(Err((error, broken))) => return (Attempt::Failed(error), broken),
         Ok(Ok(begun)) => begun,
     };
     // The last moment at which giving up stores nothing: dropping the transaction rolls it back.
@@ -507,48 +520,11 @@ async fn recover_retry(
     found.into_iter().next().map(|(row, _)| row).ok_or(error)
 }
 
-/// Answers messages whose client id was already stored, and merges retries within the batch.
-async fn answer_retries(
-    pool: &PgPool,
-    pending: Vec<Pending>,
-) -> Result<Vec<Job>, (ConversationsError, Vec<Pending>)> {
-    type Key = (Uuid, Uuid, String);
-    let keyed: Vec<(Uuid, Uuid, &str)> = pending
-        .iter()
-        .filter_map(|p| {
-            Some((
-                p.draft.sender_id,
-                p.draft.conversation_id,
-                p.draft.client_message_id.as_deref()?,
-            ))
-        })
-        .collect();
-    let stored: HashMap<Key, MessageRow> = if keyed.is_empty() {
-        HashMap::new()
-    } else {
-        let senders: Vec<Uuid> = keyed.iter().map(|(s, _, _)| *s).collect();
-        let conversations: Vec<Uuid> = keyed.iter().map(|(_, c, _)| *c).collect();
-        let ids: Vec<&str> = keyed.iter().map(|(_, _, id)| *id).collect();
-        // Bounded like everything before a commit: past the last deadline nobody waits for the answer.
-        let latest = pending.iter().map(|p| p.draft.answer_by).max();
-        let lookup = store::messages::find_by_client_ids(pool, &senders, &conversations, &ids);
-        let found = match latest {
-            Some(latest) => timeout_at(latest, lookup)
-                .await
-                .unwrap_or(Err(ConversationsError::NotStored)),
-            None => lookup.await,
-        };
-        match found {
-            Ok(found) => found
-                .into_iter()
-                .map(|(row, client)| ((row.sender_id, row.conversation_id, client), row))
-                .collect(),
-            Err(error) => return Err((error, pending)),
-        }
-    };
-
+/// One job per message, except that retries of one client message id within the batch wait on the first
+/// (a client id stored by an earlier batch is found by the batch's statement).
+fn merge_retries(pending: Vec<Pending>) -> Vec<Job> {
     let mut jobs: Vec<Job> = Vec::with_capacity(pending.len());
-    let mut first_of: HashMap<Key, usize> = HashMap::new();
+    let mut first_of: HashMap<(Uuid, Uuid, String), usize> = HashMap::new();
     for Pending {
         draft,
         reply,
@@ -560,15 +536,8 @@ async fn answer_retries(
             answer_by: draft.answer_by,
             state,
         };
-        let key = draft
-            .client_message_id
-            .clone()
-            .map(|c| (draft.sender_id, draft.conversation_id, c));
-        if let Some(key) = key {
-            if let Some(row) = stored.get(&key) {
-                waiter.send(Ok(row.clone()));
-                continue;
-            }
+        if let Some(client_id) = &draft.client_message_id {
+            let key = (draft.sender_id, draft.conversation_id, client_id.clone());
             if let Some(&index) = first_of.get(&key) {
                 jobs[index].waiters.push(waiter);
                 continue;
@@ -581,94 +550,77 @@ async fn answer_retries(
             waiters: vec![waiter],
         });
     }
-    Ok(jobs)
+    jobs
 }
 
-/// Writes the jobs in the transaction `tx`, up to its commit. Jobs whose conversation no longer exists
-/// get NotFound; the others the row they will have once committed.
+/// The answer to a message its sender may not send: a conversation they do not take part in (or that
+/// does not exist) is not found, as everywhere; a pair kept apart is told so.
+fn refusal(verdict: &Verdict, conversation_id: Uuid) -> Option<ConversationsError> {
+    if !may_send(verdict.is_participant) {
+        Some(ConversationsError::ConversationNotFound(conversation_id))
+    } else if verdict.kept_apart {
+        Some(ConversationsError::Forbidden(
+            "You cannot message this user",
+        ))
+    } else {
+        None
+    }
+}
+
+/// Writes the jobs in the transaction `tx` (begun with their conversations locked), up to its commit:
+/// each job's outcome is its refusal, the message stored before under its client id, or the row it will
+/// have once committed.
 async fn prepare(
     tx: &mut sqlx::PgConnection,
     claim: Claim,
     jobs: &[Job],
 ) -> Result<Prepared, ConversationsError> {
-    // Group by conversation, in id order so that concurrent batches lock rows in one order.
-    let mut groups: BTreeMap<Uuid, Vec<usize>> = BTreeMap::new();
-    for (index, job) in jobs.iter().enumerate() {
-        groups
-            .entry(job.draft.conversation_id)
-            .or_default()
-            .push(index);
-    }
-    let ids: Vec<Uuid> = jobs.iter().map(|job| job.id).collect();
-    let reservations: Vec<Reservation> = groups
+    let submitted: Vec<Submitted<'_>> = jobs
         .iter()
-        .map(|(conversation_id, members)| Reservation {
-            conversation_id: *conversation_id,
-            count: i32::try_from(members.len()).unwrap_or(i32::MAX),
-            last_message_id: ids[*members.last().unwrap_or(&0)],
+        .map(|job| Submitted {
+            id: job.id,
+            conversation_id: job.draft.conversation_id,
+            sender_id: job.draft.sender_id,
+            content: job.draft.content.as_str(),
+            client_message_id: job.draft.client_message_id.as_deref(),
         })
         .collect();
+    let verdicts = store::messages::insert_allowed(tx, &submitted).await?;
+    if verdicts.len() != jobs.len() {
+        return Err(ConversationsError::Internal(
+            "a message of the batch got no verdict".into(),
+        ));
+    }
 
-    let reserved = store::messages::reserve(tx, &reservations).await?;
-
-    let mut outcomes: Vec<Option<Result<MessageRow, ConversationsError>>> =
-        jobs.iter().map(|_| None).collect();
-    let mut rows = Vec::with_capacity(jobs.len());
-    let mut client_ids = Vec::with_capacity(jobs.len());
-    let mut traceparents = Vec::with_capacity(jobs.len());
-    for (conversation_id, members) in &groups {
-        let Some(numbers) = reserved.iter().find(|r| r.id == *conversation_id) else {
-            for &index in members {
-                outcomes[index] = Some(Err(ConversationsError::ConversationNotFound(
-                    *conversation_id,
-                )));
-            }
+    let mut outcomes = Vec::with_capacity(jobs.len());
+    let mut new_events = Vec::new();
+    let mut conversations = BTreeSet::new();
+    let mut ids = Vec::new();
+    for ((job, message), verdict) in jobs.iter().zip(&submitted).zip(&verdicts) {
+        if let Some(refused) = refusal(verdict, message.conversation_id) {
+            outcomes.push(Err(refused));
             continue;
-        };
-        let count = members.len() as i64;
-        for (position, &index) in members.iter().enumerate() {
-            let position = position as i64;
-            let created_at = numbers.last_message_at - Duration::milliseconds(count - 1 - position);
-            let draft = &jobs[index].draft;
-            let row = MessageRow {
-                id: ids[index],
-                conversation_id: *conversation_id,
-                seq: numbers.last_seq - count + 1 + position,
-                sender_id: draft.sender_id,
-                content: draft.content.as_str().to_owned(),
-                created_at,
-                updated_at: created_at,
-            };
-            client_ids.push(draft.client_message_id.as_deref());
-            traceparents.push(draft.traceparent.as_deref());
-            outcomes[index] = Some(Ok(row.clone()));
-            rows.push(row);
         }
+        let Some(row) = verdict.stored(message) else {
+            return Err(ConversationsError::Internal(
+                "an allowed message was not stored".into(),
+            ));
+        };
+        if verdict.inserted {
+            new_events.push(events::message_created(
+                &row,
+                job.draft.traceparent.as_deref(),
+            ));
+            conversations.insert(row.conversation_id);
+            ids.push(row.id);
+        }
+        outcomes.push(Ok(row));
     }
-    if !rows.is_empty() {
-        store::messages::insert_many(tx, &rows, &client_ids).await?;
-    }
-    let new_events = rows
-        .iter()
-        .zip(traceparents)
-        .map(|(row, traceparent)| events::message_created(row, traceparent))
-        .collect();
     let outbox = store::outbox::insert(tx, new_events, claim).await?;
-
-    let outcomes = outcomes
-        .into_iter()
-        .map(|o| {
-            o.unwrap_or_else(|| {
-                Err(ConversationsError::Internal(
-                    "message left unwritten".into(),
-                ))
-            })
-        })
-        .collect();
     Ok(Prepared {
         outcomes,
         outbox,
-        conversations: reserved.iter().map(|r| r.id).collect(),
-        ids: rows.iter().map(|row| row.id).collect(),
+        conversations: conversations.into_iter().collect(),
+        ids,
     })
 }

@@ -4,6 +4,7 @@
 //! [`process`] runs the same services as separate processes instead, for signals and per-process
 //! telemetry.
 
+pub mod chat;
 pub mod process;
 pub mod users;
 

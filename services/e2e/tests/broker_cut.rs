@@ -1,16 +1,18 @@
 //! Realtime's RabbitMQ connection cut (through a TCP proxy) while messages keep being sent: members who
-//! stayed connected still receive every acknowledged message exactly once, in `seq` order (the rooms
-//! are filled from the conversations service after the reconnection), and a participant removed while
-//! the removal event could not arrive stops receiving (memberships are re-checked after it).
+//! stayed connected still receive every acknowledged message exactly once, in `seq` order, and the
+//! edits and deletions made meanwhile (the broker keeps realtime's queue through a short loss); and when
+//! the queue itself was lost, the rooms are filled from the conversations service after the
+//! reconnection and a participant removed meanwhile stops receiving (memberships are re-checked).
 
 use std::time::Duration;
 
 use e2e::JWT_SECRET;
+use e2e::chat;
 use e2e::users::{self, User};
 use junqo_proto::conversations::v1::conversations_service_client::ConversationsServiceClient;
 use junqo_proto::conversations::v1::messages_service_client::MessagesServiceClient;
 use junqo_proto::conversations::v1::{
-    CreateConversationRequest, CreateMessageRequest, ParticipantsRequest,
+    CreateMessageRequest, MessageRef, ParticipantsRequest, UpdateMessageRequest,
 };
 use serde_json::json;
 use testkit::sio::{self, Incoming};
@@ -31,8 +33,9 @@ struct Stack {
     _services: Services,
 }
 
-/// Auth and conversations on the broker itself; realtime through the proxy.
-async fn start() -> Stack {
+/// Auth and conversations on the broker itself; realtime through the proxy, its queue kept by the
+/// broker for `queue_expires_ms` once its connection is gone.
+async fn start(queue_expires_ms: u64) -> Stack {
     let proxy = TcpProxy::start("127.0.0.1:5672".parse().expect("address")).await;
     let db = TestDatabase::create().await;
     let broker = TestBroker::new();
@@ -40,6 +43,9 @@ async fn start() -> Stack {
     services.env.set("RATE_LIMITS", "off");
     services.start::<auth::Application>().await;
     let conversations = services.start::<conversations::Application>().await;
+    services
+        .env
+        .set("EVENT_QUEUE_EXPIRES_MS", queue_expires_ms.to_string());
     services.env.set(
         "RABBITMQ_URL",
         format!("amqp://guest:guest@127.0.0.1:{}/%2f", proxy.port),
@@ -61,29 +67,11 @@ async fn start() -> Stack {
 }
 
 async fn conversation(stack: &Stack, owner: &User, others: &[&User]) -> String {
-    ConversationsServiceClient::new(stack.channel.clone())
-        .create_conversation(owner.call(CreateConversationRequest {
-            participant_ids: others.iter().map(|u| u.id.to_string()).collect(),
-            ..Default::default()
-        }))
-        .await
-        .expect("created")
-        .into_inner()
-        .id
+    chat::conversation(&stack.channel, owner, others).await
 }
 
-/// Sends one message; its `seq` once acknowledged.
 async fn send(stack: &Stack, who: &User, room: &str, content: String) -> i64 {
-    MessagesServiceClient::new(stack.channel.clone())
-        .create_message(who.call(CreateMessageRequest {
-            conversation_id: room.to_owned(),
-            content,
-            client_message_id: None,
-        }))
-        .await
-        .expect("acknowledged")
-        .into_inner()
-        .seq
+    chat::send(&stack.channel, who, room, content).await
 }
 
 async fn member(
@@ -91,41 +79,7 @@ async fn member(
     who: &User,
     room: &str,
 ) -> (sio::Client, UnboundedReceiver<Incoming>) {
-    let (client, events) = sio::connect(&stack.realtime_url, &who.token)
-        .await
-        .expect("connected");
-    let ack = client
-        .ask("joinRoom", json!({ "conversationId": room }))
-        .await
-        .expect("ack");
-    assert_eq!(ack["success"], true, "{ack}");
-    (client, events)
-}
-
-/// The `seq` of every `receiveMessage`, in arrival order, until `last` arrives.
-async fn received_until(events: &mut UnboundedReceiver<Incoming>, last: i64) -> Vec<i64> {
-    let mut seqs = Vec::new();
-    let outcome = tokio::time::timeout(WAIT, async {
-        while let Some((name, body)) = events.recv().await {
-            if name == "receiveMessage" {
-                let seq = body["seq"].as_i64().expect("a seq");
-                seqs.push(seq);
-                if seq == last {
-                    return true;
-                }
-            }
-        }
-        false
-    })
-    .await;
-    assert_eq!(
-        outcome,
-        Ok(true),
-        "seq {last} within {WAIT:?}; received {} messages, the last {:?}",
-        seqs.len(),
-        seqs.last()
-    );
-    seqs
+    chat::member(&stack.realtime_url, who, room).await
 }
 
 /// Sends for `during`, one message every 10 ms (in order); returns the last acknowledged `seq`.
@@ -144,7 +98,8 @@ async fn send_for(stack: &Stack, who: &User, room: &str, during: Duration) -> i6
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn members_who_stay_connected_receive_every_message_once_in_order_through_a_broker_cut() {
-    let stack = start().await;
+    // The queue is gone by the time the connection is back: the rooms are filled from the store.
+    let stack = start(1_000).await;
     let people = users::insert(&stack.db, 3).await;
     let (alice, bob, carol) = (&people[0], &people[1], &people[2]);
     let room = conversation(&stack, alice, &[bob, carol]).await;
@@ -161,7 +116,7 @@ async fn members_who_stay_connected_receive_every_message_once_in_order_through_
 
     for events in [&mut bob_events, &mut carol_events] {
         assert_eq!(
-            received_until(events, after).await,
+            chat::received_until(events, &room, after, WAIT).await,
             (1..=after).collect::<Vec<_>>(),
             "every acknowledged message, once, in seq order"
         );
@@ -169,17 +124,18 @@ async fn members_who_stay_connected_receive_every_message_once_in_order_through_
 }
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_participant_removed_while_the_broker_was_away_stops_receiving_after_the_reconnection() {
-    let stack = start().await;
+    let stack = start(1_000).await;
     let people = users::insert(&stack.db, 3).await;
     let (alice, bob, carol) = (&people[0], &people[1], &people[2]);
     let room = conversation(&stack, alice, &[bob, carol]).await;
     let (_bob, mut bob_events) = member(&stack, bob, &room).await;
     let (carol_client, mut carol_events) = member(&stack, carol, &room).await;
     let first = send(&stack, alice, &room, "before".into()).await;
-    received_until(&mut carol_events, first).await;
+    chat::received_until(&mut carol_events, &room, first, WAIT).await;
 
     stack.proxy.cut();
-    // The removal event is routed while realtime's queue is gone: it never arrives.
+    // The removal event is routed while realtime's queue is gone (it expires within the cut): it never
+    // arrives.
     ConversationsServiceClient::new(stack.channel.clone())
         .remove_participants(alice.call(ParticipantsRequest {
             conversation_id: room.clone(),
@@ -194,16 +150,27 @@ async fn a_participant_removed_while_the_broker_was_away_stops_receiving_after_t
     stack.proxy.restore();
 
     // After the reconnection the room is filled (Bob gets what was sent meanwhile) and Carol's membership
-    // checked again: she leaves the room, and Bob is told.
-    received_until(&mut bob_events, during).await;
-    let left = sio::wait_for(&mut bob_events, WAIT, |(name, body)| {
-        name == "userLeaveRoom" && body["userId"] == carol.id.to_string()
+    // checked again: she leaves the room, and Bob is told. The fill and the check run side by side, so
+    // either may reach Bob first.
+    let (mut filled, mut left) = (false, false);
+    let seen = tokio::time::timeout(WAIT, async {
+        while !(filled && left) {
+            let Some((name, body)) = bob_events.recv().await else {
+                break;
+            };
+            filled |= name == "receiveMessage" && body["seq"] == during;
+            left |= name == "userLeaveRoom" && body["userId"] == carol.id.to_string();
+        }
     })
     .await;
-    assert!(left.is_some(), "Carol is taken out of the room");
+    assert!(
+        seen.is_ok() && filled,
+        "Bob gets the message sent while away"
+    );
+    assert!(left, "Carol is taken out of the room");
 
     let marker = send(&stack, alice, &room, "after".into()).await;
-    received_until(&mut bob_events, marker).await;
+    chat::received_until(&mut bob_events, &room, marker, WAIT).await;
     // Anything emitted to Carol before Bob got the marker is queued on her socket before this ack.
     let ack = carol_client
         .ask("getOnlineUsers", json!({}))
@@ -220,4 +187,66 @@ async fn a_participant_removed_while_the_broker_was_away_stops_receiving_after_t
         !carol_seqs.contains(&marker),
         "Carol, removed, receives nothing more: {carol_seqs:?}"
     );
+}
+
+/// Waits for the socket event `name` about message `id`; its body.
+async fn event_about(
+    events: &mut UnboundedReceiver<Incoming>,
+    name: &str,
+    id: &str,
+) -> serde_json::Value {
+    let found = sio::wait_for(events, WAIT, |(event, body)| {
+        event == name && (body["id"] == id || body["messageId"] == id)
+    })
+    .await;
+    found
+        .map(|(_, body)| body)
+        .unwrap_or_else(|| panic!("{name} for {id} within {WAIT:?}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn edits_and_deletions_made_during_a_short_broker_cut_reach_members_who_stayed_connected() {
+    // The default keeps the queue far longer than the cut.
+    let stack = start(30_000).await;
+    let people = users::insert(&stack.db, 2).await;
+    let (alice, bob) = (&people[0], &people[1]);
+    let room = conversation(&stack, alice, &[bob]).await;
+    let (_bob, mut bob_events) = member(&stack, bob, &room).await;
+    let mut messages = MessagesServiceClient::new(stack.channel.clone());
+    let mut ids = Vec::new();
+    for content in ["to edit", "to delete"] {
+        let sent = messages
+            .create_message(alice.call(CreateMessageRequest {
+                conversation_id: room.clone(),
+                content: content.into(),
+                client_message_id: None,
+            }))
+            .await
+            .expect("acknowledged")
+            .into_inner();
+        ids.push(sent.id);
+    }
+    chat::received_until(&mut bob_events, &room, 2, WAIT).await;
+
+    stack.proxy.cut();
+    messages
+        .update_message(alice.call(UpdateMessageRequest {
+            message_id: ids[0].clone(),
+            content: "edited while away".into(),
+        }))
+        .await
+        .expect("edited");
+    messages
+        .delete_message(alice.call(MessageRef {
+            message_id: ids[1].clone(),
+        }))
+        .await
+        .expect("deleted");
+    // Longer than realtime's first reconnection attempts, shorter than the queue's expiry.
+    tokio::time::sleep(CUT).await;
+    stack.proxy.restore();
+
+    let edited = event_about(&mut bob_events, "messageUpdated", &ids[0]).await;
+    assert_eq!(edited["content"], "edited while away", "{edited}");
+    event_about(&mut bob_events, "messageDeleted", &ids[1]).await;
 }

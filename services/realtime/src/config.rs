@@ -3,7 +3,7 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use broker::Exchanges;
+use broker::{EventShards, Exchanges};
 use platform::rate::{Rate, RateLimits};
 use platform::service::Limits;
 use platform::telemetry::LogFormat;
@@ -23,6 +23,9 @@ pub struct RealtimeConfig {
     pub revocations_load_timeout: Duration,
     pub rabbitmq_url: SecretString,
     pub exchanges: Exchanges,
+    /// `EVENT_SHARDS`: the shards durable events are published to; the same on every replica of
+    /// conversations and realtime.
+    pub event_shards: EventShards,
     /// `None`: every origin may connect (browsers polling from another origin need this).
     pub cors_origins: Option<Vec<String>>,
     /// The largest Socket.IO packet a client may send; a larger one closes that client's connection.
@@ -39,6 +42,9 @@ pub struct RealtimeConfig {
     pub presence_heartbeat: Duration,
     /// How long an instance may stay silent before its users are taken offline (`PRESENCE_EXPIRY_MS`).
     pub presence_expiry: Duration,
+    /// How long the broker keeps this instance's event queue once its connection is lost
+    /// (`EVENT_QUEUE_EXPIRES_MS`).
+    pub event_queue_expires: Duration,
 }
 
 /// The rate variables of client events, with their defaults: each event names one in its descriptor
@@ -107,6 +113,18 @@ impl SocketLimits {
     }
 }
 
+/// The broker refuses a queue expiry of zero.
+fn event_queue_expires(env: &Env) -> Result<Duration, platform::Error> {
+    let millis: u64 = env.parse_or("EVENT_QUEUE_EXPIRES_MS", 30_000)?;
+    if millis == 0 {
+        return Err(platform::Error::Invalid {
+            name: "EVENT_QUEUE_EXPIRES_MS",
+            reason: "must be above 0".to_owned(),
+        });
+    }
+    Ok(Duration::from_millis(millis))
+}
+
 impl RealtimeConfig {
     pub fn from_env(env: &Env) -> Result<Self, platform::Error> {
         let environment = env.environment()?;
@@ -137,6 +155,7 @@ impl RealtimeConfig {
                 .secret("RABBITMQ_URL", "RABBITMQ_URL_FILE")?
                 .unwrap_or_else(|| SecretString::from("amqp://guest:guest@127.0.0.1:5672/%2f")),
             exchanges: broker::exchanges_from(|name, default| env.string_or(name, default)),
+            event_shards: EventShards::from_env(|name, default| env.parse_or(name, default))?,
             cors_origins: env.cors_origins()?,
             // A 10,000-character message fits with its JSON envelope, even with every character escaped
             // (6 bytes each); a larger packet only makes the server buffer and parse more.
@@ -148,6 +167,7 @@ impl RealtimeConfig {
             socket_limits: SocketLimits::from_env(env)?,
             presence_heartbeat,
             presence_expiry,
+            event_queue_expires: event_queue_expires(env)?,
         })
     }
 }

@@ -8,7 +8,8 @@
 //!   [`census`]: what an instance holds right now.
 //! - [`lifecycle`]: a socket's life: admitted, connected (presence), disconnected; the instance's
 //!   departure.
-//! - [`handshake`]: who is connecting (the token from `auth.token`, query `token` or the header).
+//! - [`handshake`]: who is connecting (the token from `auth.token`, query `token` or the header);
+//!   [`head`]: the copy of the request head a socket keeps.
 //! - [`events`]: the client events, one descriptor each in one table, and the adapter that runs them
 //!   (span, metrics, per-user rate limits, ack or error event).
 //! - [`dispatch`]: events from RabbitMQ turned into emits to local sockets.
@@ -36,6 +37,7 @@ pub mod error;
 pub mod events;
 pub mod fanout;
 pub mod handshake;
+pub mod head;
 pub mod hub;
 pub mod lifecycle;
 pub mod liveness;

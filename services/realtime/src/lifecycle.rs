@@ -97,6 +97,7 @@ async fn announce(hub: &Hub, session: &Session) {
                 event_id: Uuid::new_v4().to_string(),
                 occurred_at: None,
                 conversation_id: String::new(),
+                traceparent: String::new(),
                 payload: Some(Payload::Presence(Presence {
                     user_id: session.user_id.to_string(),
                     online,

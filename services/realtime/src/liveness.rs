@@ -118,6 +118,7 @@ fn event(payload: Payload) -> Event {
         event_id: Uuid::new_v4().to_string(),
         occurred_at: None,
         conversation_id: String::new(),
+        traceparent: String::new(),
         payload: Some(payload),
     }
 }

@@ -7,6 +7,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use axum::Router;
+use axum::body::Body;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
@@ -23,6 +24,7 @@ use socketioxide::handler::ConnectHandler;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tonic::transport::Channel;
+use tower::util::MapRequestLayer;
 
 use crate::census::Census;
 use crate::dispatch::Dispatcher;
@@ -36,7 +38,7 @@ use crate::sequencer::Sequencer;
 use crate::tokens::token_watch;
 use crate::typing::Typing;
 use crate::upstream::send_batch::SendBatcher;
-use crate::{RealtimeConfig, handshake, lifecycle, membership};
+use crate::{RealtimeConfig, handshake, head, lifecycle, membership};
 
 /// Outgoing packets buffered per socket before emits to it fail (a client that stops reading).
 const SOCKET_BUFFER: usize = 64;
@@ -102,7 +104,9 @@ impl Service for Application {
         let settings = FanoutSettings {
             url: config.rabbitmq_url.expose_secret().to_owned(),
             exchanges: config.exchanges.clone(),
+            shards: config.event_shards,
             instance_id: instance_id.clone(),
+            queue_expires: config.event_queue_expires,
         };
         let (fanout, runner) = fanout::spawn(settings, stop_fanout.clone());
         let presence = Arc::new(Presence::new(
@@ -189,6 +193,8 @@ impl Service for Application {
             .route("/ready", get(ready))
             .with_state(conversations)
             .layer(layer)
+            // Before Socket.IO: the head a socket keeps holds copies, not hyper's read buffer.
+            .layer(MapRequestLayer::new(head::compact::<Body>))
             .layer(platform::http::cors(config.cors_origins.as_deref()));
         let listener = platform::service::listen(config.listen).await?;
         Ok(Self {

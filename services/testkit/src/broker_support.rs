@@ -1,7 +1,12 @@
 //! RabbitMQ isolation: each [`TestBroker`] names its own exchanges, deleted when it is dropped. Services
 //! under test get these names through their environment; [`EventTap`]s read what they publish through an
 //! exclusive queue that RabbitMQ removes with the tap's connection.
+//!
+//! The durable exchange carries batches of events routed by shard (`shard.<n>`); a tap takes every
+//! batch and hands over, one at a time, the events whose own key (`conversation.<id>.<kind>`) matches
+//! the pattern it was opened with, so tests can wait for one conversation's events as before.
 
+use std::collections::VecDeque;
 use std::time::Duration;
 
 use broker::Exchanges;
@@ -12,7 +17,7 @@ use broker::lapin::options::{
 use broker::lapin::types::FieldTable;
 use broker::lapin::{Channel, Connection, Consumer};
 use futures::StreamExt;
-use junqo_proto::events::v1::Event;
+use junqo_proto::events::v1::{Event, EventBatch};
 use prost::Message;
 
 pub struct TestBroker {
@@ -24,13 +29,24 @@ pub struct TestBroker {
 #[derive(Debug, Clone)]
 pub struct TapEvent {
     pub event: Event,
+    /// The event's own key, `conversation.<id>.<kind>`.
     pub routing_key: String,
+    /// The key the message carrying it was routed by (`shard.<n>` for a batch).
+    pub amqp_routing_key: String,
+    /// The carrying message's `message_id` property (none on a batch).
     pub message_id: Option<String>,
+    /// Whether the event came inside an `EventBatch`.
+    pub batched: bool,
+    /// The event's own trace context, else the message's `traceparent` header.
     pub traceparent: Option<String>,
     pub persistent: bool,
 }
 
 pub struct EventTap {
+    /// The pattern events are matched against, as a topic binding would be.
+    pattern: String,
+    /// Matching events of a batch not yet handed over.
+    ready: VecDeque<TapEvent>,
     consumer: Consumer,
     _channel: Channel,
     _connection: Connection,
@@ -78,7 +94,8 @@ impl TestBroker {
         (connection, channel)
     }
 
-    /// Receives every event on the durable exchange whose routing key matches `binding` (e.g. `#`).
+    /// Receives every event on the durable exchange whose own key (`conversation.<id>.<kind>`) matches
+    /// the topic pattern `binding` (e.g. `conversation.*.message.created`, or `#`).
     pub async fn tap(&self, binding: &str) -> EventTap {
         let (connection, channel) = self.connect().await;
         broker::declare_events(&channel, &self.exchanges)
@@ -100,7 +117,7 @@ impl TestBroker {
             .queue_bind(
                 queue.name().clone(),
                 self.exchanges.events.as_str().into(),
-                binding.into(),
+                "#".into(),
                 QueueBindOptions::default(),
                 FieldTable::default(),
             )
@@ -116,6 +133,8 @@ impl TestBroker {
             .await
             .expect("consumer starts");
         EventTap {
+            pattern: binding.to_owned(),
+            ready: VecDeque::new(),
             consumer,
             _channel: channel,
             _connection: connection,
@@ -124,26 +143,60 @@ impl TestBroker {
 }
 
 impl EventTap {
-    /// The next event, waiting at most `within`; `None` if none came.
+    /// The next matching event, waiting at most `within`; `None` if none came.
     pub async fn next_within(&mut self, within: Duration) -> Option<TapEvent> {
-        let delivery = tokio::time::timeout(within, self.consumer.next())
-            .await
-            .ok()??;
-        let delivery = delivery.expect("delivery is readable");
-        delivery.ack(BasicAckOptions::default()).await.expect("ack");
-        let event =
-            Event::decode(delivery.data.as_slice()).expect("the body is a junqo.events.v1.Event");
-        Some(TapEvent {
-            event,
-            routing_key: delivery.routing_key.to_string(),
-            message_id: delivery
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            if let Some(event) = self.ready.pop_front() {
+                return Some(event);
+            }
+            let delivery = tokio::time::timeout_at(deadline, self.consumer.next())
+                .await
+                .ok()??;
+            let delivery = delivery.expect("delivery is readable");
+            delivery.ack(BasicAckOptions::default()).await.expect("ack");
+            let batched = delivery
                 .properties
-                .message_id()
+                .kind()
                 .as_ref()
-                .map(ToString::to_string),
-            traceparent: broker::traceparent_of(&delivery.properties),
-            persistent: *delivery.properties.delivery_mode() == Some(2),
-        })
+                .is_some_and(|kind| kind.as_str() == broker::BATCH_TYPE);
+            let events = if batched {
+                EventBatch::decode(delivery.data.as_slice())
+                    .expect("the body is a junqo.events.v1.EventBatch")
+                    .events
+            } else {
+                vec![
+                    Event::decode(delivery.data.as_slice())
+                        .expect("the body is a junqo.events.v1.Event"),
+                ]
+            };
+            let header_trace = broker::traceparent_of(&delivery.properties);
+            for event in events {
+                let kind = event.payload.as_ref().map_or("empty", |p| p.kind());
+                let routing_key = broker::conversation_key(&event.conversation_id, kind);
+                if !topic_matches(&self.pattern, &routing_key) {
+                    continue;
+                }
+                let traceparent = if event.traceparent.is_empty() {
+                    header_trace.clone()
+                } else {
+                    Some(event.traceparent.clone())
+                };
+                self.ready.push_back(TapEvent {
+                    event,
+                    routing_key,
+                    amqp_routing_key: delivery.routing_key.to_string(),
+                    message_id: delivery
+                        .properties
+                        .message_id()
+                        .as_ref()
+                        .map(ToString::to_string),
+                    batched,
+                    traceparent,
+                    persistent: *delivery.properties.delivery_mode() == Some(2),
+                });
+            }
+        }
     }
 
     /// The next event, failing the test if none arrives within ten seconds.
@@ -152,6 +205,23 @@ impl EventTap {
             .await
             .expect("an event arrives within 10 s")
     }
+}
+
+/// Whether `key` matches the topic `pattern` as RabbitMQ would match it: words separated by dots, `*`
+/// one word, `#` zero or more.
+fn topic_matches(pattern: &str, key: &str) -> bool {
+    fn matches(pattern: &[&str], key: &[&str]) -> bool {
+        match pattern.split_first() {
+            None => key.is_empty(),
+            Some((&"#", rest)) => (0..=key.len()).any(|skip| matches(rest, &key[skip..])),
+            Some((&word, rest)) => key.split_first().is_some_and(|(first, tail)| {
+                (word == "*" || word == *first) && matches(rest, tail)
+            }),
+        }
+    }
+    let pattern: Vec<&str> = pattern.split('.').collect();
+    let key: Vec<&str> = key.split('.').collect();
+    matches(&pattern, &key)
 }
 
 impl Drop for TestBroker {
@@ -180,5 +250,35 @@ impl Drop for TestBroker {
             });
         });
         let _ = cleanup.join();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::topic_matches;
+
+    #[test]
+    fn patterns_match_as_topic_bindings_do() {
+        assert!(topic_matches("#", "conversation.a.message.created"));
+        assert!(topic_matches(
+            "conversation.*.message.created",
+            "conversation.a.message.created"
+        ));
+        assert!(topic_matches(
+            "conversation.a.message.*",
+            "conversation.a.message.read"
+        ));
+        assert!(topic_matches(
+            "conversation.a.#",
+            "conversation.a.participants.added"
+        ));
+        assert!(!topic_matches(
+            "conversation.b.#",
+            "conversation.a.message.created"
+        ));
+        assert!(!topic_matches(
+            "conversation.*.message",
+            "conversation.a.message.created"
+        ));
     }
 }

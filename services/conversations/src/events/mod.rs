@@ -2,6 +2,7 @@
 //! into a [`NewEvent`], written to the outbox ([`crate::store::outbox`]) in the change's transaction, and
 //! published by [`publisher`].
 
+mod batch;
 pub mod publisher;
 pub mod user_deleted;
 
@@ -25,6 +26,8 @@ fn build(
         event_id: event_id.to_string(),
         occurred_at: Some(convert::timestamp(Utc::now())),
         conversation_id: conversation_id.to_string(),
+        // In the event itself: a batch carries events of many traces.
+        traceparent: traceparent.unwrap_or_default().to_owned(),
         payload: Some(payload),
     };
     NewEvent {

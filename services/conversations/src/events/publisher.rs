@@ -2,9 +2,13 @@
 //!
 //! Three tasks, so that no database work ever stalls publishing:
 //! - the publisher owns the one AMQP connection of the process. Events arrive right after their
-//!   transaction commits (the fast path) or from the relay. Publishes are pipelined: each is queued on
-//!   the channel in the order it was handed over and the loop moves on without waiting for the frame to
-//!   be written; confirms are awaited concurrently.
+//!   transaction commits (the fast path) or from the relay. Each time it wakes, it takes everything
+//!   queued meanwhile (no timer: under load that is many commits, when idle a single one) and publishes
+//!   it as one message per shard of conversations (`batch.rs`), each shard's messages in the order the
+//!   events were handed over, all on one channel, so every conversation's order holds. One confirm
+//!   settles every outbox row of its message; a nack or a lost confirm leaves them all to the relay.
+//!   Publishes are pipelined: each is queued on the channel and the loop moves on without waiting for
+//!   the frame to be written; confirms are awaited concurrently.
 //! - the deleter removes confirmed rows in batches (one statement for whatever was confirmed meanwhile,
 //!   at most one every `FLUSH_EVERY`).
 //! - the relay covers every way the fast path can fail: every `relay_interval` it claims outbox rows
@@ -21,10 +25,10 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::task::Poll;
 use std::time::Duration;
 
-use broker::Exchanges;
 use broker::lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
 use broker::lapin::types::ShortString;
 use broker::lapin::{Channel, Connection};
+use broker::{EventShards, Exchanges};
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 use sqlx::PgPool;
@@ -33,6 +37,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+use super::batch::{self, ShardMessage};
 use crate::store::outbox::{self, Claim, OutboxEvent};
 
 #[derive(Debug, Clone)]
@@ -41,6 +46,7 @@ pub struct PublisherSettings {
     pub exchanges: Exchanges,
     pub relay_interval: Duration,
     pub relay_grace: Duration,
+    pub shards: EventShards,
 }
 
 /// The handle the writers use; publishing never blocks them.
@@ -51,6 +57,8 @@ pub struct EventPublisher {
 }
 
 const QUEUE: usize = 1024;
+/// Most events taken in one wake: what is queued beyond waits for the next round of messages.
+const MAX_AT_HAND: usize = 4096;
 /// Rows the relay takes per round; a full round goes again at once.
 const RELAY_BATCH: i64 = 1000;
 /// Most confirmed rows deleted by one statement.
@@ -204,8 +212,9 @@ struct Session<'a> {
     awaiting: HashSet<i64>,
 }
 
+/// A message's confirm, with the outbox rows it settles.
 type Confirm =
-    std::pin::Pin<Box<dyn Future<Output = (i64, Result<bool, broker::lapin::Error>)> + Send>>;
+    std::pin::Pin<Box<dyn Future<Output = (Vec<i64>, Result<bool, broker::lapin::Error>)> + Send>>;
 
 impl<'a> Session<'a> {
     fn new(
@@ -234,22 +243,24 @@ impl<'a> Session<'a> {
             tokio::select! {
                 biased;
                 () = stop.cancelled() => break,
-                Some((id, outcome)) = pending.next() => self.settle(id, outcome)?,
+                Some((ids, outcome)) = pending.next() => self.settle(ids, outcome)?,
                 received = receiver.recv() => match received {
-                    Some(events) => self.publish_all(events, &mut pending).await?,
+                    Some(events) => {
+                        let events = at_hand(Vec::new(), events, receiver, from_relay);
+                        self.publish_all(events, &mut pending).await?;
+                    }
                     None => break,
                 },
                 Some(events) = from_relay.recv() => {
-                    metrics::counter!("conversations_events_relayed_total").increment(events.len() as u64);
-                    tracing::info!(count = events.len(), "relaying events left in the outbox");
+                    let events = at_hand(events, Vec::new(), receiver, from_relay);
                     self.publish_all(events, &mut pending).await?;
                 }
             }
         }
         // Stopping: give outstanding confirms a moment so their rows are not republished after a restart.
         let drain = async {
-            while let Some((id, outcome)) = pending.next().await {
-                if self.settle(id, outcome).is_err() {
+            while let Some((ids, outcome)) = pending.next().await {
+                if self.settle(ids, outcome).is_err() {
                     return;
                 }
             }
@@ -260,28 +271,39 @@ impl<'a> Session<'a> {
 
     fn settle(
         &mut self,
-        id: i64,
+        ids: Vec<i64>,
         outcome: Result<bool, broker::lapin::Error>,
     ) -> Result<(), broker::lapin::Error> {
-        self.awaiting.remove(&id);
+        for id in &ids {
+            self.awaiting.remove(id);
+        }
         match outcome {
             Ok(true) => {
-                metrics::counter!("conversations_events_confirmed_total").increment(1);
-                // Stays in hand until deleted. The deleter only ends after this task.
-                let _ = self.confirmed.send(id);
+                metrics::counter!("conversations_events_confirmed_total")
+                    .increment(ids.len() as u64);
+                // Stay in hand until deleted. The deleter only ends after this task.
+                for id in ids {
+                    let _ = self.confirmed.send(id);
+                }
                 Ok(())
             }
             Ok(false) => {
-                metrics::counter!("conversations_events_nacked_total").increment(1);
+                metrics::counter!("conversations_events_nacked_total").increment(ids.len() as u64);
                 tracing::warn!(
-                    outbox_id = id,
-                    "broker refused an event; the relay retries it"
+                    events = ids.len(),
+                    "broker refused a batch of events; the relay retries them"
                 );
-                lock(self.in_hand).remove(&id);
+                let mut in_hand = lock(self.in_hand);
+                for id in &ids {
+                    in_hand.remove(id);
+                }
                 Ok(())
             }
             Err(error) => {
-                lock(self.in_hand).remove(&id);
+                let mut in_hand = lock(self.in_hand);
+                for id in &ids {
+                    in_hand.remove(id);
+                }
                 Err(error)
             }
         }
@@ -295,7 +317,8 @@ impl<'a> Session<'a> {
         }
     }
 
-    /// Queues every event not already in hand, in order, without waiting for any of them to be written.
+    /// Queues every event not already in hand, one message per shard, in order, without waiting for any
+    /// of them to be written.
     async fn publish_all(
         &mut self,
         events: Vec<OutboxEvent>,
@@ -308,48 +331,72 @@ impl<'a> Session<'a> {
                 .filter(|e| in_hand.insert(e.id))
                 .collect()
         };
-        for outbox_event in fresh {
-            let id = outbox_event.id;
-            self.awaiting.insert(id);
-            let mut publish = self.publish(outbox_event);
+        // Awaited from now on, all of them: if the connection fails part-way through, the messages not yet
+        // published are released with the rest (`release_unconfirmed`), not left in hand for ever.
+        self.awaiting.extend(fresh.iter().map(|e| e.id));
+        for message in batch::by_shard(fresh, self.settings.shards) {
+            let ids = message.outbox_ids.clone();
+            let count = ids.len() as u64;
+            let mut publish = self.publish(message);
             // lapin queues the frames (and numbers the confirm) on the first poll, synchronously; polling
             // each publish once here, in turn, keeps the broker's order the order events were handed over
             // while the writes themselves proceed concurrently.
             match futures::poll!(publish.as_mut()) {
-                Poll::Ready(outcome) => self.settle(id, outcome)?,
-                Poll::Pending => pending.push(Box::pin(async move { (id, publish.await) })),
+                Poll::Ready(outcome) => self.settle(ids, outcome)?,
+                Poll::Pending => pending.push(Box::pin(async move { (ids, publish.await) })),
             }
-            metrics::counter!("conversations_events_published_total").increment(1);
+            metrics::counter!("conversations_events_published_total").increment(count);
+            metrics::counter!("conversations_event_messages_published_total").increment(1);
         }
         Ok(())
     }
 
-    /// The publish of one event; resolves to whether the broker took it.
+    /// The publish of one shard's message; resolves to whether the broker took it.
     fn publish(
         &self,
-        outbox_event: OutboxEvent,
+        message: ShardMessage,
     ) -> std::pin::Pin<Box<dyn Future<Output = Result<bool, broker::lapin::Error>> + Send>> {
         let channel = self.channel.clone();
         let exchange: ShortString = self.settings.exchanges.events.as_str().into();
         Box::pin(async move {
-            let event = outbox_event.event;
-            let properties = broker::event_properties(
-                &event.event_id.to_string(),
-                event.traceparent.as_deref(),
-                true,
-            );
             let confirm = channel
                 .basic_publish(
                     exchange,
-                    event.routing_key.as_str().into(),
+                    broker::shard_key(message.shard).as_str().into(),
                     BasicPublishOptions::default(),
-                    &event.payload,
-                    properties,
+                    &message.body,
+                    broker::batch_properties(),
                 )
                 .await?;
             Ok(confirm.await?.is_ack())
         })
     }
+}
+
+/// Everything queued when the publisher wakes, up to [`MAX_AT_HAND`] events: what the relay handed over
+/// first (older rows), then what the writers committed, each in the order it was queued.
+fn at_hand(
+    mut relayed: Vec<OutboxEvent>,
+    mut fresh: Vec<OutboxEvent>,
+    receiver: &mut mpsc::Receiver<Vec<OutboxEvent>>,
+    from_relay: &mut mpsc::Receiver<Vec<OutboxEvent>>,
+) -> Vec<OutboxEvent> {
+    while relayed.len() + fresh.len() < MAX_AT_HAND
+        && let Ok(more) = receiver.try_recv()
+    {
+        fresh.extend(more);
+    }
+    while relayed.len() + fresh.len() < MAX_AT_HAND
+        && let Ok(more) = from_relay.try_recv()
+    {
+        relayed.extend(more);
+    }
+    if !relayed.is_empty() {
+        metrics::counter!("conversations_events_relayed_total").increment(relayed.len() as u64);
+        tracing::info!(count = relayed.len(), "relaying events left in the outbox");
+    }
+    relayed.extend(fresh);
+    relayed
 }
 
 /// Deletes confirmed rows, everything confirmed meanwhile in one statement, until the publisher is gone

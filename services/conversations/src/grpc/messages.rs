@@ -8,7 +8,7 @@ use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
 use super::{Handlers, deadline, traceparent};
-use crate::access::{may_access_conversation, may_change_message, may_mark_read, may_send};
+use crate::access::{may_access_conversation, may_change_message, may_mark_read};
 use crate::domain::{
     Actor, MessageContent, page_limit, parse_client_message_id, parse_id, parse_seq,
 };
@@ -22,6 +22,36 @@ const DEFAULT_HISTORY_LIMIT: u32 = 20;
 const MAX_SINCE_PAGE: u32 = 1000;
 
 impl Handlers {
+    /// Sends one message as `actor`: validates it and hands it to the [`crate::writer`], which checks that
+    /// the actor may send it (in the batch's statement, under the conversation's lock) and stores it.
+    /// The answer is due by `answer_by`.
+    pub(super) async fn create_one(
+        &self,
+        actor: &Actor,
+        request: pb::CreateMessageRequest,
+        traceparent: Option<String>,
+        answer_by: Instant,
+    ) -> Result<pb::Message, Status> {
+        let (conversation_id, content, client_message_id) = validation::all((
+            parse_id(&request.conversation_id, "Conversation ID"),
+            MessageContent::parse(&request.content),
+            parse_client_message_id(request.client_message_id.as_deref()),
+        ))?;
+        let row = self
+            .inner
+            .writer
+            .write(Draft {
+                conversation_id,
+                sender_id: actor.user_id,
+                content,
+                client_message_id,
+                traceparent,
+                answer_by,
+            })
+            .await?;
+        Ok(convert::message(&row, &[]))
+    }
+
     /// The message, and whether the actor takes part in its conversation, if the actor may see it;
     /// NotFound alike when it does not exist.
     pub(super) async fn visible_message(
@@ -66,49 +96,6 @@ impl Handlers {
     }
 }
 
-impl Handlers {
-    /// Stores one new message for `actor`: the whole of CreateMessage after authentication, and of each
-    /// CreateMessages item, so both answer alike.
-    pub(super) async fn send_message(
-        &self,
-        actor: Actor,
-        request: pb::CreateMessageRequest,
-        traceparent: Option<String>,
-        answer_by: Instant,
-    ) -> Result<pb::Message, Status> {
-        let (conversation_id, content, client_message_id) = validation::all((
-            parse_id(&request.conversation_id, "Conversation ID"),
-            MessageContent::parse(&request.content),
-            parse_client_message_id(request.client_message_id.as_deref()),
-        ))?;
-        let access =
-            store::conversations::send_access(self.pool(), conversation_id, actor.user_id).await?;
-        match access {
-            Some((is_participant, _)) if !may_send(is_participant) => {
-                return Err(ConversationsError::ConversationNotFound(conversation_id).into());
-            }
-            None => return Err(ConversationsError::ConversationNotFound(conversation_id).into()),
-            Some((_, true)) => {
-                return Err(ConversationsError::Forbidden("You cannot message this user").into());
-            }
-            Some(_) => {}
-        }
-        let row = self
-            .inner
-            .writer
-            .write(Draft {
-                conversation_id,
-                sender_id: actor.user_id,
-                content,
-                client_message_id,
-                traceparent,
-                answer_by,
-            })
-            .await?;
-        Ok(convert::message(&row, &[]))
-    }
-}
-
 fn with_receipts(rows: &[MessageRow], receipts: &[store::ReceiptRow]) -> Vec<pb::Message> {
     rows.iter()
         .map(|row| convert::message(row, receipts))
@@ -125,7 +112,7 @@ impl MessagesService for Handlers {
         let trace = traceparent(&request);
         let actor = Actor::of(&request)?;
         let message = self
-            .send_message(actor, request.into_inner(), trace, answer_by)
+            .create_one(&actor, request.into_inner(), trace, answer_by)
             .await?;
         Ok(Response::new(message))
     }

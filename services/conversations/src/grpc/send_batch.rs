@@ -1,6 +1,6 @@
 //! `CreateMessages`: many senders' messages in one call (realtime's batched sends). Each item is
 //! authenticated with its own token, given its own deadline and trace, and then goes through
-//! [`Handlers::send_message`], the path of a single `CreateMessage`, so its answer is the one that call
+//! [`Handlers::create_one`], the path of a single `CreateMessage`, so its answer is the one that call
 //! would have had. The items run concurrently: their drafts reach the writer together and share a
 //! commit.
 
@@ -85,7 +85,7 @@ impl Handlers {
             content: item.content,
             client_message_id: item.client_message_id,
         };
-        self.send_message(actor, request, trace, answer_by).await
+        self.create_one(&actor, request, trace, answer_by).await
     }
 }
 

@@ -13,21 +13,38 @@ pub struct BlockRow {
     pub created_at: DateTime<Utc>,
 }
 
-/// Blocks `blocked` for `blocker`; blocking again keeps the first block (and its time).
+/// Blocks `blocked` for `blocker`; blocking again keeps the first block (and its time). The rows of the
+/// conversations the two share are locked first (in id order, as the message writer locks them), so a
+/// message between them is either committed before the block or checked after it: the writer checks
+/// under the same locks.
 pub async fn insert(
     db: &PgPool,
     blocker: Uuid,
     blocked: Uuid,
 ) -> Result<BlockRow, ConversationsError> {
-    Ok(sqlx::query_as(
+    let mut tx = db.begin().await?;
+    sqlx::query(
+        "SELECT 1 FROM conversations WHERE id IN (
+             SELECT mine.conversation_id FROM participants mine
+             JOIN participants theirs ON theirs.conversation_id = mine.conversation_id
+             WHERE mine.user_id = $1 AND theirs.user_id = $2)
+         ORDER BY id FOR SHARE",
+    )
+    .bind(blocker)
+    .bind(blocked)
+    .execute(&mut *tx)
+    .await?;
+    let block = sqlx::query_as(
         "INSERT INTO blocks (blocker_id, blocked_id) VALUES ($1, $2)
          ON CONFLICT (blocker_id, blocked_id) DO UPDATE SET created_at = blocks.created_at
          RETURNING blocker_id, blocked_id, created_at",
     )
     .bind(blocker)
     .bind(blocked)
-    .fetch_one(db)
-    .await?)
+    .fetch_one(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(block)
 }
 
 pub async fn delete(db: &PgPool, blocker: Uuid, blocked: Uuid) -> Result<(), ConversationsError> {

@@ -189,29 +189,6 @@ pub async fn access_grant(
     .await?)
 }
 
-/// What sending needs, in one statement (the hot path): `None` if the conversation does not exist, else
-/// whether `user` takes part in it, and whether it is a conversation of exactly two where one of the two
-/// blocked the other. The count is a one-time filter, so a group conversation probes no blocks.
-pub async fn send_access(
-    db: &PgPool,
-    id: Uuid,
-    user: Uuid,
-) -> Result<Option<(bool, bool)>, ConversationsError> {
-    Ok(sqlx::query_as(
-        "SELECT EXISTS (SELECT 1 FROM participants WHERE conversation_id = $1 AND user_id = $2),
-                EXISTS (SELECT 1 FROM participants o
-                        WHERE o.conversation_id = $1 AND o.user_id <> $2
-                          AND (SELECT count(*) FROM participants n WHERE n.conversation_id = $1) = 2
-                          AND (EXISTS (SELECT 1 FROM blocks WHERE blocker_id = $2 AND blocked_id = o.user_id)
-                               OR EXISTS (SELECT 1 FROM blocks WHERE blocker_id = o.user_id AND blocked_id = $2)))
-         FROM conversations WHERE id = $1",
-    )
-    .bind(id)
-    .bind(user)
-    .fetch_optional(db)
-    .await?)
-}
-
 /// Locks the conversation row for the rest of the transaction and returns its participants, or `None`
 /// if it does not exist.
 pub async fn lock(

@@ -9,84 +9,161 @@ use crate::ConversationsError;
 
 const COLUMNS: &str = "id, conversation_id, seq, sender_id, content, created_at, updated_at";
 
-/// What a batch of new messages reserves in one conversation.
-pub struct Reservation {
-    pub conversation_id: Uuid,
-    pub count: i32,
-    pub last_message_id: Uuid,
+/// Begins a batch's transaction holding the row lock of each of its conversations, in the one round trip
+/// of `BEGIN`. The locks are taken in id order, as every batch takes them, so batches never deadlock with
+/// each other. Every statement run afterwards in the transaction takes its snapshot after the locks were
+/// granted: a change that locks a conversation row (removing a participant, deleting the conversation, a
+/// block between two of its members) has either committed before and is seen, or waits for this
+/// transaction to end. Conversations that do not exist are skipped.
+///
+/// On an error the connection's state is unknown (a failed `BEGIN` leaves no transaction for sqlx to roll
+/// back): close it.
+pub async fn begin_locked<'c>(
+    conn: &'c mut PgConnection,
+    conversations: &[Uuid],
+) -> Result<sqlx::Transaction<'c, sqlx::Postgres>, ConversationsError> {
+    // A simple query cannot bind parameters; uuids print as hex and dashes, nothing to escape.
+    let ids: Vec<String> = conversations.iter().map(Uuid::to_string).collect();
+    let statement = format!(
+        "BEGIN; SELECT 1 FROM conversations WHERE id = ANY('{{{}}}'::uuid[]) ORDER BY id FOR NO KEY UPDATE",
+        ids.join(",")
+    );
+    Ok(sqlx::Connection::begin_with(conn, sqlx::AssertSqlSafe(statement)).await?)
 }
 
-/// The numbers reserved: the conversation's new last sequence number and last message time.
-#[derive(Debug, sqlx::FromRow)]
-pub struct Reserved {
+/// A message of a batch, not yet known to be allowed.
+pub struct Submitted<'a> {
     pub id: Uuid,
-    pub last_seq: i64,
-    pub last_message_at: DateTime<Utc>,
+    pub conversation_id: Uuid,
+    pub sender_id: Uuid,
+    pub content: &'a str,
+    pub client_message_id: Option<&'a str>,
 }
 
-/// Reserves sequence numbers and creation times for new messages, under each conversation row's lock:
-/// the `count` messages of a conversation get the `count` numbers after its `last_seq`, and times that
-/// are strictly increasing at millisecond precision (never before now, always after the previous message).
-/// Conversations that no longer exist are absent from the answer.
-pub async fn reserve(
+/// What became of one submitted message.
+#[derive(Debug, sqlx::FromRow)]
+pub struct Verdict {
+    /// Whether the sender takes part in the conversation (false when it does not exist).
+    pub is_participant: bool,
+    /// Whether the sender, a participant, is in a conversation of exactly two with someone kept apart from
+    /// them by a block (either way).
+    pub kept_apart: bool,
+    /// Whether this statement stored it (else it was refused, or its client message id was stored before).
+    pub inserted: bool,
+    id: Option<Uuid>,
+    seq: Option<i64>,
+    content: Option<String>,
+    created_at: Option<DateTime<Utc>>,
+    updated_at: Option<DateTime<Utc>>,
+}
+
+impl Verdict {
+    /// The message as stored (by this statement, or before it under the same client message id), if it
+    /// is; `submitted` is the message this verdict answers.
+    pub fn stored(&self, submitted: &Submitted<'_>) -> Option<MessageRow> {
+        Some(MessageRow {
+            id: self.id?,
+            conversation_id: submitted.conversation_id,
+            seq: self.seq?,
+            sender_id: submitted.sender_id,
+            content: self.content.clone()?,
+            created_at: self.created_at?,
+            updated_at: self.updated_at?,
+        })
+    }
+}
+
+/// Stores a batch of messages in one statement, each only if its sender may send it: a participant of
+/// the conversation, and not in a conversation of two kept apart by a block (the rule of
+/// [`crate::access::may_send`] plus the block, decided here so that checking and storing is one round
+/// trip). A message whose (sender, conversation, client message id) is stored already is not stored
+/// again; its verdict carries the stored message. Run it under [`begin_locked`]'s locks.
+///
+/// The messages stored in a conversation get the next sequence numbers in submission order, and times
+/// that are strictly increasing at millisecond precision (never before now, always after the previous
+/// message); the conversation's last message moves to the newest, and each sender's read-up-to to their
+/// newest message (a sender has read what they wrote). Returns one verdict per message, in order.
+pub async fn insert_allowed(
     tx: &mut PgConnection,
-    reservations: &[Reservation],
-) -> Result<Vec<Reserved>, ConversationsError> {
-    let ids: Vec<Uuid> = reservations.iter().map(|r| r.conversation_id).collect();
-    let counts: Vec<i32> = reservations.iter().map(|r| r.count).collect();
-    let last_ids: Vec<Uuid> = reservations.iter().map(|r| r.last_message_id).collect();
+    messages: &[Submitted<'_>],
+) -> Result<Vec<Verdict>, ConversationsError> {
+    let column = |f: fn(&Submitted<'_>) -> Uuid| messages.iter().map(f).collect::<Vec<_>>();
+    let contents: Vec<&str> = messages.iter().map(|m| m.content).collect();
+    let client_ids: Vec<Option<&str>> = messages.iter().map(|m| m.client_message_id).collect();
     Ok(sqlx::query_as(
-        "UPDATE conversations c SET
-            last_seq = c.last_seq + v.k,
-            last_message_id = v.last_id,
-            last_message_at = GREATEST(
-                date_trunc('milliseconds', clock_timestamp()) + (v.k - 1) * interval '1 millisecond',
-                c.last_message_at + v.k * interval '1 millisecond')
-         FROM unnest($1::uuid[], $2::int4[], $3::uuid[]) AS v(id, k, last_id)
-         WHERE c.id = v.id
-         RETURNING c.id, c.last_seq, c.last_message_at",
+        "WITH m AS (
+            SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::text[])
+                WITH ORDINALITY AS m(id, conversation_id, sender_id, content, client_id, n)),
+         judged AS (
+            SELECT m.*, me.is_participant, apart.kept_apart,
+                s.id AS stored_id, s.seq AS stored_seq, s.content AS stored_content,
+                s.created_at AS stored_created_at, s.updated_at AS stored_updated_at
+            FROM m
+            CROSS JOIN LATERAL (
+                SELECT EXISTS (SELECT 1 FROM participants p
+                               WHERE p.conversation_id = m.conversation_id AND p.user_id = m.sender_id)
+                    AS is_participant) me
+            CROSS JOIN LATERAL (
+                SELECT me.is_participant AND EXISTS (
+                    SELECT 1 FROM participants o
+                    WHERE o.conversation_id = m.conversation_id AND o.user_id <> m.sender_id
+                      AND (SELECT count(*) FROM participants everyone
+                           WHERE everyone.conversation_id = m.conversation_id) = 2
+                      AND (EXISTS (SELECT 1 FROM blocks
+                                   WHERE blocker_id = m.sender_id AND blocked_id = o.user_id)
+                           OR EXISTS (SELECT 1 FROM blocks
+                                      WHERE blocker_id = o.user_id AND blocked_id = m.sender_id)))
+                    AS kept_apart) apart
+            LEFT JOIN messages s
+              ON s.sender_id = m.sender_id AND s.conversation_id = m.conversation_id
+             AND s.client_message_id = m.client_id AND s.client_message_id IS NOT NULL),
+         fresh AS (
+            SELECT id, conversation_id, sender_id, content, client_id,
+                   row_number() OVER (PARTITION BY conversation_id ORDER BY n) AS pos,
+                   count(*) OVER (PARTITION BY conversation_id) AS k
+            FROM judged WHERE is_participant AND NOT kept_apart AND stored_id IS NULL),
+         counts AS (
+            SELECT conversation_id, count(*)::int4 AS k, (array_agg(id ORDER BY pos DESC))[1] AS last_id
+            FROM fresh GROUP BY conversation_id),
+         reserved AS (
+            UPDATE conversations c SET
+                last_seq = c.last_seq + v.k,
+                last_message_id = v.last_id,
+                last_message_at = GREATEST(
+                    date_trunc('milliseconds', clock_timestamp()) + (v.k - 1) * interval '1 millisecond',
+                    c.last_message_at + v.k * interval '1 millisecond')
+            FROM counts v WHERE c.id = v.conversation_id
+            RETURNING c.id, c.last_seq, c.last_message_at),
+         inserted AS (
+            INSERT INTO messages (id, conversation_id, seq, sender_id, content, client_message_id,
+                                  created_at, updated_at)
+            SELECT f.id, f.conversation_id, r.last_seq - f.k + f.pos, f.sender_id, f.content, f.client_id,
+                   t.at, t.at
+            FROM fresh f JOIN reserved r ON r.id = f.conversation_id
+            CROSS JOIN LATERAL (SELECT r.last_message_at - (f.k - f.pos) * interval '1 millisecond' AS at) t
+            RETURNING id, conversation_id, sender_id, seq, created_at),
+         read AS (
+            UPDATE participants p SET last_read_seq = s.seq
+            FROM (SELECT conversation_id, sender_id, max(seq) AS seq FROM inserted
+                  GROUP BY conversation_id, sender_id) s
+            WHERE p.conversation_id = s.conversation_id AND p.user_id = s.sender_id
+              AND p.last_read_seq < s.seq)
+         SELECT j.is_participant, j.kept_apart, i.id IS NOT NULL AS inserted,
+                COALESCE(i.id, j.stored_id) AS id,
+                COALESCE(i.seq, j.stored_seq) AS seq,
+                CASE WHEN i.id IS NOT NULL THEN j.content ELSE j.stored_content END AS content,
+                COALESCE(i.created_at, j.stored_created_at) AS created_at,
+                COALESCE(i.created_at, j.stored_updated_at) AS updated_at
+         FROM judged j LEFT JOIN inserted i ON i.id = j.id
+         ORDER BY j.n",
     )
-    .bind(&ids)
-    .bind(&counts)
-    .bind(&last_ids)
+    .bind(column(|m| m.id))
+    .bind(column(|m| m.conversation_id))
+    .bind(column(|m| m.sender_id))
+    .bind(&contents)
+    .bind(&client_ids)
     .fetch_all(&mut *tx)
     .await?)
-}
-
-pub async fn insert_many(
-    tx: &mut PgConnection,
-    rows: &[MessageRow],
-    client_ids: &[Option<&str>],
-) -> Result<(), ConversationsError> {
-    let column = |f: fn(&MessageRow) -> Uuid| rows.iter().map(f).collect::<Vec<_>>();
-    let seqs: Vec<i64> = rows.iter().map(|r| r.seq).collect();
-    let contents: Vec<&str> = rows.iter().map(|r| r.content.as_str()).collect();
-    let times: Vec<DateTime<Utc>> = rows.iter().map(|r| r.created_at).collect();
-    // One statement: the messages, and each sender's read-up-to moved to their newest message (a sender
-    // has read what they wrote), so the batch pays no extra round trip for it.
-    sqlx::query(
-        "WITH stored AS (
-            INSERT INTO messages (id, conversation_id, seq, sender_id, content, client_message_id, created_at, updated_at)
-            SELECT id, conversation_id, seq, sender_id, content, client_id, created_at, created_at
-            FROM unnest($1::uuid[], $2::uuid[], $3::int8[], $4::uuid[], $5::text[], $6::text[], $7::timestamptz[])
-                 AS x(id, conversation_id, seq, sender_id, content, client_id, created_at)
-            RETURNING conversation_id, sender_id, seq)
-         UPDATE participants p SET last_read_seq = s.seq
-         FROM (SELECT conversation_id, sender_id, max(seq) AS seq FROM stored
-               GROUP BY conversation_id, sender_id) s
-         WHERE p.conversation_id = s.conversation_id AND p.user_id = s.sender_id
-           AND p.last_read_seq < s.seq",
-    )
-    .bind(column(|r| r.id))
-    .bind(column(|r| r.conversation_id))
-    .bind(&seqs)
-    .bind(column(|r| r.sender_id))
-    .bind(&contents)
-    .bind(client_ids)
-    .bind(&times)
-    .execute(&mut *tx)
-    .await?;
-    Ok(())
 }
 
 /// Messages already stored under these (sender, conversation, client message id) keys, with their

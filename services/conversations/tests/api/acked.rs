@@ -289,8 +289,7 @@ async fn a_send_whose_deadline_passes_while_postgres_is_unreachable_is_never_sto
             "{content}: told {answer:?} while Postgres was unreachable"
         );
     }
-    // Those that reached the writer before the stall are answered by it (a send still checking access
-    // when the stall began times out in the handler instead).
+    // They reached the writer before the stall, and the writer answers them by their deadline.
     assert!(
         answers
             .iter()

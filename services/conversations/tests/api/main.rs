@@ -13,5 +13,6 @@ mod messages;
 mod read_state;
 mod replicas;
 mod send_batch;
+mod send_checks;
 mod sequence;
 mod user_deleted;

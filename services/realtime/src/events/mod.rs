@@ -28,10 +28,11 @@ use std::future::Future;
 use std::marker::PhantomData;
 use std::sync::Arc;
 
+use futures::future::BoxFuture;
 use platform::rate::KeyedLimiter;
 use serde::Serialize;
 use serde_json::Value;
-use socketioxide::extract::{AckSender, SocketRef, State, TryData};
+use socketioxide::extract::{AckSender, Event, SocketRef, State, TryData};
 use socketioxide::socket::Sid;
 
 use crate::config::SocketLimits;
@@ -142,11 +143,36 @@ impl Table {
         }
     }
 
-    /// Gives a socket a handler for every event; each runs through the adapter.
-    pub fn attach(&self, socket: &SocketRef) {
-        for entry in &self.entries {
-            entry.attach(socket);
-        }
+    /// Gives a socket its handler of client events: one for every event (socketioxide's fallback, which
+    /// sees every event), which finds the event's entry and runs it through the adapter. One handler
+    /// rather than one per event: socketioxide keeps a socket's handlers with the socket, and eleven of
+    /// them (a map and a box each) were a kilobyte of every idle socket. An event of no entry is ignored,
+    /// as it was without a handler.
+    pub fn attach(self: &Arc<Self>, socket: &SocketRef) {
+        let table = self.clone();
+        socket.on_fallback(
+            move |socket: SocketRef,
+                  Event(name): Event,
+                  TryData(raw): TryData<Json>,
+                  ack: AckSender,
+                  State(hub): State<Arc<Hub>>| {
+                let run = table
+                    .entry(&name)
+                    .map(|entry| entry.run(socket, Input::from(raw), ack, hub));
+                async move {
+                    if let Some(run) = run {
+                        run.await;
+                    }
+                }
+            },
+        );
+    }
+
+    fn entry(&self, name: &str) -> Option<&dyn Entry> {
+        self.entries
+            .iter()
+            .find(|entry| entry.name() == name)
+            .map(Box::as_ref)
     }
 
     /// The events' names, in table order.
@@ -163,7 +189,14 @@ struct Gates<'a> {
 
 trait Entry: Send + Sync {
     fn name(&self) -> &'static str;
-    fn attach(&self, socket: &SocketRef);
+    /// The event, through the adapter.
+    fn run(
+        &self,
+        socket: SocketRef,
+        input: Input,
+        ack: AckSender,
+        hub: Arc<Hub>,
+    ) -> BoxFuture<'static, ()>;
 }
 
 struct Registered<E> {
@@ -192,18 +225,21 @@ impl<E: ClientEvent> Entry for Registered<E> {
         E::NAME
     }
 
-    fn attach(&self, socket: &SocketRef) {
-        let meter = self.meter.clone();
-        let gate = self.gate.clone();
-        socket.on(
-            E::NAME,
-            move |socket: SocketRef,
-                  TryData(raw): TryData<Json>,
-                  ack: AckSender,
-                  State(hub): State<Arc<Hub>>| {
-                adapter::run::<E>(meter, gate, socket, Input::from(raw), ack, hub)
-            },
-        );
+    fn run(
+        &self,
+        socket: SocketRef,
+        input: Input,
+        ack: AckSender,
+        hub: Arc<Hub>,
+    ) -> BoxFuture<'static, ()> {
+        Box::pin(adapter::run::<E>(
+            self.meter.clone(),
+            self.gate.clone(),
+            socket,
+            input,
+            ack,
+            hub,
+        ))
     }
 }
 

@@ -1,22 +1,21 @@
 //! The task that owns this instance's RabbitMQ connection, queue, bindings and room counts.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::Poll;
 use std::time::Duration;
 
-use broker::Exchanges;
 use broker::lapin::message::Delivery;
 use broker::lapin::options::{
     BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, BasicQosOptions, QueueBindOptions,
-    QueueDeclareOptions,
+    QueueDeclareOptions, QueueDeleteOptions,
 };
-use broker::lapin::types::FieldTable;
+use broker::lapin::types::{AMQPValue, FieldTable};
 use broker::lapin::{Channel, Connection, Consumer};
+use broker::{EventShards, Exchanges};
 use futures::stream::FuturesUnordered;
 use futures::{FutureExt, StreamExt};
-use junqo_proto::events::v1::Event;
+use junqo_proto::events::v1::{Event, EventBatch};
 use prost::Message;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -25,13 +24,22 @@ use tracing::Instrument;
 use uuid::Uuid;
 
 use super::dedup::RecentIds;
+use super::hosting::{Change, Hosting, LeftWhileAway};
 use super::{Command, Deliver, Fanout, PUBLISH_QUEUE, Publish};
 
 #[derive(Debug, Clone)]
 pub struct FanoutSettings {
     pub url: String,
     pub exchanges: Exchanges,
+    /// The shards durable events are published to: the same count as the conversations service's.
+    pub shards: EventShards,
     pub instance_id: String,
+    /// How long the broker keeps this instance's queue, and routes events into it, once no connection
+    /// consumes it. A connection lost for less than this finds every event routed meanwhile waiting in
+    /// the queue when it comes back, edits, deletions and receipts included (messages could be refilled
+    /// from the store, those could not). An instance that dies leaves a queue the broker drops after
+    /// this long.
+    pub queue_expires: Duration,
 }
 
 /// How many deliveries may be in flight to this instance before it acknowledges some.
@@ -41,6 +49,9 @@ const PREFETCH: u16 = 512;
 const ACK_BATCH: usize = 64;
 /// Event ids remembered for de-duplication.
 const DEDUP_WINDOW: usize = 50_000;
+/// Most events the queue holds while nobody consumes it (the oldest are dropped beyond): bounds what a dead
+/// instance's queue costs the broker. Messages dropped this way are refilled from the store.
+const QUEUE_MAX_LENGTH: i64 = 100_000;
 
 /// Starts the task; returns the handle for handlers and the task to await at shutdown.
 pub fn spawn(settings: FanoutSettings, stop: CancellationToken) -> (Fanout, FanoutRunner) {
@@ -48,13 +59,14 @@ pub fn spawn(settings: FanoutSettings, stop: CancellationToken) -> (Fanout, Fano
     let (publications, to_publish) = mpsc::channel(PUBLISH_QUEUE);
     let hosted = Arc::new(AtomicUsize::new(0));
     let runner = FanoutRunner {
-        settings,
         receiver,
         to_publish,
+        hosting: Hosting::new(settings.shards),
+        settings,
         stop,
-        rooms: HashMap::new(),
         hosted: hosted.clone(),
         recent: RecentIds::new(DEDUP_WINDOW),
+        left_while_away: LeftWhileAway::default(),
     };
     (
         Fanout {
@@ -73,11 +85,14 @@ pub struct FanoutRunner {
     receiver: mpsc::UnboundedReceiver<Command>,
     to_publish: mpsc::Receiver<Publish>,
     stop: CancellationToken,
-    /// Local sockets per conversation room; a room is bound while its count is above zero.
-    rooms: HashMap<Uuid, usize>,
-    /// `rooms.len()`, for [`Fanout::hosted_rooms`].
+    /// Local sockets per room and hosted rooms per shard: what the queue is bound to.
+    hosting: Hosting,
+    /// The number of hosted rooms, for [`Fanout::hosted_rooms`].
     hosted: Arc<AtomicUsize>,
     recent: RecentIds,
+    /// Rooms left while disconnected: their bindings may survive in the queue, and are removed on
+    /// reconnection.
+    left_while_away: LeftWhileAway,
 }
 
 /// One connection's channels, consumer and queue.
@@ -99,11 +114,25 @@ impl FanoutRunner {
         loop {
             match self.connect().await {
                 Ok(link) => {
-                    tracing::info!(queue = %link.queue, rooms = self.rooms.len(), "consuming events from RabbitMQ");
+                    self.left_while_away.clear();
+                    tracing::info!(
+                        queue = %link.queue,
+                        rooms = self.hosting.room_count(),
+                        shards = self.hosting.shard_count(),
+                        "consuming events from RabbitMQ"
+                    );
                     backoff = Duration::from_millis(100);
-                    // Bound again: what was routed while the queue was gone is read from the store.
+                    // Bound again: what was routed while the queue was gone (if the broker dropped it) is
+                    // read from the store.
                     deliver.rebound();
                     let outcome = self.serve(&link, &deliver).await;
+                    if outcome.is_ok() {
+                        // Stopping for good: nobody will come back for what the queue would keep.
+                        let _ = link
+                            .consume
+                            .queue_delete(link.queue.as_str().into(), QueueDeleteOptions::default())
+                            .await;
+                    }
                     let _ = link.connection.close(200, "shutting down".into()).await;
                     match outcome {
                         Ok(()) => return,
@@ -136,12 +165,16 @@ impl FanoutRunner {
     fn count(&mut self, command: Command) {
         match command {
             Command::Join { room, bound } => {
-                *self.rooms.entry(room).or_default() += 1;
+                self.hosting.join(room);
                 self.rooms_changed();
                 let _ = bound.send(());
             }
             Command::Leave { room } => {
-                self.decrement(room);
+                let change = self.hosting.leave(room);
+                if change.room {
+                    self.rooms_changed();
+                    self.left_while_away.remember(room, change);
+                }
             }
             Command::Flush { done } => {
                 let _ = done.send(());
@@ -149,25 +182,11 @@ impl FanoutRunner {
         }
     }
 
-    /// Lowers a room's count; true if it reached zero.
-    fn decrement(&mut self, room: Uuid) -> bool {
-        match self.rooms.get_mut(&room) {
-            Some(count) if *count > 1 => {
-                *count -= 1;
-                false
-            }
-            Some(_) => {
-                self.rooms.remove(&room);
-                self.rooms_changed();
-                true
-            }
-            None => false,
-        }
-    }
-
     fn rooms_changed(&self) {
-        self.hosted.store(self.rooms.len(), Ordering::Relaxed);
-        metrics::gauge!("realtime_rooms").set(self.rooms.len() as f64);
+        let rooms = self.hosting.room_count();
+        self.hosted.store(rooms, Ordering::Relaxed);
+        metrics::gauge!("realtime_rooms").set(rooms as f64);
+        metrics::gauge!("realtime_shards_bound").set(self.hosting.shard_count() as f64);
     }
 
     async fn connect(&self) -> Result<Link, broker::Error> {
@@ -182,14 +201,26 @@ impl FanoutRunner {
             .map_err(broker::Error::from)?;
         broker::declare_events(&consume, &self.settings.exchanges).await?;
         broker::declare_ephemeral(&consume, &self.settings.exchanges).await?;
+        // Named after this process (a fresh id per start), so nobody else consumes it; not exclusive, so
+        // that it outlives a lost connection (see `FanoutSettings::queue_expires`).
         let queue = format!("realtime.{}", self.settings.instance_id);
-        let options = QueueDeclareOptions {
-            exclusive: true,
-            auto_delete: true,
-            ..Default::default()
-        };
+        let mut arguments = FieldTable::default();
+        arguments.insert(
+            "x-expires".into(),
+            AMQPValue::LongLongInt(
+                i64::try_from(self.settings.queue_expires.as_millis()).unwrap_or(i64::MAX),
+            ),
+        );
+        arguments.insert(
+            "x-max-length".into(),
+            AMQPValue::LongLongInt(QUEUE_MAX_LENGTH),
+        );
         consume
-            .queue_declare(queue.as_str().into(), options, FieldTable::default())
+            .queue_declare(
+                queue.as_str().into(),
+                QueueDeclareOptions::default(),
+                arguments,
+            )
             .await
             .map_err(broker::Error::from)?;
         let link_queue = queue.clone();
@@ -200,8 +231,36 @@ impl FanoutRunner {
             "presence.*",
         )
         .await?;
-        for room in self.rooms.keys() {
-            self.bind_room(&consume, &queue, *room).await?;
+        for room in self.hosting.rooms() {
+            bind(
+                &consume,
+                &queue,
+                &self.settings.exchanges.ephemeral,
+                &room_key(*room),
+            )
+            .await?;
+        }
+        for shard in self.hosting.shards() {
+            bind(
+                &consume,
+                &queue,
+                &self.settings.exchanges.events,
+                &broker::shard_key(shard),
+            )
+            .await?;
+        }
+        // Unbinding what a fresh queue never had is harmless.
+        for room in &self.left_while_away.rooms {
+            if !self.hosting.hosts(room) {
+                let key = room_key(*room);
+                unbind(&consume, &queue, &self.settings.exchanges.ephemeral, &key).await?;
+            }
+        }
+        for shard in &self.left_while_away.shards {
+            if !self.hosting.binds_shard(*shard) {
+                let key = broker::shard_key(*shard);
+                unbind(&consume, &queue, &self.settings.exchanges.events, &key).await?;
+            }
         }
         consume
             .basic_qos(PREFETCH, BasicQosOptions::default())
@@ -225,37 +284,40 @@ impl FanoutRunner {
         })
     }
 
-    async fn bind_room(
+    /// Binds what a join needs: the room's key on the ephemeral exchange, its shard on the durable one.
+    async fn bind_for(
         &self,
         channel: &Channel,
         queue: &str,
         room: Uuid,
+        change: Change,
     ) -> Result<(), broker::Error> {
-        let key = format!("conversation.{room}.#");
-        bind(channel, queue, &self.settings.exchanges.events, &key).await?;
-        bind(channel, queue, &self.settings.exchanges.ephemeral, &key).await
+        if let Some(shard) = change.shard {
+            let key = broker::shard_key(shard);
+            bind(channel, queue, &self.settings.exchanges.events, &key).await?;
+        }
+        if change.room {
+            let key = room_key(room);
+            bind(channel, queue, &self.settings.exchanges.ephemeral, &key).await?;
+        }
+        Ok(())
     }
 
-    async fn unbind_room(
+    /// Unbinds what a leave no longer needs.
+    async fn unbind_for(
         &self,
         channel: &Channel,
         queue: &str,
         room: Uuid,
+        change: Change,
     ) -> Result<(), broker::Error> {
-        let key = format!("conversation.{room}.#");
-        for exchange in [
-            &self.settings.exchanges.events,
-            &self.settings.exchanges.ephemeral,
-        ] {
-            channel
-                .queue_unbind(
-                    queue.into(),
-                    exchange.as_str().into(),
-                    key.as_str().into(),
-                    FieldTable::default(),
-                )
-                .await
-                .map_err(broker::Error::from)?;
+        if change.room {
+            let key = room_key(room);
+            unbind(channel, queue, &self.settings.exchanges.ephemeral, &key).await?;
+        }
+        if let Some(shard) = change.shard {
+            let key = broker::shard_key(shard);
+            unbind(channel, queue, &self.settings.exchanges.events, &key).await?;
         }
         Ok(())
     }
@@ -269,17 +331,18 @@ impl FanoutRunner {
                 command = self.receiver.recv() => match command {
                     None => return Ok(()),
                     Some(Command::Join { room, bound }) => {
-                        let count = self.rooms.entry(room).or_default();
-                        *count += 1;
-                        if *count == 1 {
+                        let change = self.hosting.join(room);
+                        if change.room {
                             self.rooms_changed();
-                            self.bind_room(&link.consume, &link.queue, room).await?;
+                            self.bind_for(&link.consume, &link.queue, room, change).await?;
                         }
                         let _ = bound.send(());
                     }
                     Some(Command::Leave { room }) => {
-                        if self.decrement(room) {
-                            self.unbind_room(&link.consume, &link.queue, room).await?;
+                        let change = self.hosting.leave(room);
+                        if change.room {
+                            self.rooms_changed();
+                            self.unbind_for(&link.consume, &link.queue, room, change).await?;
                         }
                     }
                     Some(Command::Flush { done }) => {
@@ -316,7 +379,9 @@ impl FanoutRunner {
 }
 
 impl FanoutRunner {
-    /// Delivers one event to the local sockets (once per event id); returns its tag to acknowledge.
+    /// Hands each new event of the delivery to the local sockets (once per event id); returns its tag to
+    /// acknowledge. A durable message is a batch of one shard: only the events of rooms hosted here are
+    /// kept.
     async fn handle(
         &mut self,
         delivery: Option<Result<Delivery, broker::lapin::Error>>,
@@ -326,30 +391,83 @@ impl FanoutRunner {
             return Err(broker::Error::Closed("the consumer was cancelled"));
         };
         let delivery = delivery.map_err(broker::Error::from)?;
-        match Event::decode(delivery.data.as_slice()) {
-            Ok(event) if self.recent.first_time(&event.event_id) => {
-                let kind = event.payload.as_ref().map_or("empty", |p| p.kind());
-                metrics::counter!("realtime_events_consumed_total", "kind" => kind).increment(1);
-                // The delivery continues the trace of the change that caused it.
-                let span = tracing::info_span!(
-                    "deliver",
-                    otel.name = super::span::deliver(kind),
-                    event.kind = kind
-                );
-                platform::trace::set_remote_parent(
-                    &span,
-                    broker::traceparent_of(&delivery.properties).as_deref(),
-                );
-                deliver.deliver(event).instrument(span).await;
+        let header_trace = broker::traceparent_of(&delivery.properties);
+        let is_batch = delivery
+            .properties
+            .kind()
+            .as_ref()
+            .is_some_and(|kind| kind.as_str() == broker::BATCH_TYPE);
+        if is_batch {
+            match EventBatch::decode(delivery.data.as_slice()) {
+                Ok(batch) => {
+                    for event in batch.events {
+                        if self.hosts(&event) {
+                            self.offer(event, header_trace.as_deref(), deliver).await;
+                        } else {
+                            // Another room of a shard this instance listens to.
+                            metrics::counter!("realtime_events_foreign_total").increment(1);
+                        }
+                    }
+                }
+                Err(error) => tracing::warn!(%error, "undecodable event batch dropped"),
             }
-            Ok(_) => {
-                metrics::counter!("realtime_events_duplicate_total").increment(1);
-                tracing::debug!("duplicate event dropped");
+        } else {
+            match Event::decode(delivery.data.as_slice()) {
+                Ok(event) => self.offer(event, header_trace.as_deref(), deliver).await,
+                Err(error) => tracing::warn!(%error, "undecodable event dropped"),
             }
-            Err(error) => tracing::warn!(%error, "undecodable event dropped"),
         }
         Ok(delivery.delivery_tag)
     }
+
+    fn hosts(&self, event: &Event) -> bool {
+        Uuid::parse_str(&event.conversation_id).is_ok_and(|room| self.hosting.hosts(&room))
+    }
+
+    /// Delivers an event unless its id was seen already, in the trace of the change that caused it.
+    async fn offer(&mut self, event: Event, header_trace: Option<&str>, deliver: &impl Deliver) {
+        if !self.recent.first_time(&event.event_id) {
+            metrics::counter!("realtime_events_duplicate_total").increment(1);
+            tracing::debug!("duplicate event dropped");
+            return;
+        }
+        let kind = event.payload.as_ref().map_or("empty", |p| p.kind());
+        metrics::counter!("realtime_events_consumed_total", "kind" => kind).increment(1);
+        let span = tracing::info_span!(
+            "deliver",
+            otel.name = super::span::deliver(kind),
+            event.kind = kind
+        );
+        let traceparent = if event.traceparent.is_empty() {
+            header_trace
+        } else {
+            Some(event.traceparent.as_str())
+        };
+        platform::trace::set_remote_parent(&span, traceparent);
+        deliver.deliver(event).instrument(span).await;
+    }
+}
+
+/// A room's binding on the ephemeral exchange.
+fn room_key(room: Uuid) -> String {
+    format!("conversation.{room}.#")
+}
+
+async fn unbind(
+    channel: &Channel,
+    queue: &str,
+    exchange: &str,
+    key: &str,
+) -> Result<(), broker::Error> {
+    channel
+        .queue_unbind(
+            queue.into(),
+            exchange.into(),
+            key.into(),
+            FieldTable::default(),
+        )
+        .await
+        .map_err(broker::Error::from)
 }
 
 async fn bind(

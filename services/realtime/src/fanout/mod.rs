@@ -1,10 +1,14 @@
 //! The RabbitMQ side of the realtime service.
 //!
-//! Each instance has one connection and one exclusive queue. The queue is bound, on both the durable
-//! events exchange and the ephemeral one, to `conversation.<id>.#` for each conversation that has at least
-//! one socket in its room on this instance (bound when the room gains its first local member, before that
-//! member's join is acknowledged; unbound when it loses its last), and to `presence.*`. So an instance
-//! receives exactly the events of the rooms it hosts, whatever their number elsewhere.
+//! Each instance has one connection and one queue of its own (kept by the broker for a while after a lost
+//! connection: `FanoutSettings::queue_expires`). While a conversation has at least one socket
+//! in its room on this instance (bound when the room gains its first local member, before that member's
+//! join is acknowledged; unbound when it loses its last), the queue is bound to the room's own key
+//! `conversation.<id>.#` on the ephemeral exchange, and to its shard's key `shard.<n>` on the durable
+//! events exchange (`hosting.rs`: a shard stays bound while any hosted room falls in it); and always to
+//! `presence.*`. Durable events come in batches of one shard; the events of rooms not hosted here are
+//! dropped (`realtime_events_foreign_total`), so an instance receives the events of every shard it hosts a
+//! room in, a superset of its rooms' bounded by `EVENT_SHARDS` (docs/architecture.md).
 //!
 //! A single task (`connection.rs`) owns the connection, the room counts and the bindings, and applies
 //! commands in order, so a bind and an unbind of one room can never race. Each new event (duplicates
@@ -13,6 +17,7 @@
 
 mod connection;
 mod dedup;
+mod hosting;
 mod span;
 
 use std::future::Future;
@@ -93,6 +98,7 @@ impl Fanout {
             event_id: Uuid::new_v4().to_string(),
             occurred_at: None,
             conversation_id: conversation.to_string(),
+            traceparent: String::new(),
             payload: Some(payload),
         };
         self.publish(

@@ -1,0 +1,24 @@
+# Sourced by the A/B bench scripts (bench-ab.sh, idle-ab.sh) after scripts/lib.sh: a private bench stack
+# (scripts/bench-stack.sh) started and stopped around each run, and psql as the admin role. Needs OUT
+# (logs go to $OUT/logs); PG_ADMIN_USER defaults to postgres.
+
+: "${PG_ADMIN_USER:=postgres}"
+
+admin() { psql -h "$DATABASE_HOST" -p "$DATABASE_PORT" -U "$PG_ADMIN_USER" -d postgres -tAq -v ON_ERROR_STOP=1 "$@"; }
+
+stack_pid=
+stop_stack() {
+  [ -n "$stack_pid" ] || return 0
+  kill -TERM "$stack_pid" 2>/dev/null || true
+  wait "$stack_pid" 2>/dev/null || true
+  stack_pid=
+}
+trap stop_stack EXIT INT TERM
+
+start_stack() { # bin-dir database
+  BIN_DIR=$1 DATABASE_NAME=$2 LOGS="$OUT/logs" scripts/bench-stack.sh &
+  stack_pid=$!
+  for port in 51051 51052 4001 4000; do
+    wait_for_port 127.0.0.1 "$port" 60 || die "the stack did not start (logs: $OUT/logs)"
+  done
+}
