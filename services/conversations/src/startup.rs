@@ -92,14 +92,16 @@ impl Service for Application {
         );
         let (writer, writer_task) = MessageWriter::spawn(pool.clone(), publisher.clone());
         let users = UserDirectory::new(auth, ServiceSigner::new(&config.jwt_secret, Self::NAME));
+        let verifier = CredentialVerifier::new(&config.jwt_secret);
         let handlers = Handlers::new(
             pool.clone(),
             writer,
             publisher,
             users,
             config.max_participants,
+            verifier.clone(),
         );
-        let authenticate = Authenticate::new(CredentialVerifier::new(&config.jwt_secret));
+        let authenticate = Authenticate::new(verifier);
 
         let ports =
             platform::grpc::Ports::bind(config.listen, config.admin_listen, config.admin_limits)

@@ -18,6 +18,7 @@ use crate::session::Session;
 use crate::tokens::TokenWatch;
 use crate::typing::Typing;
 use crate::upstream;
+use crate::upstream::send_batch::SendBatcher;
 
 pub struct Hub {
     pub verifier: TokenVerifier,
@@ -29,6 +30,8 @@ pub struct Hub {
     pub tokens: TokenWatch,
     pub conversations: ConversationsServiceClient<Channel>,
     pub messages: MessagesServiceClient<Channel>,
+    /// Where `sendMessage` hands its message: batched with the instance's concurrent sends.
+    pub sends: SendBatcher,
     pub fanout: Fanout,
     pub presence: Arc<Presence>,
     pub rooms: Rooms,

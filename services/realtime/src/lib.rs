@@ -24,7 +24,7 @@
 //! - [`fanout`]: the RabbitMQ side: one queue per instance bound per hosted room, and publishing of
 //!   ephemeral events.
 //! - [`emit`]: every emit to a client, and what happens to one that cannot keep up; [`upstream`]:
-//!   requests to the conversations service, in the caller's trace.
+//!   requests to the conversations service, in the caller's trace, and the batcher of sends.
 //! - [`tokens`]: one instance-wide watch that disconnects a socket when its token expires or is revoked.
 //! - [`session`]: who is behind a socket and what the socket holds; [`error`]: errors as clients
 //!   receive them.

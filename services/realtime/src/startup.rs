@@ -37,6 +37,7 @@ use crate::rooms::Rooms;
 use crate::sequencer::Sequencer;
 use crate::tokens::token_watch;
 use crate::typing::Typing;
+use crate::upstream::send_batch::SendBatcher;
 use crate::{RealtimeConfig, handshake, head, lifecycle, membership};
 
 /// Outgoing packets buffered per socket before emits to it fail (a client that stops reading).
@@ -134,6 +135,10 @@ impl Service for Application {
             tokens,
             conversations: conversations_client,
             messages: MessagesServiceClient::new(conversations.clone()),
+            sends: SendBatcher::spawn(
+                MessagesServiceClient::new(conversations.clone()),
+                ServiceSigner::new(&config.jwt_secret, Self::NAME),
+            ),
             fanout: fanout.clone(),
             presence: presence.clone(),
             rooms: rooms.clone(),

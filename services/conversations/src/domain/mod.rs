@@ -30,7 +30,12 @@ impl Actor {
     /// The user whose own token the call carries. A service token is refused: services act for users
     /// only where [`Self::of_user_or_service`] says so.
     pub fn of<T>(request: &Request<T>) -> Result<Self, ConversationsError> {
-        match request.extensions().get::<Credential>() {
+        Self::of_credential(request.extensions().get::<Credential>())
+    }
+
+    /// As [`Self::of`], from a credential verified elsewhere (an item of a batch carries its own).
+    pub fn of_credential(credential: Option<&Credential>) -> Result<Self, ConversationsError> {
+        match credential {
             Some(Credential::User(claims)) => Ok(Self::from_claims(claims)),
             _ => Err(ConversationsError::NoActor),
         }

@@ -27,6 +27,17 @@ pub fn answer_by<T>(request: &Request<T>) -> Instant {
     Instant::now() + timeout.saturating_sub(REPLY_MARGIN)
 }
 
+/// The instant by which one item of a batch must be answered: its own timeout (`timeout_ms`, counted
+/// from `arrived`, when the call was received) less the same margin, and never after the call's own
+/// `call_answer_by`, when tonic cancels the whole call. 0 means the call's own.
+pub fn item_answer_by(arrived: Instant, timeout_ms: u32, call_answer_by: Instant) -> Instant {
+    if timeout_ms == 0 {
+        return call_answer_by;
+    }
+    let timeout = Duration::from_millis(u64::from(timeout_ms)).min(platform::grpc::SERVER_TIMEOUT);
+    (arrived + timeout.saturating_sub(REPLY_MARGIN)).min(call_answer_by)
+}
+
 /// `grpc-timeout`: at most eight digits and a unit (H, M, S, m, u, n), as the gRPC HTTP/2 spec says.
 fn parse_grpc_timeout(value: &str) -> Option<Duration> {
     if value.len() < 2 || value.len() > 9 {
@@ -85,5 +96,21 @@ mod tests {
         patient.set_timeout(Duration::from_secs(3600));
         let capped = answer_by(&patient) - Instant::now();
         assert!(capped <= platform::grpc::SERVER_TIMEOUT, "{capped:?}");
+    }
+
+    #[tokio::test]
+    async fn an_item_keeps_its_own_deadline_within_the_calls() {
+        let now = Instant::now();
+        let call = now + Duration::from_secs(5);
+        assert_eq!(item_answer_by(now, 0, call), call, "0: the call's own");
+        assert_eq!(
+            item_answer_by(now, 2_000, call),
+            now + Duration::from_secs(2) - REPLY_MARGIN
+        );
+        assert_eq!(
+            item_answer_by(now, 9_000, call),
+            call,
+            "never after the call's"
+        );
     }
 }

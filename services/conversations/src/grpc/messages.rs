@@ -117,6 +117,13 @@ impl MessagesService for Handlers {
         Ok(Response::new(message))
     }
 
+    async fn create_messages(
+        &self,
+        request: Request<pb::CreateMessagesRequest>,
+    ) -> Result<Response<pb::CreateMessagesResponse>, Status> {
+        Ok(Response::new(self.send_batch(request).await?))
+    }
+
     async fn get_message(
         &self,
         request: Request<pb::MessageRef>,

@@ -7,9 +7,11 @@ mod deadline;
 mod messages;
 mod moderation;
 mod search;
+mod send_batch;
 
 use std::sync::Arc;
 
+use jwt::CredentialVerifier;
 use sqlx::PgPool;
 use tonic::Request;
 
@@ -33,6 +35,8 @@ struct Inner {
     users: UserDirectory,
     /// `CONVERSATION_MAX_PARTICIPANTS`, the actor included.
     max_participants: usize,
+    /// Verifies the sender's token of each item of a batch, as [`crate::authn`] does a call's.
+    verifier: CredentialVerifier,
 }
 
 impl Handlers {
@@ -42,6 +46,7 @@ impl Handlers {
         publisher: EventPublisher,
         users: UserDirectory,
         max_participants: usize,
+        verifier: CredentialVerifier,
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
@@ -50,6 +55,7 @@ impl Handlers {
                 publisher,
                 users,
                 max_participants,
+                verifier,
             }),
         }
     }

@@ -12,6 +12,7 @@ mod idempotency;
 mod messages;
 mod read_state;
 mod replicas;
+mod send_batch;
 mod send_checks;
 mod sequence;
 mod user_deleted;

@@ -60,18 +60,12 @@ impl ClientEvent for SendMessage {
     type Payload = NewMessage;
 
     async fn handle(cx: Context, payload: NewMessage) -> Result<Value, SocketError> {
-        let request = cx.request(CreateMessageRequest {
+        let request = CreateMessageRequest {
             conversation_id: payload.conversation.to_string(),
             content: payload.content,
             client_message_id: payload.client_message_id,
-        });
-        let message = cx
-            .hub
-            .messages
-            .clone()
-            .create_message(request)
-            .await?
-            .into_inner();
+        };
+        let message = cx.hub.sends.send(cx.session(), request).await?;
         cx.hub.typing.clear(cx.peer.user_id(), payload.conversation);
         Ok(json!({ "success": true, "messageId": message.id, "seq": message.seq }))
     }

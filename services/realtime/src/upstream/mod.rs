@@ -1,6 +1,10 @@
 //! Requests to the conversations service. Every one is built here, so every one carries a credential
 //! and the trace context of the span it is made in (`traceparent` metadata): a socket event, the gRPC
 //! call it makes and the broker event that comes back are one trace, as a REST request's are.
+//! Messages sent on sockets go through [`send_batch`], which carries each sender's token and trace
+//! context inside a batched call.
+
+pub mod send_batch;
 
 use crate::session::Session;
 
