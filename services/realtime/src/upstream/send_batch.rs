@@ -9,8 +9,15 @@
 //! (counted from when the socket event asked, as the channel's timeout was) and its answer. The answer
 //! is the `tonic::Status` a single `CreateMessage` would have given, so acks and `messageError` read as
 //! before; a failed call (transport, timeout) fails each of its messages with that call's status.
+//!
+//! One answer carries every result of a call, so it comes once the slowest message of the call is
+//! settled. A sender whose own deadline passes while its message is in a call therefore keeps waiting for
+//! that answer (which the call's own timeout, the latest of its messages' deadlines, bounds): giving up
+//! then would tell the sender "failed" about a message the writer may have stored. A sender whose deadline
+//! passes while its message still queues gives up, and the message is never sent.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
 
 use junqo_proto::conversations::v1 as pb;
 use junqo_proto::conversations::v1::create_message_result::Outcome;
@@ -40,6 +47,19 @@ struct Queued {
     item: pb::MessageToCreate,
     deadline: Instant,
     reply: oneshot::Sender<Answer>,
+    state: Arc<AtomicU8>,
+}
+
+/// Who decides a queued message's fate: a call takes it (`QUEUED` to `SENT`) or its sender gives up on it
+/// (`QUEUED` to `ABANDONED`), never both.
+const QUEUED: u8 = 0;
+const SENT: u8 = 1;
+const ABANDONED: u8 = 2;
+
+fn take(state: &AtomicU8, to: u8) -> bool {
+    state
+        .compare_exchange(QUEUED, to, Ordering::AcqRel, Ordering::Acquire)
+        .is_ok()
 }
 
 /// The instance's batcher of sends. Cloning is cheap; the task ends when every clone is dropped.
@@ -68,22 +88,26 @@ impl SendBatcher {
             traceparent: platform::trace::current_traceparent().unwrap_or_default(),
             timeout_ms: 0,
         };
-        let (reply, answer) = oneshot::channel();
+        let (reply, mut answer) = oneshot::channel();
+        let state = Arc::new(AtomicU8::new(QUEUED));
         let queued = Queued {
             item,
             deadline,
             reply,
+            state: state.clone(),
         };
         match timeout_at(deadline, self.queue.send(queued)).await {
             Err(_) => return Err(timed_out()),
             Ok(Err(_)) => return Err(Status::unavailable("message sending stopped")),
             Ok(Ok(())) => {}
         }
-        match timeout_at(deadline, answer).await {
-            Err(_) => Err(timed_out()),
-            Ok(Err(_)) => Err(Status::internal("message batcher dropped a message")),
-            Ok(Ok(answer)) => answer,
-        }
+        let answered = match timeout_at(deadline, &mut answer).await {
+            Ok(answered) => answered,
+            Err(_) if take(&state, ABANDONED) => return Err(timed_out()),
+            // In a call: its answer says what became of the message.
+            Err(_) => answer.await,
+        };
+        answered.unwrap_or_else(|_| Err(Status::internal("message batcher dropped a message")))
     }
 }
 
@@ -123,7 +147,7 @@ async fn call(
     let mut waiting = Vec::with_capacity(sends.len());
     for mut queued in sends {
         // A sender that stopped waiting is not sent for; one out of time is told so, not sent.
-        if queued.reply.is_closed() {
+        if queued.reply.is_closed() || !take(&queued.state, SENT) {
             continue;
         }
         let left = queued.deadline.saturating_duration_since(now).as_millis();
@@ -150,7 +174,7 @@ async fn call(
     request.set_timeout(latest.saturating_duration_since(now));
     let results = match client.create_messages(request).await {
         Ok(response) => response.into_inner().results,
-        Err(status) => return answer_all(waiting, &status),
+        Err(status) => return answer_all(waiting, &of_the_call(status)),
     };
     if results.len() != waiting.len() {
         let status = Status::internal(format!(
@@ -174,6 +198,18 @@ fn answer_of(result: pb::CreateMessageResult) -> Answer {
             error.details.into(),
         )),
         None => Err(Status::internal("a message without an outcome")),
+    }
+}
+
+/// A refusal of the call itself is about this instance's service token (a secret or clock out of step),
+/// not about the senders: they must not read it as their own session being refused.
+fn of_the_call(status: Status) -> Status {
+    match status.code() {
+        Code::Unauthenticated | Code::PermissionDenied => {
+            tracing::error!(%status, "conversations refused this instance's batch of messages");
+            Status::internal("the conversations service refused the batch")
+        }
+        _ => status,
     }
 }
 
