@@ -16,7 +16,7 @@ use sqlx::Connection;
 use testkit::TcpProxy;
 use tonic::Code;
 
-use crate::helpers::{Actor, TestService, spawn_with};
+use crate::helpers::{Actor, TestService, spawn_with, writer_blocked};
 
 /// How long the test's callers wait for each send: short, so a cut outlasts many deadlines.
 const CALLER_TIMEOUT: Duration = Duration::from_secs(2);
@@ -233,23 +233,6 @@ async fn postgres_cut_during_hundreds_of_sends_stores_exactly_the_acknowledged_o
     );
     assert!(acked > 0 && failed > 0, "the cuts happened mid-stream");
     assert_eq!(stored.len(), acked + unknown_stored);
-}
-
-/// Waits until one of the test database's backends waits on a lock: the writer is stuck behind the test.
-async fn writer_blocked(db: &mut sqlx::PgConnection) {
-    loop {
-        let waiting: bool = sqlx::query_scalar(
-            "SELECT EXISTS (SELECT 1 FROM pg_stat_activity
-                            WHERE datname = current_database() AND wait_event_type = 'Lock')",
-        )
-        .fetch_one(&mut *db)
-        .await
-        .expect("pg_stat_activity");
-        if waiting {
-            return;
-        }
-        tokio::task::yield_now().await;
-    }
 }
 
 #[tokio::test]

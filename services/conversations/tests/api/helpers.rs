@@ -182,3 +182,20 @@ pub fn at(timestamp: &Option<prost_types::Timestamp>) -> (i64, i32) {
     let t = timestamp.as_ref().expect("timestamps are always set");
     (t.seconds, t.nanos)
 }
+
+/// Waits until one of the test database's backends waits on a lock: the writer is stuck behind the test.
+pub async fn writer_blocked(db: &mut sqlx::PgConnection) {
+    loop {
+        let waiting: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM pg_stat_activity
+                            WHERE datname = current_database() AND wait_event_type = 'Lock')",
+        )
+        .fetch_one(&mut *db)
+        .await
+        .expect("pg_stat_activity");
+        if waiting {
+            return;
+        }
+        tokio::task::yield_now().await;
+    }
+}

@@ -13,7 +13,7 @@ use sqlx::Connection;
 use tonic::Code;
 use uuid::Uuid;
 
-use crate::helpers::{Actor, TestService, admin, spawn};
+use crate::helpers::{Actor, TestService, admin, spawn, writer_blocked};
 
 async fn send(
     service: &TestService,
@@ -32,23 +32,6 @@ async fn send(
         }))
         .await
         .map(tonic::Response::into_inner)
-}
-
-/// Waits until one of the test database's backends waits on a lock: the writer is stuck behind the test.
-async fn writer_blocked(db: &mut sqlx::PgConnection) {
-    loop {
-        let waiting: bool = sqlx::query_scalar(
-            "SELECT EXISTS (SELECT 1 FROM pg_stat_activity
-                            WHERE datname = current_database() AND wait_event_type = 'Lock')",
-        )
-        .fetch_one(&mut *db)
-        .await
-        .expect("pg_stat_activity");
-        if waiting {
-            return;
-        }
-        tokio::task::yield_now().await;
-    }
 }
 
 /// Every stored message as (conversation, seq, content), in that order.
