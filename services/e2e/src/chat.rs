@@ -13,6 +13,15 @@ use tonic::transport::Channel;
 
 use crate::users::User;
 
+/// A channel to the conversations service at `url`.
+pub async fn connect(url: String) -> Channel {
+    Channel::from_shared(url)
+        .expect("a url")
+        .connect()
+        .await
+        .expect("conversations answers")
+}
+
 /// A conversation of `owner` with `others`; its id.
 pub async fn conversation(conversations: &Channel, owner: &User, others: &[&User]) -> String {
     ConversationsServiceClient::new(conversations.clone())

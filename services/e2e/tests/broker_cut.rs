@@ -46,16 +46,9 @@ async fn start(queue_expires_ms: u64) -> Stack {
     services
         .env
         .set("EVENT_QUEUE_EXPIRES_MS", queue_expires_ms.to_string());
-    services.env.set(
-        "RABBITMQ_URL",
-        format!("amqp://guest:guest@127.0.0.1:{}/%2f", proxy.port),
-    );
+    services.env.set("RABBITMQ_URL", proxy.amqp_url());
     let realtime = services.start::<realtime::Application>().await;
-    let channel = Channel::from_shared(conversations.url)
-        .expect("a url")
-        .connect()
-        .await
-        .expect("conversations answers");
+    let channel = chat::connect(conversations.url).await;
     Stack {
         realtime_url: realtime.url,
         channel,

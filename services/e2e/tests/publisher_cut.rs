@@ -35,20 +35,13 @@ async fn start() -> Stack {
     services.env.set("RATE_LIMITS", "off");
     services.env.set("EVENT_SHARDS", "2");
     services.start::<auth::Application>().await;
-    services.env.set(
-        "RABBITMQ_URL",
-        format!("amqp://guest:guest@127.0.0.1:{}/%2f", proxy.port),
-    );
+    services.env.set("RABBITMQ_URL", proxy.amqp_url());
     services.env.set("OUTBOX_RELAY_INTERVAL_MS", "200");
     services.env.set("OUTBOX_RELAY_GRACE_MS", "500");
     let conversations = services.start::<conversations::Application>().await;
     services.env.set("RABBITMQ_URL", broker.url.clone());
     let realtime = services.start::<realtime::Application>().await;
-    let channel = Channel::from_shared(conversations.url)
-        .expect("a url")
-        .connect()
-        .await
-        .expect("conversations answers");
+    let channel = chat::connect(conversations.url).await;
     Stack {
         realtime_url: realtime.url,
         channel,

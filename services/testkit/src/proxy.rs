@@ -90,6 +90,12 @@ impl TcpProxy {
         }
     }
 
+    /// The local RabbitMQ's URL (guest credentials, default vhost) through this proxy, for a proxy
+    /// started in front of the broker.
+    pub fn amqp_url(&self) -> String {
+        format!("amqp://guest:guest@127.0.0.1:{}/%2f", self.port)
+    }
+
     /// Drops every proxied connection and refuses new ones until [`Self::restore`].
     pub fn cut(&self) {
         self.cut.send_replace(true);

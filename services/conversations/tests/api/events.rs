@@ -115,10 +115,7 @@ async fn membership_changes_are_published() {
 async fn an_event_the_broker_missed_is_relayed_once_it_is_back() {
     let proxy = TcpProxy::start("127.0.0.1:5672".parse().expect("address")).await;
     let service = spawn_with(|env| {
-        env.set(
-            "RABBITMQ_URL",
-            format!("amqp://guest:guest@127.0.0.1:{}/%2f", proxy.port),
-        );
+        env.set("RABBITMQ_URL", proxy.amqp_url());
     })
     .await;
     let alice = service.user("Alice").await;
@@ -182,10 +179,7 @@ async fn every_event_of_a_batch_cut_off_mid_publish_still_arrives_with_its_id() 
     const PER_CONVERSATION: usize = 40;
     let proxy = TcpProxy::start("127.0.0.1:5672".parse().expect("address")).await;
     let service = spawn_with(|env| {
-        env.set(
-            "RABBITMQ_URL",
-            format!("amqp://guest:guest@127.0.0.1:{}/%2f", proxy.port),
-        );
+        env.set("RABBITMQ_URL", proxy.amqp_url());
         env.set("EVENT_SHARDS", "4");
         env.set("OUTBOX_RELAY_INTERVAL_MS", "200");
         env.set("OUTBOX_RELAY_GRACE_MS", "500");

@@ -35,10 +35,7 @@ async fn two_replicas_publish_each_event_once_when_the_broker_comes_back() {
         .set("OUTBOX_RELAY_INTERVAL_MS", "100")
         .set("OUTBOX_RELAY_GRACE_MS", "300");
     let auth = services.start::<auth::Application>().await;
-    services.env.set(
-        "RABBITMQ_URL",
-        format!("amqp://guest:guest@127.0.0.1:{}/%2f", proxy.port),
-    );
+    services.env.set("RABBITMQ_URL", proxy.amqp_url());
     let replicas = [
         connect(services.start::<conversations::Application>().await.url).await,
         connect(services.start::<conversations::Application>().await.url).await,
