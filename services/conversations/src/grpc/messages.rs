@@ -124,15 +124,6 @@ impl MessagesService for Handlers {
         Ok(Response::new(self.send_batch(request).await?))
     }
 
-    type CreateMessagesStreamStream = super::send_batch::ResultStream;
-
-    async fn create_messages_stream(
-        &self,
-        request: Request<pb::CreateMessagesRequest>,
-    ) -> Result<Response<Self::CreateMessagesStreamStream>, Status> {
-        Ok(Response::new(self.send_batch_stream(request)?))
-    }
-
     async fn get_message(
         &self,
         request: Request<pb::MessageRef>,

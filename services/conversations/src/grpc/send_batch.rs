@@ -1,16 +1,9 @@
-//! `CreateMessages` and `CreateMessagesStream`: many senders' messages in one call (realtime's batched
-//! sends). Each item is authenticated with its own token, given its own deadline and trace, and then goes
-//! through [`Handlers::create_one`], the path of a single `CreateMessage`, so its answer is the one that
-//! call would have had. The items run concurrently: their drafts reach the writer together and share a
-//! commit. `CreateMessages` answers once every item is settled; `CreateMessagesStream` sends each item's
-//! result as soon as it is, so an item refused at once, or stored by one commit, does not wait for an
-//! item that the writer takes in its next batch.
+//! `CreateMessages`: many senders' messages in one call (realtime's batched sends). Each item is
+//! authenticated with its own token, given its own deadline and trace, and then goes through
+//! [`Handlers::create_one`], the path of a single `CreateMessage`, so its answer is the one that call
+//! would have had. The items run concurrently: their drafts reach the writer together and share a
+//! commit.
 
-use std::future::Future;
-use std::pin::Pin;
-
-use futures::Stream;
-use futures::stream::FuturesUnordered;
 use junqo_proto::conversations::v1 as pb;
 use junqo_proto::conversations::v1::create_message_result::Outcome;
 use tokio::time::Instant;
@@ -27,91 +20,50 @@ pub const MAX_ITEMS: usize = 256;
 /// The name an item's span takes in traces: what it stands for, one `CreateMessage`.
 const ITEM_SPAN_NAME: &str = "/junqo.conversations.v1.MessagesService/CreateMessage";
 
-/// The stream `CreateMessagesStream` answers: each item's result as it settles.
-pub type ResultStream =
-    Pin<Box<dyn Stream<Item = Result<pb::CreateMessageItemResult, Status>> + Send + 'static>>;
-
-/// A call's items, accepted: when it arrived and when its caller stops waiting.
-struct Accepted {
-    items: Vec<pb::MessageToCreate>,
-    arrived: Instant,
-    call_answer_by: Instant,
-}
-
 impl Handlers {
     pub(super) async fn send_batch(
         &self,
         request: Request<pb::CreateMessagesRequest>,
     ) -> Result<pb::CreateMessagesResponse, Status> {
-        let Accepted {
-            items,
-            arrived,
-            call_answer_by,
-        } = accept(request)?;
-        let sends = items
-            .into_iter()
-            .map(|item| self.clone().item_result(item, arrived, call_answer_by));
+        let call_answer_by = deadline::answer_by(&request);
+        let arrived = Instant::now();
+        if !matches!(
+            request.extensions().get::<jwt::Credential>(),
+            Some(jwt::Credential::Service(_))
+        ) {
+            return Err(
+                ConversationsError::Forbidden("Only services send messages in batches").into(),
+            );
+        }
+        let items = request.into_inner().items;
+        if items.len() > MAX_ITEMS {
+            return Err(Violations::one(format!("At most {MAX_ITEMS} messages per call")).into());
+        }
+        let sends = items.into_iter().map(|item| {
+            let answer_by = deadline::item_answer_by(arrived, item.timeout_ms, call_answer_by);
+            let span = item_span(&item.traceparent);
+            async move {
+                let outcome = self.send_item(item, answer_by).await;
+                // Against the call's own duration: how long items wait for the slowest of their call.
+                metrics::histogram!("conversations_send_item_seconds")
+                    .record(arrived.elapsed().as_secs_f64());
+                let outcome = match outcome {
+                    Ok(message) => Outcome::Message(message),
+                    Err(status) => Outcome::Error(pb::CallError {
+                        code: status.code() as i32,
+                        message: status.message().to_owned(),
+                        details: status.details().to_vec(),
+                    }),
+                };
+                pb::CreateMessageResult {
+                    outcome: Some(outcome),
+                }
+            }
+            .instrument(span)
+        });
         Ok(pb::CreateMessagesResponse {
             results: futures::future::join_all(sends).await,
         })
-    }
-
-    /// `CreateMessagesStream`: the items of `send_batch`, each result sent as soon as it is settled.
-    /// The items run while the stream is polled (tonic polls it as soon as the headers are sent), and
-    /// stop with it if the caller goes away, as a dropped `CreateMessages` call's do.
-    pub(super) fn send_batch_stream(
-        &self,
-        request: Request<pb::CreateMessagesRequest>,
-    ) -> Result<ResultStream, Status> {
-        let Accepted {
-            items,
-            arrived,
-            call_answer_by,
-        } = accept(request)?;
-        let sends: FuturesUnordered<_> = items
-            .into_iter()
-            .enumerate()
-            .map(|(index, item)| {
-                let result = self.clone().item_result(item, arrived, call_answer_by);
-                async move {
-                    Ok(pb::CreateMessageItemResult {
-                        // At most MAX_ITEMS, so the index fits.
-                        index: u32::try_from(index).unwrap_or(u32::MAX),
-                        result: Some(result.await),
-                    })
-                }
-            })
-            .collect();
-        Ok(Box::pin(sends))
-    }
-
-    /// One item's result, as its own `CreateMessage` would have answered it.
-    fn item_result(
-        self,
-        item: pb::MessageToCreate,
-        arrived: Instant,
-        call_answer_by: Instant,
-    ) -> impl Future<Output = pb::CreateMessageResult> + Send + 'static {
-        let answer_by = deadline::item_answer_by(arrived, item.timeout_ms, call_answer_by);
-        let span = item_span(&item.traceparent);
-        async move {
-            let outcome = self.send_item(item, answer_by).await;
-            // Against the call's own duration: how long items wait for the slowest of their call.
-            metrics::histogram!("conversations_send_item_seconds")
-                .record(arrived.elapsed().as_secs_f64());
-            let outcome = match outcome {
-                Ok(message) => Outcome::Message(message),
-                Err(status) => Outcome::Error(pb::CallError {
-                    code: status.code() as i32,
-                    message: status.message().to_owned(),
-                    details: status.details().to_vec(),
-                }),
-            };
-            pb::CreateMessageResult {
-                outcome: Some(outcome),
-            }
-        }
-        .instrument(span)
     }
 
     /// One item, as `create_message` does one call: its token as the call's credential would be, then
@@ -139,28 +91,6 @@ impl Handlers {
         };
         self.create_one(&actor, request, trace, answer_by).await
     }
-}
-
-/// Checks a call of items: only a service may make it (its items act for many users), with at most
-/// [`MAX_ITEMS`] of them.
-fn accept(request: Request<pb::CreateMessagesRequest>) -> Result<Accepted, Status> {
-    let call_answer_by = deadline::answer_by(&request);
-    let arrived = Instant::now();
-    if !matches!(
-        request.extensions().get::<jwt::Credential>(),
-        Some(jwt::Credential::Service(_))
-    ) {
-        return Err(ConversationsError::Forbidden("Only services send messages in batches").into());
-    }
-    let items = request.into_inner().items;
-    if items.len() > MAX_ITEMS {
-        return Err(Violations::one(format!("At most {MAX_ITEMS} messages per call")).into());
-    }
-    Ok(Accepted {
-        items,
-        arrived,
-        call_answer_by,
-    })
 }
 
 /// A span per item that came with a trace context, child of the send it belongs to, so a socket's

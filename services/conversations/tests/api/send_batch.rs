@@ -1,71 +1,13 @@
-//! `CreateMessages` and `CreateMessagesStream`: each item answered as its own `CreateMessage` would
-//! have been, in one call.
-
-use std::collections::HashMap;
+//! `CreateMessages`: each item answered as its own `CreateMessage` would have been, in one call.
 
 use junqo_proto::conversations::v1::create_message_result::Outcome;
 use junqo_proto::conversations::v1::{
     CallError, CreateMessageRequest, CreateMessagesRequest, ListMessagesRequest, MessageToCreate,
 };
 use secrecy::SecretString;
-use sqlx::Connection;
 use tonic::Code;
 
-use crate::helpers::{Actor, SECRET, TestService, spawn, violations, writer_blocked};
-
-/// How the items travel: one answer with every result, or a stream of results as they settle.
-#[derive(Clone, Copy, Debug)]
-enum Via {
-    Call,
-    Stream,
-}
-
-/// The outcome of each item, in the order of the items, however they came.
-async fn send_all(service: &TestService, items: Vec<MessageToCreate>, via: Via) -> Vec<Outcome> {
-    let count = items.len();
-    match via {
-        Via::Call => {
-            let results = service
-                .messages
-                .clone()
-                .create_messages(batch(items))
-                .await
-                .expect("the call succeeds")
-                .into_inner()
-                .results;
-            assert_eq!(results.len(), count, "one result per item");
-            results
-                .into_iter()
-                .map(|r| r.outcome.expect("an outcome"))
-                .collect()
-        }
-        Via::Stream => {
-            let mut stream = service
-                .messages
-                .clone()
-                .create_messages_stream(batch(items))
-                .await
-                .expect("the call starts")
-                .into_inner();
-            let mut by_index = HashMap::new();
-            while let Some(result) = stream.message().await.expect("the stream goes on") {
-                let outcome = result.result.and_then(|r| r.outcome).expect("an outcome");
-                assert!(
-                    by_index.insert(result.index, outcome).is_none(),
-                    "item {} answered twice",
-                    result.index
-                );
-            }
-            assert_eq!(by_index.len(), count, "one result per item");
-            (0..count)
-                .map(|i| {
-                    let index = u32::try_from(i).expect("few items");
-                    by_index.remove(&index).expect("every index answered")
-                })
-                .collect()
-        }
-    }
-}
+use crate::helpers::{Actor, SECRET, TestService, spawn, violations};
 
 fn item(sender_token: &str, conversation_id: &str, content: &str) -> MessageToCreate {
     MessageToCreate {
@@ -117,15 +59,6 @@ fn as_status(error: &CallError) -> tonic::Status {
 
 #[tokio::test]
 async fn each_item_is_answered_as_its_own_call_and_the_valid_ones_are_stored() {
-    each_item_answered_as_its_own_call(Via::Call).await;
-}
-
-#[tokio::test]
-async fn each_streamed_item_is_answered_once_as_its_own_call_and_the_valid_ones_are_stored() {
-    each_item_answered_as_its_own_call(Via::Stream).await;
-}
-
-async fn each_item_answered_as_its_own_call(via: Via) {
     let service = spawn().await;
     let alice = service.user("Alice").await;
     let bob = service.user("Bob").await;
@@ -146,7 +79,19 @@ async fn each_item_answered_as_its_own_call(via: Via) {
             ..item(&bob.token, id, "too late")
         },
     ];
-    let outcomes = send_all(&service, items.clone(), via).await;
+    let results = service
+        .messages
+        .clone()
+        .create_messages(batch(items.clone()))
+        .await
+        .expect("the call succeeds")
+        .into_inner()
+        .results;
+    assert_eq!(results.len(), items.len(), "one result per item");
+    let outcomes: Vec<Outcome> = results
+        .into_iter()
+        .map(|r| r.outcome.expect("an outcome"))
+        .collect();
 
     let mut stored = Vec::new();
     for (index, (item, outcome)) in items.iter().zip(&outcomes).enumerate() {
@@ -266,92 +211,4 @@ async fn only_a_service_may_call_and_a_batch_is_bounded() {
         .expect("an empty batch is answered")
         .into_inner();
     assert!(empty.results.is_empty());
-
-    let as_user = service
-        .messages
-        .clone()
-        .create_messages_stream(alice.call(CreateMessagesRequest {
-            items: vec![item(&alice.token, &conversation.id, "hi")],
-        }))
-        .await
-        .expect_err("a user cannot batch on a stream either");
-    assert_eq!(as_user.code(), Code::PermissionDenied);
-    let too_many = (0..257)
-        .map(|_| item(&alice.token, &conversation.id, "hi"))
-        .collect();
-    let refused = service
-        .messages
-        .clone()
-        .create_messages_stream(batch(too_many))
-        .await
-        .expect_err("too many items");
-    assert_eq!(violations(&refused), ["At most 256 messages per call"]);
-    let mut empty = service
-        .messages
-        .clone()
-        .create_messages_stream(batch(Vec::new()))
-        .await
-        .expect("an empty batch is answered")
-        .into_inner();
-    assert!(empty.message().await.expect("ends cleanly").is_none());
-}
-
-/// The point of the stream: an item settled early is answered while another of its call still waits
-/// for the writer.
-#[tokio::test]
-async fn a_streamed_item_is_answered_without_waiting_for_the_others() {
-    let service = spawn().await;
-    let alice = service.user("Alice").await;
-    let bob = service.user("Bob").await;
-    let conversation = service.conversation(&alice, &[&bob]).await;
-    let id = conversation.id.as_str();
-
-    // The writer gets stuck on the conversation's row, which the test holds.
-    let mut db = service.db.connect().await;
-    let mut holder = service.db.connect().await;
-    let mut held = holder.begin().await.expect("begin");
-    sqlx::query("SELECT 1 FROM conversations.conversations WHERE id = $1::uuid FOR UPDATE")
-        .bind(id)
-        .execute(&mut *held)
-        .await
-        .expect("lock the conversation");
-
-    let mut stream = service
-        .messages
-        .clone()
-        .create_messages_stream(batch(vec![
-            item(&alice.token, id, "stored once the row is free"),
-            item(&bob.token, id, "   "),
-        ]))
-        .await
-        .expect("the call starts")
-        .into_inner();
-    let first = stream
-        .message()
-        .await
-        .expect("a result")
-        .expect("not the end");
-    assert_eq!(
-        first.index, 1,
-        "the invalid item is answered first: {first:?}"
-    );
-    let Some(Outcome::Error(invalid)) = first.result.and_then(|r| r.outcome) else {
-        panic!("blank content refused")
-    };
-    assert_eq!(violations(&as_status(&invalid)), ["Content is required"]);
-
-    // Only now is the other item let through: it was still waiting for the writer.
-    writer_blocked(&mut db).await;
-    held.rollback().await.expect("release the conversation");
-    let second = stream
-        .message()
-        .await
-        .expect("a result")
-        .expect("not the end");
-    assert_eq!(second.index, 0);
-    let Some(Outcome::Message(stored)) = second.result.and_then(|r| r.outcome) else {
-        panic!("the valid item is stored")
-    };
-    assert_eq!((stored.seq, stored.sender_id), (1, alice.user_id.clone()));
-    assert!(stream.message().await.expect("ends cleanly").is_none());
 }

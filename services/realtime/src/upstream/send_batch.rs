@@ -1,24 +1,20 @@
-//! Messages sent on sockets, batched into `CreateMessagesStream` calls. Every `sendMessage` of this
-//! instance hands its message to the one [`SendBatcher`] and awaits its own answer. The batcher keeps at
-//! most [`MAX_CALLS_IN_FLIGHT`] calls starting at once; whenever one has started (conversations answered
-//! its headers: it has read the call and its items are on their way to the writer), everything that
-//! queued meanwhile (up to [`MAX_ITEMS_PER_CALL`]) leaves as the next call. A message that finds a free
-//! slot leaves at once, alone: nothing waits for a timer, so a quiet instance adds no latency, and a busy
-//! one pays one call (its system calls, its wake-ups on both sides) per batch instead of per message.
-//! A slot is not held while the call's messages wait for the writer's commit: a message then would wait
-//! for the previous calls' commits before it even left (measured: see docs/benchmarks.md, 2026-12-08).
+//! Messages sent on sockets, batched into `CreateMessages` calls. Every `sendMessage` of this instance
+//! hands its message to the one [`SendBatcher`] and awaits its own answer. The batcher keeps at most
+//! [`MAX_CALLS_IN_FLIGHT`] calls under way; whenever one ends, everything that queued meanwhile (up to
+//! [`MAX_ITEMS_PER_CALL`]) leaves as the next call. A message that finds a free slot leaves at once,
+//! alone: nothing waits for a timer, so a quiet instance adds no latency, and a busy one pays one call
+//! (its system calls, its wake-ups on both sides) per batch instead of per message.
 //!
 //! Each message keeps what a call of its own had: its sender's token, its trace context, its deadline
 //! (counted from when the socket event asked, as the channel's timeout was) and its answer. The answer
 //! is the `tonic::Status` a single `CreateMessage` would have given, so acks and `messageError` read as
-//! before; a failed call (transport, timeout) fails each of its messages still unanswered with that
-//! call's status.
+//! before; a failed call (transport, timeout) fails each of its messages with that call's status.
 //!
-//! Each result comes on the call's stream as soon as its message is settled, so a sender does not wait
-//! for the slowest message of its call. A sender whose own deadline passes while its message is in a
-//! call keeps waiting for its result (which the call's own bound, the latest of its messages' deadlines,
-//! bounds): giving up then would tell the sender "failed" about a message the writer may have stored. A
-//! sender whose deadline passes while its message still queues gives up, and the message is never sent.
+//! One answer carries every result of a call, so it comes once the slowest message of the call is
+//! settled. A sender whose own deadline passes while its message is in a call therefore keeps waiting for
+//! that answer (which the call's own timeout, the latest of its messages' deadlines, bounds): giving up
+//! then would tell the sender "failed" about a message the writer may have stored. A sender whose deadline
+//! passes while its message still queues gives up, and the message is never sent.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -34,10 +30,10 @@ use tonic::{Code, Status};
 
 use crate::session::Session;
 
-/// Calls starting at once (sent, their headers not yet answered). No bound would be a call per message
-/// again under load; a few let the next batch travel while conversations reads the previous one. A call
-/// whose headers came no longer counts: its messages wait for the writer, which merges concurrent calls'
-/// messages into its own batch anyway.
+/// Calls under way at once. One would make every send wait for the previous call's round trip and
+/// commit (a single-server queue); no bound would be a call per message again under load. A few let the
+/// next batch travel and be parsed while the conversations writer commits the previous one, and the
+/// writer merges concurrent calls' messages into its own batch anyway.
 pub const MAX_CALLS_IN_FLIGHT: usize = 4;
 /// Most messages in one call: 64 of the largest content (10,000 characters, at most 40 KB) keep the
 /// request, and the answer that echoes them, well under tonic's 4 MiB message limit.
@@ -144,13 +140,12 @@ async fn run(
     }
 }
 
-/// One `CreateMessagesStream` call for `sends`, each answered with its own outcome as it comes. Holds its
-/// slot until the call has started.
+/// One `CreateMessages` call for `sends`, each answered with its own outcome. Holds its slot until done.
 async fn call(
     mut client: MessagesServiceClient<Channel>,
     signer: Arc<ServiceSigner>,
     sends: Vec<Queued>,
-    slot: OwnedSemaphorePermit,
+    _slot: OwnedSemaphorePermit,
 ) {
     let now = Instant::now();
     let mut waiting = Vec::with_capacity(sends.len());
@@ -186,47 +181,22 @@ async fn call(
     let mut request = tonic::Request::new(pb::CreateMessagesRequest { items });
     platform::grpc::authorize(&mut request, &token);
     request.set_timeout(latest.saturating_duration_since(now));
-    let started = client.create_messages_stream(request).await;
+    let answered = client.create_messages(request).await;
     metrics::histogram!("realtime_send_call_seconds").record(now.elapsed().as_secs_f64());
-    // The headers are in: conversations has read the call and its items are on their way to the
-    // writer. The next call may leave now; it need not wait for this one's commit.
-    drop(slot);
-    let mut results = match started {
-        Ok(response) => response.into_inner(),
+    let results = match answered {
+        Ok(response) => response.into_inner().results,
         Err(status) => return answer_all(waiting, &of_the_call(status)),
     };
-    let mut unanswered: Vec<Option<Queued>> = waiting.into_iter().map(Some).collect();
-    let mut left = unanswered.len();
-    // Each sender hears its own result as soon as it comes. Nothing comes after `latest`: every item's
-    // deadline has passed by then, so conversations answered them all (the call's timeout, as before).
-    let failed = loop {
-        if left == 0 {
-            break None;
-        }
-        let status = match timeout_at(latest, results.message()).await {
-            Ok(Ok(Some(result))) => {
-                let index = usize::try_from(result.index).unwrap_or(usize::MAX);
-                match unanswered.get_mut(index).and_then(Option::take) {
-                    Some(queued) => {
-                        left -= 1;
-                        let answer = result.result.map_or_else(
-                            || Err(Status::internal("a message without a result")),
-                            answer_of,
-                        );
-                        let _ = queued.reply.send(answer);
-                        continue;
-                    }
-                    None => Status::internal(format!("a result for no message ({index})")),
-                }
-            }
-            Ok(Ok(None)) => Status::internal(format!("no result for {left} messages")),
-            Ok(Err(status)) => of_the_call(status),
-            Err(_) => timed_out(),
-        };
-        break Some(status);
-    };
-    if let Some(status) = failed {
-        answer_all(unanswered.into_iter().flatten(), &status);
+    if results.len() != waiting.len() {
+        let status = Status::internal(format!(
+            "{} results for {} messages",
+            results.len(),
+            waiting.len()
+        ));
+        return answer_all(waiting, &status);
+    }
+    for (queued, result) in waiting.into_iter().zip(results) {
+        let _ = queued.reply.send(answer_of(result));
     }
 }
 
@@ -255,7 +225,7 @@ fn of_the_call(status: Status) -> Status {
 }
 
 /// Every message of a failed call hears that call's status, as its own call would have.
-fn answer_all(waiting: impl IntoIterator<Item = Queued>, status: &Status) {
+fn answer_all(waiting: Vec<Queued>, status: &Status) {
     for queued in waiting {
         let copy = Status::with_details(
             status.code(),
