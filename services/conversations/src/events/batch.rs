@@ -99,6 +99,7 @@ mod tests {
             event_id: Uuid::new_v4().to_string(),
             conversation_id: conversation.to_string(),
             traceparent: format!("trace-{id}"),
+            event_seq: 0,
             ..Event::default()
         };
         OutboxEvent {

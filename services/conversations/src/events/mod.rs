@@ -28,6 +28,7 @@ fn build(
         conversation_id: conversation_id.to_string(),
         // In the event itself: a batch carries events of many traces.
         traceparent: traceparent.unwrap_or_default().to_owned(),
+        event_seq: 0,
         payload: Some(payload),
     };
     NewEvent {

@@ -330,7 +330,10 @@ impl ConversationsService for Handlers {
             Some((is_participant, latest_seq))
                 if may_access_conversation(&actor, is_participant) =>
             {
-                Ok(Response::new(pb::AccessGrant { latest_seq }))
+                Ok(Response::new(pb::AccessGrant {
+                    latest_seq,
+                    latest_event_seq: 0,
+                }))
             }
             _ => Err(ConversationsError::ConversationNotFound(id).into()),
         }

@@ -328,4 +328,11 @@ impl MessagesService for Handlers {
             messages: with_receipts(&rows, &[]),
         }))
     }
+
+    async fn list_events_since(
+        &self,
+        _request: Request<pb::ListEventsSinceRequest>,
+    ) -> Result<Response<pb::ListEventsSinceResponse>, Status> {
+        Err(Status::unimplemented("ListEventsSince is not served yet"))
+    }
 }
