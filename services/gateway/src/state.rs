@@ -11,7 +11,7 @@ use revocation::Revocations;
 use tonic::transport::Channel;
 
 use crate::GatewayConfig;
-use crate::http::RestLimits;
+use crate::http::{Profiles, RestLimits};
 
 #[derive(Clone)]
 pub struct AppState {
@@ -25,6 +25,8 @@ pub struct AppState {
     pub rest_limits: Arc<RestLimits>,
     /// Revoked tokens, kept current from the broker (see the `revocation` crate).
     pub revocations: Revocations,
+    /// The callers' own profiles, read from auth a moment ago (`GET /users/me`).
+    pub profiles: Arc<Profiles>,
 }
 
 impl AppState {
@@ -34,6 +36,8 @@ impl AppState {
         revocations: Revocations,
     ) -> Result<Self, platform::Error> {
         let conversations_channel = platform::grpc::channel(&config.conversations_url)?;
+        let profiles = Arc::new(Profiles::new(crate::http::PROFILE_TTL));
+        tokio::spawn(profiles.clone().follow(revocations.clone()));
         Ok(Self {
             auth: AuthServiceClient::new(auth_channel.clone()),
             conversations: ConversationsServiceClient::new(conversations_channel.clone()),
@@ -47,6 +51,7 @@ impl AppState {
                 config.trusted_proxies.clone(),
             )),
             revocations,
+            profiles,
         })
     }
 }
