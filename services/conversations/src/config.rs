@@ -31,6 +31,9 @@ pub struct ConversationsConfig {
     pub event_shards: EventShards,
     pub relay_interval: Duration,
     pub relay_grace: Duration,
+    /// `EVENT_LOG_RETENTION_SECS`: how long published events stay readable by ListEventsSince (realtime
+    /// fills a gap in its live delivery from them). More than zero.
+    pub event_log_retention: Duration,
     /// `CONVERSATION_MAX_PARTICIPANTS`: participants one conversation may have.
     pub max_participants: usize,
 }
@@ -65,6 +68,7 @@ impl ConversationsConfig {
             event_shards: EventShards::from_env(|name, default| env.parse_or(name, default))?,
             relay_interval: Duration::from_millis(env.parse_or("OUTBOX_RELAY_INTERVAL_MS", 1000)?),
             relay_grace: Duration::from_millis(env.parse_or("OUTBOX_RELAY_GRACE_MS", 2000)?),
+            event_log_retention: event_log_retention(env)?,
             max_participants: env
                 .parse_or("CONVERSATION_MAX_PARTICIPANTS", DEFAULT_MAX_PARTICIPANTS)?
                 .max(2),
@@ -72,9 +76,35 @@ impl ConversationsConfig {
     }
 }
 
+/// Zero would prune events as soon as they are published, before realtime could ever read a gap.
+fn event_log_retention(env: &Env) -> Result<Duration, platform::Error> {
+    let secs: u64 = env.parse_or("EVENT_LOG_RETENTION_SECS", 900)?;
+    if secs == 0 {
+        return Err(platform::Error::Invalid {
+            name: "EVENT_LOG_RETENTION_SECS",
+            reason: "must be above 0".to_owned(),
+        });
+    }
+    Ok(Duration::from_secs(secs))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_event_log_is_kept_a_quarter_of_an_hour_unless_set_and_never_zero() {
+        let mut env = Env::from_pairs([("JWT_SECRET", "irrelevant-here")]);
+        let config = ConversationsConfig::from_env(&env).expect("valid");
+        assert_eq!(config.event_log_retention, Duration::from_secs(900));
+
+        env.set("EVENT_LOG_RETENTION_SECS", "60");
+        let config = ConversationsConfig::from_env(&env).expect("valid");
+        assert_eq!(config.event_log_retention, Duration::from_secs(60));
+
+        env.set("EVENT_LOG_RETENTION_SECS", "0");
+        assert!(ConversationsConfig::from_env(&env).is_err());
+    }
 
     #[test]
     fn grpc_listens_on_loopback_unless_the_deployment_opens_it() {

@@ -77,6 +77,7 @@ impl Service for Application {
             relay_interval: config.relay_interval,
             relay_grace: config.relay_grace,
             shards: config.event_shards,
+            retention: config.event_log_retention,
         };
         let (publisher, publisher_task) =
             EventPublisher::spawn(settings, pool.clone(), stop_publisher.clone());

@@ -98,6 +98,7 @@ async fn announce(hub: &Hub, session: &Session) {
                 occurred_at: None,
                 conversation_id: String::new(),
                 traceparent: String::new(),
+                event_seq: 0,
                 payload: Some(Payload::Presence(Presence {
                     user_id: session.user_id.to_string(),
                     online,

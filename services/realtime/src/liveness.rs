@@ -119,6 +119,7 @@ fn event(payload: Payload) -> Event {
         occurred_at: None,
         conversation_id: String::new(),
         traceparent: String::new(),
+        event_seq: 0,
         payload: Some(payload),
     }
 }

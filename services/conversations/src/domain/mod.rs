@@ -96,6 +96,14 @@ pub fn parse_seq(seq: i64) -> Checked<i64> {
     Ok(seq)
 }
 
+/// A position in a conversation's event log (`event_seq`), 0 meaning before the first event.
+pub fn parse_event_seq(seq: i64) -> Checked<i64> {
+    if seq < 0 {
+        return Err(Broken::new("After event seq must be at least 0"));
+    }
+    Ok(seq)
+}
+
 /// Why a message is reported: 1 to 500 characters.
 pub const MAX_REASON_CHARS: usize = 500;
 

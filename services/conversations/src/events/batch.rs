@@ -3,6 +3,8 @@
 //!
 //! The outbox stores every event already encoded, and a repeated message field is on the wire exactly
 //! what a repeated bytes field is, so a batch is built by framing the stored bytes, never decoding them.
+//! The outbox hands events over with their `event_seq` already appended to those bytes
+//! (`store::outbox::with_event_seq`), on the fast path and the relay's alike.
 
 use std::collections::HashMap;
 
@@ -99,12 +101,14 @@ mod tests {
             event_id: Uuid::new_v4().to_string(),
             conversation_id: conversation.to_string(),
             traceparent: format!("trace-{id}"),
+            event_seq: 0,
             ..Event::default()
         };
         OutboxEvent {
             id,
             event: NewEvent {
                 event_id: Uuid::parse_str(&event.event_id).expect("uuid"),
+                conversation_id: Some(conversation),
                 routing_key: broker::conversation_key(&event.conversation_id, kind),
                 payload: event.encode_to_vec(),
                 traceparent: None,

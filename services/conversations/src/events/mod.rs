@@ -28,10 +28,13 @@ fn build(
         conversation_id: conversation_id.to_string(),
         // In the event itself: a batch carries events of many traces.
         traceparent: traceparent.unwrap_or_default().to_owned(),
+        // Numbered by the outbox insert, which appends it (`store::outbox::with_event_seq`).
+        event_seq: 0,
         payload: Some(payload),
     };
     NewEvent {
         event_id,
+        conversation_id: Some(conversation_id),
         routing_key: broker::conversation_key(&conversation_id.to_string(), kind),
         payload: event.encode_to_vec(),
         traceparent: traceparent.map(str::to_owned),

@@ -1,6 +1,7 @@
-//! Publishes outbox events to RabbitMQ with publisher confirms, and deletes them once confirmed.
+//! Publishes outbox events to RabbitMQ with publisher confirms, marks them published once confirmed, and
+//! prunes the published ones past the event log's retention.
 //!
-//! Three tasks, so that no database work ever stalls publishing:
+//! Four tasks, so that no database work ever stalls publishing:
 //! - the publisher owns the one AMQP connection of the process. Events arrive right after their
 //!   transaction commits (the fast path) or from the relay. Each time it wakes, it takes everything
 //!   queued meanwhile (no timer: under load that is many commits, when idle a single one) and publishes
@@ -9,11 +10,15 @@
 //!   settles every outbox row of its message; a nack or a lost confirm leaves them all to the relay.
 //!   Publishes are pipelined: each is queued on the channel and the loop moves on without waiting for
 //!   the frame to be written; confirms are awaited concurrently.
-//! - the deleter removes confirmed rows in batches (one statement for whatever was confirmed meanwhile,
-//!   at most one every `FLUSH_EVERY`).
+//! - the marker marks confirmed rows published in batches (one statement for whatever was confirmed
+//!   meanwhile, at most one every `FLUSH_EVERY`). They stay as the conversation's event log, which
+//!   realtime reads to fill a gap (ListEventsSince); the relay no longer takes them.
 //! - the relay covers every way the fast path can fail: every `relay_interval` it claims outbox rows
 //!   older than `relay_grace` that no live replica holds (the broker was down, a confirm never came, the
-//!   process died between commit and publish) and hands them to the publisher.
+//!   process died between commit and publish) and hands them to the publisher. A relayed row carries the
+//!   `event_seq` it was stored with, as its first publish did.
+//! - the pruner deletes published rows older than the retention (`EVENT_LOG_RETENTION_SECS`), in bounded
+//!   batches; unpublished rows are never pruned.
 //!
 //! Claims keep replicas from publishing one row twice: a row is claimed by the replica that wrote it (at
 //! insert) and, once its lease has run out, by whichever replica's relay takes it first (`FOR UPDATE SKIP
@@ -47,6 +52,8 @@ pub struct PublisherSettings {
     pub relay_interval: Duration,
     pub relay_grace: Duration,
     pub shards: EventShards,
+    /// How long published events stay readable by ListEventsSince.
+    pub retention: Duration,
 }
 
 /// The handle the writers use; publishing never blocks them.
@@ -61,23 +68,23 @@ const QUEUE: usize = 1024;
 const MAX_AT_HAND: usize = 4096;
 /// Rows the relay takes per round; a full round goes again at once.
 const RELAY_BATCH: i64 = 1000;
-/// Most confirmed rows deleted by one statement.
-const DELETE_BATCH: usize = 4096;
-/// At most one delete per this interval: under load a delete covers everything confirmed meanwhile.
+/// Most confirmed rows marked published by one statement.
+const MARK_BATCH: usize = 4096;
+/// At most one marking per this interval: under load it covers everything confirmed meanwhile.
 const FLUSH_EVERY: Duration = Duration::from_millis(20);
 /// A replica's claim on the rows it wrote lasts this many relay graces: long enough that its own relay
 /// (which renews it) always comes first, short enough that another replica soon takes over the rows of
 /// one that died.
 const LEASE_IN_GRACES: u32 = 5;
 
-/// Outbox ids this process has published and not yet deleted: the publisher skips them, so a row whose
-/// confirm or delete is under way is not published a second time by the relay.
+/// Outbox ids this process has published and not yet marked published: the publisher skips them, so a
+/// row whose confirm or marking is under way is not published a second time by the relay.
 type InHand = Arc<Mutex<HashSet<i64>>>;
 
-/// Held by the deleter while it deletes rows and lets go of them, and by the relay from its claim query
-/// until it has filtered the result: otherwise a row the relay read just before its deletion could be
-/// let go of meanwhile and published again.
-type DeleteGate = Arc<tokio::sync::Mutex<()>>;
+/// Held by the marker while it marks rows published and lets go of them, and by the relay from its claim
+/// query until it has filtered the result: otherwise a row the relay read just before its marking could
+/// be let go of meanwhile and published again.
+type MarkGate = Arc<tokio::sync::Mutex<()>>;
 
 fn lock(in_hand: &InHand) -> std::sync::MutexGuard<'_, HashSet<i64>> {
     // The set stays consistent whatever a panicking holder did: each operation is a single insert/remove.
@@ -125,13 +132,13 @@ async fn run(
     stop: CancellationToken,
 ) {
     let in_hand = InHand::default();
-    let (confirmed, to_delete) = mpsc::unbounded_channel();
-    let gate = DeleteGate::default();
-    let deleter = tokio::spawn(delete_confirmed(
+    let (confirmed, to_mark) = mpsc::unbounded_channel();
+    let gate = MarkGate::default();
+    let marker = tokio::spawn(mark_confirmed(
         pool.clone(),
         in_hand.clone(),
         gate.clone(),
-        to_delete,
+        to_mark,
     ));
     let (relayed, mut from_relay) = mpsc::channel(4);
     let stop_relay = stop.child_token();
@@ -141,6 +148,7 @@ async fn run(
         claim,
         stop_relay.clone(),
     ));
+    let pruner = tokio::spawn(prune(pool.clone(), settings.retention, stop_relay.clone()));
     let relay = tokio::spawn(relay(
         pool,
         settings.clone(),
@@ -183,9 +191,10 @@ async fn run(
     stop_relay.cancel();
     let _ = relay.await;
     let _ = renewer.await;
-    // The deleter ends once it has deleted what was confirmed.
+    let _ = pruner.await;
+    // The marker ends once it has marked what was confirmed.
     drop(confirmed);
-    let _ = deleter.await;
+    let _ = marker.await;
 }
 
 async fn connect(settings: &PublisherSettings) -> Result<(Connection, Channel), broker::Error> {
@@ -281,7 +290,7 @@ impl<'a> Session<'a> {
             Ok(true) => {
                 metrics::counter!("conversations_events_confirmed_total")
                     .increment(ids.len() as u64);
-                // Stay in hand until deleted. The deleter only ends after this task.
+                // Stay in hand until marked published. The marker only ends after this task.
                 for id in ids {
                     let _ = self.confirmed.send(id);
                 }
@@ -399,20 +408,21 @@ fn at_hand(
     relayed
 }
 
-/// Deletes confirmed rows, everything confirmed meanwhile in one statement, until the publisher is gone
-/// and the last ids are deleted (or the database refuses: then the relay publishes them again later).
-async fn delete_confirmed(
+/// Marks confirmed rows published, everything confirmed meanwhile in one statement, until the publisher is
+/// gone and the last ids are marked (or the database refuses: then the relay publishes them again later,
+/// with the same numbers).
+async fn mark_confirmed(
     pool: PgPool,
     in_hand: InHand,
-    gate: DeleteGate,
+    gate: MarkGate,
     mut confirmed: mpsc::UnboundedReceiver<i64>,
 ) {
     let mut batch = Vec::new();
     loop {
-        let closed = confirmed.recv_many(&mut batch, DELETE_BATCH).await == 0;
+        let closed = confirmed.recv_many(&mut batch, MARK_BATCH).await == 0;
         if !batch.is_empty() {
             let _gate = gate.lock().await;
-            match outbox::delete(&pool, &batch).await {
+            match outbox::mark_published(&pool, &batch).await {
                 Ok(()) => {
                     let mut in_hand = lock(&in_hand);
                     for id in batch.drain(..) {
@@ -420,7 +430,7 @@ async fn delete_confirmed(
                     }
                 }
                 // Kept for the next round.
-                Err(error) => tracing::warn!(%error, "cannot delete confirmed outbox rows"),
+                Err(error) => tracing::warn!(%error, "cannot mark confirmed outbox rows published"),
             }
         }
         if closed {
@@ -430,7 +440,6 @@ async fn delete_confirmed(
     }
 }
 
-/// Every `relay_interval`, claims rows left behind and hands them to the publisher.
 /// Keeps this replica's claims alive for as long as it runs, whatever the relay is doing: while the broker
 /// is away the relay waits for the publisher and renews nothing, and a lapsed claim would let another
 /// replica publish rows this one still holds, so both would.
@@ -448,12 +457,59 @@ async fn renew_claims(pool: PgPool, every: Duration, claim: Claim, stop: Cancell
     }
 }
 
+/// Most rows one pruning statement deletes: a long backlog of expired rows (after an outage, or a lowered
+/// retention) goes in short statements that never hold many locks or a long snapshot.
+const PRUNE_BATCH: i64 = 5000;
+
+/// How often the pruner looks for expired rows: a small fraction of the retention, at most a minute, so
+/// rows are kept hardly longer than the retention.
+fn prune_every(retention: Duration) -> Duration {
+    (retention / 10).clamp(Duration::from_secs(1), Duration::from_secs(60))
+}
+
+/// Every [`prune_every`], deletes the published rows past the retention.
+async fn prune(pool: PgPool, retention: Duration, stop: CancellationToken) {
+    let mut tick = tokio::time::interval(prune_every(retention));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            () = stop.cancelled() => return,
+        }
+        match prune_expired(&pool, retention).await {
+            Ok(0) => {}
+            Ok(pruned) => {
+                metrics::counter!("conversations_events_pruned_total").increment(pruned);
+            }
+            Err(error) => tracing::warn!(%error, "cannot prune the event log"),
+        }
+    }
+}
+
+/// Deletes every published outbox row older than `retention`, [`PRUNE_BATCH`] rows per statement;
+/// returns how many. Unpublished rows stay whatever their age.
+pub async fn prune_expired(
+    pool: &PgPool,
+    retention: Duration,
+) -> Result<u64, crate::ConversationsError> {
+    let retention_ms = millis(retention);
+    let mut pruned = 0;
+    loop {
+        let deleted = outbox::prune(pool, retention_ms, PRUNE_BATCH).await?;
+        pruned += deleted;
+        if deleted < PRUNE_BATCH as u64 {
+            return Ok(pruned);
+        }
+    }
+}
+
+/// Every `relay_interval`, claims rows left behind and hands them to the publisher.
 async fn relay(
     pool: PgPool,
     settings: PublisherSettings,
     claim: Claim,
     in_hand: InHand,
-    gate: DeleteGate,
+    gate: MarkGate,
     publisher: mpsc::Sender<Vec<OutboxEvent>>,
     stop: CancellationToken,
 ) {

@@ -150,11 +150,25 @@ pub async fn leave_everything(
     user: Uuid,
 ) -> Result<usize, ConversationsError> {
     let mut tx = pool.begin().await?;
-    let left: Vec<Uuid> =
-        sqlx::query_scalar("DELETE FROM participants WHERE user_id = $1 RETURNING conversation_id")
-            .bind(user)
-            .fetch_all(&mut *tx)
-            .await?;
+    // The conversation rows first, in id order, as the message writer locks them: each conversation's
+    // event bumps its row, and the writer holds those rows while it waits for participant rows.
+    let conversations: Vec<Uuid> = sqlx::query_scalar(
+        "SELECT id FROM conversations
+         WHERE id IN (SELECT conversation_id FROM participants WHERE user_id = $1)
+         ORDER BY id FOR NO KEY UPDATE",
+    )
+    .bind(user)
+    .fetch_all(&mut *tx)
+    .await?;
+    // Only those locked: one joined meanwhile is left as one joined after the deletion would be.
+    let left: Vec<Uuid> = sqlx::query_scalar(
+        "DELETE FROM participants WHERE user_id = $1 AND conversation_id = ANY($2)
+         RETURNING conversation_id",
+    )
+    .bind(user)
+    .bind(&conversations)
+    .fetch_all(&mut *tx)
+    .await?;
     let mut events = Vec::with_capacity(left.len());
     for conversation in &left {
         store::conversations::touch(&mut tx, *conversation).await?;

@@ -327,10 +327,11 @@ impl ConversationsService for Handlers {
         let request = request.into_inner();
         let id = parse_id(&request.conversation_id, "Conversation ID")?;
         match store::conversations::access_grant(self.pool(), id, actor.user_id).await? {
-            Some((is_participant, latest_seq))
-                if may_access_conversation(&actor, is_participant) =>
-            {
-                Ok(Response::new(pb::AccessGrant { latest_seq }))
+            Some(grant) if may_access_conversation(&actor, grant.is_participant) => {
+                Ok(Response::new(pb::AccessGrant {
+                    latest_seq: grant.latest_seq,
+                    latest_event_seq: grant.latest_event_seq,
+                }))
             }
             _ => Err(ConversationsError::ConversationNotFound(id).into()),
         }
@@ -358,11 +359,8 @@ impl ConversationsService for Handlers {
             parse_id(&request.conversation_id, "Conversation ID"),
             parse_seq(request.seq),
         ))?;
-        let mut tx = self
-            .pool()
-            .begin()
-            .await
-            .map_err(ConversationsError::from)?;
+        // The conversation's row first, as the message writer locks it (see `store::outbox::insert`).
+        let mut tx = store::messages::begin_locked_on(self.pool(), &[id]).await?;
         // Read state is a participant's own: anyone else (an admin looking in too) finds nothing here.
         let (last_read, last_seq) = store::messages::lock_read_state(&mut tx, id, actor.user_id)
             .await?

@@ -10,7 +10,8 @@ use uuid::Uuid;
 use super::{Handlers, deadline, traceparent};
 use crate::access::{may_access_conversation, may_change_message, may_mark_read};
 use crate::domain::{
-    Actor, MessageContent, page_limit, parse_client_message_id, parse_id, parse_seq,
+    Actor, MessageContent, page_limit, parse_client_message_id, parse_event_seq, parse_id,
+    parse_seq,
 };
 use crate::store::{self, MessageRow};
 use crate::writer::Draft;
@@ -18,8 +19,25 @@ use crate::{ConversationsError, convert, events};
 
 /// The original's default page size for message history.
 const DEFAULT_HISTORY_LIMIT: u32 = 20;
-/// Most messages one `ListMessagesSince` answers (a rejoining client is replayed up to 1,000).
+/// Most messages one `ListMessagesSince` answers (a rejoining client is replayed up to 1,000), and most
+/// events one `ListEventsSince` answers.
 const MAX_SINCE_PAGE: u32 = 1000;
+
+/// Whether the caller is a service: only they read by sequence (realtime checked the user's access with
+/// the user's own token first).
+fn is_service<T>(request: &Request<T>) -> bool {
+    matches!(
+        request.extensions().get::<jwt::Credential>(),
+        Some(jwt::Credential::Service(_))
+    )
+}
+
+fn since_limit(limit: u32) -> u32 {
+    match limit {
+        0 => MAX_SINCE_PAGE,
+        n => n.min(MAX_SINCE_PAGE),
+    }
+}
 
 impl Handlers {
     /// Sends one message as `actor`: validates it and hands it to the [`crate::writer`], which checks that
@@ -73,19 +91,24 @@ impl Handlers {
     }
 
     /// Locks a message the actor is about to change; NotFound if they cannot see it, Forbidden if they
-    /// see it but did not send it.
+    /// see it but did not send it. Its conversation's row is locked first, as the message writer locks
+    /// it: the change's event bumps that row, and the writer holds it while waiting for others.
     async fn lock_own_message(
         tx: &mut sqlx::PgConnection,
         actor: &Actor,
         id: Uuid,
         forbidden: &'static str,
     ) -> Result<MessageRow, ConversationsError> {
+        // A message never moves to another conversation: the one read before the lock is its own.
+        let conversation = store::messages::conversation_of(tx, id)
+            .await?
+            .ok_or(ConversationsError::MessageNotFound(id))?;
+        let participants = store::conversations::lock(tx, conversation)
+            .await?
+            .unwrap_or_default();
         let message = store::messages::lock(tx, id)
             .await?
             .ok_or(ConversationsError::MessageNotFound(id))?;
-        let participants = store::conversations::lock(tx, message.conversation_id)
-            .await?
-            .unwrap_or_default();
         if !may_access_conversation(actor, participants.contains(&actor.user_id)) {
             return Err(ConversationsError::MessageNotFound(id));
         }
@@ -233,11 +256,9 @@ impl MessagesService for Handlers {
                 ConversationsError::Forbidden("Only participants mark messages as read").into(),
             );
         }
-        let mut tx = self
-            .pool()
-            .begin()
-            .await
-            .map_err(ConversationsError::from)?;
+        // The conversation's row first, as the message writer locks it (see `store::outbox::insert`).
+        let mut tx =
+            store::messages::begin_locked_on(self.pool(), &[message.conversation_id]).await?;
         let receipt = store::messages::mark_read(&mut tx, id, actor.user_id).await?;
         store::messages::read_up_to(&mut tx, message.conversation_id, actor.user_id, message.seq)
             .await?;
@@ -304,11 +325,7 @@ impl MessagesService for Handlers {
         &self,
         request: Request<pb::ListMessagesSinceRequest>,
     ) -> Result<Response<pb::ListMessagesResponse>, Status> {
-        // No user reads through here: realtime checked the user's access with their own token first.
-        if !matches!(
-            request.extensions().get::<jwt::Credential>(),
-            Some(jwt::Credential::Service(_))
-        ) {
+        if !is_service(&request) {
             return Err(
                 ConversationsError::Forbidden("Only services read messages by sequence").into(),
             );
@@ -318,14 +335,42 @@ impl MessagesService for Handlers {
             parse_id(&request.conversation_id, "Conversation ID"),
             parse_seq(request.after_seq),
         ))?;
-        let limit = match request.limit {
-            0 => MAX_SINCE_PAGE,
-            n => n.min(MAX_SINCE_PAGE),
-        };
+        let limit = since_limit(request.limit);
         let rows = store::messages::after_seq(self.pool(), conversation_id, after, limit).await?;
         Ok(Response::new(pb::ListMessagesResponse {
             count: rows.len() as u64,
             messages: with_receipts(&rows, &[]),
+        }))
+    }
+
+    async fn list_events_since(
+        &self,
+        request: Request<pb::ListEventsSinceRequest>,
+    ) -> Result<Response<pb::ListEventsSinceResponse>, Status> {
+        if !is_service(&request) {
+            return Err(
+                ConversationsError::Forbidden("Only services read events by sequence").into(),
+            );
+        }
+        let request = request.into_inner();
+        let (conversation_id, after) = validation::all((
+            parse_id(&request.conversation_id, "Conversation ID"),
+            parse_event_seq(request.after_event_seq),
+        ))?;
+        let limit = since_limit(request.limit);
+        // Unlike ListMessagesSince (an empty page), a conversation that is gone is NotFound: there is no
+        // latest number to answer, and a room whose conversation was deleted (an event that carries no
+        // number) learns it here.
+        let since = store::outbox::since(self.pool(), conversation_id, after, i64::from(limit))
+            .await?
+            .ok_or(ConversationsError::ConversationNotFound(conversation_id))?;
+        // Every number up to the latest is committed in the snapshot read: if the next one is missing, it
+        // and maybe more were pruned.
+        let complete = since.latest_event_seq <= after || since.first == Some(after + 1);
+        Ok(Response::new(pb::ListEventsSinceResponse {
+            events: since.events,
+            latest_event_seq: since.latest_event_seq,
+            complete,
         }))
     }
 }

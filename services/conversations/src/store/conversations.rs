@@ -172,15 +172,26 @@ pub async fn membership(
     .await?)
 }
 
+/// What CheckAccess reads of a conversation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::FromRow)]
+pub struct AccessGrantRow {
+    /// Whether the user asked about takes part in it.
+    pub is_participant: bool,
+    pub latest_seq: i64,
+    pub latest_event_seq: i64,
+}
+
 /// What CheckAccess needs: `None` if the conversation does not exist, else whether `user` takes part in
-/// it and the conversation's latest `seq`.
+/// it and the conversation's latest `seq` and `event_seq`, read together (one row of one snapshot).
 pub async fn access_grant(
     db: &PgPool,
     id: Uuid,
     user: Uuid,
-) -> Result<Option<(bool, i64)>, ConversationsError> {
+) -> Result<Option<AccessGrantRow>, ConversationsError> {
     Ok(sqlx::query_as(
-        "SELECT EXISTS (SELECT 1 FROM participants WHERE conversation_id = $1 AND user_id = $2), last_seq
+        "SELECT EXISTS (SELECT 1 FROM participants WHERE conversation_id = $1 AND user_id = $2)
+                    AS is_participant,
+                last_seq AS latest_seq, last_event_seq AS latest_event_seq
          FROM conversations WHERE id = $1",
     )
     .bind(id)

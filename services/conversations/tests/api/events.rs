@@ -42,20 +42,30 @@ async fn a_new_message_is_published_in_its_shards_batch_with_its_fields_and_id_a
         other => panic!("expected message.created, got {other:?}"),
     }
 
-    // Confirmed events leave the outbox.
+    // Confirmed events are marked published, and kept as the conversation's event log.
     let mut db = service.db.connect().await;
     let mut left: i64 = 1;
     for _ in 0..50 {
-        left = sqlx::query_scalar("SELECT count(*) FROM conversations.outbox")
-            .fetch_one(&mut db)
-            .await
-            .expect("count");
+        left = sqlx::query_scalar(
+            "SELECT count(*) FROM conversations.outbox WHERE published_at IS NULL",
+        )
+        .fetch_one(&mut db)
+        .await
+        .expect("count");
         if left == 0 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert_eq!(left, 0, "confirmed events are deleted from the outbox");
+    assert_eq!(left, 0, "confirmed events are marked published");
+    let kept: i64 = sqlx::query_scalar("SELECT count(*) FROM conversations.outbox")
+        .fetch_one(&mut db)
+        .await
+        .expect("count");
+    assert_eq!(
+        kept, 2,
+        "the conversation's creation and the message are kept"
+    );
 }
 
 #[tokio::test]

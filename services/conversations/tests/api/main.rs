@@ -6,6 +6,7 @@ mod authn;
 mod blocks;
 mod concurrency;
 mod conversations;
+mod event_log;
 mod events;
 mod helpers;
 mod idempotency;

@@ -342,7 +342,13 @@ impl FanoutRunner {
                         let change = self.hosting.leave(room);
                         if change.room {
                             self.rooms_changed();
-                            self.unbind_for(&link.consume, &link.queue, room, change).await?;
+                            let unbound = self.unbind_for(&link.consume, &link.queue, room, change).await;
+                            if unbound.is_err() {
+                                // The connection is failing, and the queue may outlive it with the
+                                // bindings still on: removed on reconnection, as for a leave while away.
+                                self.left_while_away.remember(room, change);
+                            }
+                            unbound?;
                         }
                     }
                     Some(Command::Flush { done }) => {

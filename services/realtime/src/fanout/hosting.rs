@@ -8,7 +8,7 @@ use broker::EventShards;
 use uuid::Uuid;
 
 /// Bindings a join adds or a leave removes.
-#[derive(Debug, Default, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub(super) struct Change {
     /// The room's own binding (first member joined, or last one left).
     pub room: bool,

@@ -99,6 +99,7 @@ impl Fanout {
             occurred_at: None,
             conversation_id: conversation.to_string(),
             traceparent: String::new(),
+            event_seq: 0,
             payload: Some(payload),
         };
         self.publish(
