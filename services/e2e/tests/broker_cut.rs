@@ -2,7 +2,8 @@
 //! stayed connected still receive every acknowledged message exactly once, in `seq` order, and the
 //! edits and deletions made meanwhile (the broker keeps realtime's queue through a short loss); and when
 //! the queue itself was lost, the rooms are filled from the conversations service after the
-//! reconnection and a participant removed meanwhile stops receiving (memberships are re-checked).
+//! reconnection (every durable event: messages, edits, deletions, receipts, once and in order) and a
+//! participant removed meanwhile stops receiving (memberships are re-checked).
 
 use std::time::Duration;
 
@@ -242,4 +243,123 @@ async fn edits_and_deletions_made_during_a_short_broker_cut_reach_members_who_st
     let edited = event_about(&mut bob_events, "messageUpdated", &ids[0]).await;
     assert_eq!(edited["content"], "edited while away", "{edited}");
     event_about(&mut bob_events, "messageDeleted", &ids[1]).await;
+}
+
+/// A member's durable events about messages of `room`, in arrival order, until `receiveMessage` with
+/// `last` arrives: `receiveMessage <seq>`, or `<event> <message id>`.
+async fn durable_until(
+    events: &mut UnboundedReceiver<Incoming>,
+    room: &str,
+    last: i64,
+) -> Vec<String> {
+    let mut seen = Vec::new();
+    let outcome = tokio::time::timeout(WAIT, async {
+        while let Some((name, body)) = events.recv().await {
+            if body["conversationId"] != room {
+                continue;
+            }
+            match name.as_str() {
+                "receiveMessage" => {
+                    seen.push(format!("receiveMessage {}", body["seq"]));
+                    if body["seq"] == last {
+                        return;
+                    }
+                }
+                "messageUpdated" => seen.push(format!("messageUpdated {}", body["id"])),
+                "messageDeleted" | "messageRead" => {
+                    seen.push(format!("{name} {}", body["messageId"]));
+                }
+                _ => {}
+            }
+        }
+    })
+    .await;
+    assert!(outcome.is_ok(), "seq {last} within {WAIT:?}: {seen:?}");
+    seen
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn edits_deletions_and_receipts_made_while_the_queue_was_gone_reach_members_once_in_order() {
+    // The queue is gone by the time the connection is back: the rooms are filled from the store.
+    let stack = start(1_000).await;
+    let people = users::insert(&stack.db, 3).await;
+    let (alice, bob, carol) = (&people[0], &people[1], &people[2]);
+    let room = conversation(&stack, alice, &[bob, carol]).await;
+    let (_bob, mut bob_events) = member(&stack, bob, &room).await;
+    let mut messages = MessagesServiceClient::new(stack.channel.clone());
+    let create = |content: &str| {
+        alice.call(CreateMessageRequest {
+            conversation_id: room.clone(),
+            content: content.into(),
+            client_message_id: None,
+        })
+    };
+    let first = messages
+        .create_message(create("to edit"))
+        .await
+        .expect("acknowledged")
+        .into_inner();
+    let second = messages
+        .create_message(create("to delete"))
+        .await
+        .expect("acknowledged")
+        .into_inner();
+    chat::received_until(&mut bob_events, &room, second.seq, WAIT).await;
+
+    stack.proxy.cut();
+    messages
+        .update_message(alice.call(UpdateMessageRequest {
+            message_id: first.id.clone(),
+            content: "edited while away".into(),
+        }))
+        .await
+        .expect("edited");
+    messages
+        .delete_message(alice.call(MessageRef {
+            message_id: second.id.clone(),
+        }))
+        .await
+        .expect("deleted");
+    let third = messages
+        .create_message(create("sent while away"))
+        .await
+        .expect("acknowledged")
+        .into_inner();
+    messages
+        .update_message(alice.call(UpdateMessageRequest {
+            message_id: third.id.clone(),
+            content: "sent and edited while away".into(),
+        }))
+        .await
+        .expect("edited");
+    messages
+        .mark_read(carol.call(MessageRef {
+            message_id: third.id.clone(),
+        }))
+        .await
+        .expect("read");
+    // Longer than realtime's first reconnection attempts and than the queue's expiry.
+    tokio::time::sleep(CUT).await;
+    stack.proxy.restore();
+
+    let after = send(&stack, alice, &room, "after".into()).await;
+    let id = |message: &junqo_proto::conversations::v1::Message| format!("\"{}\"", message.id);
+    assert_eq!(
+        durable_until(&mut bob_events, &room, after).await,
+        [
+            format!("messageUpdated {}", id(&first)),
+            format!("messageDeleted {}", id(&second)),
+            format!("receiveMessage {}", third.seq),
+            format!("messageUpdated {}", id(&third)),
+            format!("messageRead {}", id(&third)),
+            format!("receiveMessage {after}"),
+        ],
+        "what was done while the queue was gone, once, in the order it was done"
+    );
+    // Nothing comes twice later either.
+    let marker = send(&stack, alice, &room, "marker".into()).await;
+    assert_eq!(
+        durable_until(&mut bob_events, &room, marker).await,
+        [format!("receiveMessage {marker}")]
+    );
 }

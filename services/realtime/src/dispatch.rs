@@ -1,17 +1,16 @@
 //! Turns events from RabbitMQ into emits to this instance's sockets: the fan-out hands every new event
-//! here ([`Deliver`]). A conversation's events go out through the [`Sequencer`] (messages in `seq`
-//! order, once; gaps filled); each is serialized once, whatever the number of sockets it goes to; an
-//! eviction goes through [`Rooms`] like any leave. Typing goes straight to the room's sockets: it is
-//! worth nothing late.
+//! here ([`Deliver`]). A conversation's durable events go to the [`Sequencer`] (in `event_seq` order,
+//! once; gaps filled; it converts them to emits and evictions), as do room notices; each is serialized
+//! once, whatever the number of sockets it goes to; an eviction goes through [`Rooms`] like any leave.
+//! Typing goes straight to the room's sockets: it is worth nothing late.
 
 use std::sync::Arc;
 
 use junqo_proto::events::v1::{Event, event::Payload};
-use serde::Serialize;
 use serde_json::json;
 use socketioxide::SocketIo;
 use uuid::Uuid;
-use wire::{MessageDto, iso, now_iso};
+use wire::now_iso;
 
 use crate::emit;
 use crate::fanout::Deliver;
@@ -60,13 +59,15 @@ impl Dispatcher {
     }
 
     fn dispatch(&self, event: Event) {
-        let Some(payload) = event.payload else { return };
+        let Some(payload) = &event.payload else {
+            return;
+        };
         // Presence is about a user or an instance; everything else about a conversation.
-        let payload = match payload {
-            Payload::Presence(presence) => return self.presence_changed(&presence),
+        match payload {
+            Payload::Presence(presence) => return self.presence_changed(presence),
             Payload::PresenceHeartbeat(beat) => {
                 if self.presence.heartbeat(&beat.instance_id, beat.version) {
-                    self.liveness.send(Signal::Ask(beat.instance_id));
+                    self.liveness.send(Signal::Ask(beat.instance_id.clone()));
                 }
                 return;
             }
@@ -77,60 +78,13 @@ impl Dispatcher {
                 }
                 return;
             }
-            payload => payload,
-        };
+            _ => {}
+        }
         let Ok(conversation) = event.conversation_id.parse::<Uuid>() else {
             return;
         };
-        let room = event.conversation_id;
+        let room = &event.conversation_id;
         match payload {
-            Payload::MessageCreated(created) => {
-                if let Some(message) = created.message {
-                    // In `seq` order, once: the sequencer holds it back behind a gap.
-                    let seq = message.seq;
-                    self.sequencer
-                        .message(conversation, seq, &MessageDto::from(message));
-                }
-            }
-            Payload::MessageUpdated(updated) => {
-                if let Some(message) = updated.message {
-                    self.to_room(conversation, "messageUpdated", &MessageDto::from(message));
-                }
-            }
-            Payload::MessageDeleted(deleted) => {
-                let body = json!({
-                    "messageId": deleted.message_id, "conversationId": room,
-                    "deletedBy": deleted.by_user_id, "timestamp": iso(event.occurred_at.as_ref()),
-                });
-                self.to_room(conversation, "messageDeleted", &body);
-            }
-            Payload::MessageRead(read) => {
-                let body = json!({
-                    "messageId": read.message_id, "userId": read.user_id,
-                    "conversationId": room, "timestamp": iso(read.read_at.as_ref()),
-                });
-                self.to_room(conversation, "messageRead", &body);
-            }
-            Payload::ConversationRead(read) => {
-                let body = json!({
-                    "conversationId": room, "userId": read.user_id,
-                    "lastReadSeq": read.last_read_seq, "timestamp": iso(read.read_at.as_ref()),
-                });
-                self.to_room(conversation, "conversationRead", &body);
-            }
-            Payload::ParticipantsAdded(_) => {}
-            Payload::ParticipantsRemoved(removed) => {
-                let rooms: Vec<String> = removed
-                    .user_ids
-                    .iter()
-                    .filter_map(|u| u.parse::<Uuid>().ok())
-                    .map(user_room)
-                    .collect();
-                // No rooms would mean every socket.
-                if !rooms.is_empty() {
-                    self.rooms.evict(self.io.to(rooms).sockets(), conversation);
-                }
-            }
             Payload::ConversationDeleted(_) => {
                 // With the sockets catching up on it (out of the socketioxide room while they do).
                 let sockets = self.sequencer.readers(conversation);
@@ -173,8 +127,17 @@ impl Dispatcher {
                 } else {
                     "userLeaveRoom"
                 };
-                self.to_room(conversation, name, &body);
+                self.sequencer.to_room(conversation, name, &body);
             }
+            // Messages, edits, deletions, receipts, reads, participants: in `event_seq` order, once
+            // (the sequencer converts them, live or filled alike).
+            Payload::MessageCreated(_)
+            | Payload::MessageUpdated(_)
+            | Payload::MessageDeleted(_)
+            | Payload::MessageRead(_)
+            | Payload::ConversationRead(_)
+            | Payload::ParticipantsAdded(_)
+            | Payload::ParticipantsRemoved(_) => self.sequencer.durable(conversation, event),
             Payload::Presence(_)
             | Payload::PresenceHeartbeat(_)
             | Payload::PresenceSnapshot(_)
@@ -206,7 +169,7 @@ impl Dispatcher {
     /// Applies an instance's snapshot. Users whose status it corrected are told to their contacts once
     /// this instance is synced; before that (it has just started) its clients learn who is online from
     /// `getOnlineUsers`, which waits for the sync.
-    fn snapshot(&self, snapshot: junqo_proto::events::v1::PresenceSnapshot) {
+    fn snapshot(&self, snapshot: &junqo_proto::events::v1::PresenceSnapshot) {
         let users = snapshot
             .user_ids
             .chunks_exact(16)
@@ -218,10 +181,6 @@ impl Dispatcher {
         if !changes.is_empty() && self.presence.is_synced() {
             self.liveness.send(Signal::Tell(changes));
         }
-    }
-
-    fn to_room<T: Serialize + ?Sized>(&self, conversation: Uuid, name: &'static str, body: &T) {
-        self.sequencer.to_room(conversation, name, body);
     }
 }
 

@@ -8,16 +8,17 @@
 //! one at a time: a leave waits for a join in progress, and a join that gets the lock after the
 //! disconnect finds the socket closed and joins nothing.
 
-use junqo_proto::conversations::v1::ConversationRef;
 use junqo_proto::conversations::v1::conversations_service_client::ConversationsServiceClient;
+use junqo_proto::conversations::v1::{AccessGrant, ConversationRef};
 use junqo_proto::events::v1::{RoomNotice, event::Payload};
 use socketioxide::extract::SocketRef;
+use tokio::sync::mpsc;
 use tonic::transport::Channel;
 use uuid::Uuid;
 
 use crate::error::SocketError;
 use crate::fanout::Fanout;
-use crate::sequencer::{MAX_REPLAY, Resumed, Sequencer};
+use crate::sequencer::{Eviction, MAX_REPLAY, Resumed, Sequencer};
 use crate::session::{Peer, Session};
 pub use crate::session::{conversation_room, user_room};
 use crate::typing::Typing;
@@ -82,7 +83,8 @@ impl Rooms {
                 self.max_per_socket
             )));
         }
-        let latest = self.check_access(&peer.session, conversation).await?;
+        let grant = self.check_access(&peer.session, conversation).await?;
+        let latest = grant.latest_seq;
         let mut outcome = JoinOutcome {
             latest_seq: latest,
             resync: after.is_some_and(|after| latest - after > MAX_REPLAY),
@@ -92,7 +94,10 @@ impl Rooms {
             return Ok(outcome);
         }
         let newly = joined.insert(conversation);
-        let first = newly && self.sequencer.host(conversation, latest);
+        let first = newly
+            && self
+                .sequencer
+                .host(conversation, latest, grant.latest_event_seq);
         // Registered before the binding: every event the room is sent from now on reaches it once.
         let catch_up = after.filter(|_| !outcome.resync).and_then(|after| {
             Some((
@@ -105,14 +110,23 @@ impl Rooms {
         }
         // A removal committed between the check and this binding had its event routed before the room
         // was bound here: the first local member is asked about again, now that nothing can be missed.
-        if first && let Err(error) = self.check_access(&peer.session, conversation).await {
-            if let Some((catch_up, _)) = catch_up {
-                catch_up.abandon();
+        // Its answer also says how far the conversation went meanwhile (events routed before the
+        // binding are read from the store).
+        if first {
+            match self.check_access(&peer.session, conversation).await {
+                Ok(grant) => self
+                    .sequencer
+                    .caught_up_to(conversation, grant.latest_event_seq),
+                Err(error) => {
+                    if let Some((catch_up, _)) = catch_up {
+                        catch_up.abandon();
+                    }
+                    joined.remove(conversation);
+                    self.sequencer.unhost(conversation);
+                    self.fanout.leave(conversation);
+                    return Err(error);
+                }
             }
-            joined.remove(conversation);
-            self.sequencer.unhost(conversation);
-            self.fanout.leave(conversation);
-            return Err(error);
         }
         match catch_up {
             Some((catch_up, after)) => match catch_up.replay(after).await {
@@ -163,6 +177,14 @@ impl Rooms {
         }
     }
 
+    /// Finishes the evictions the sequencer applied in a room's sequence (participants removed): the
+    /// sockets are out of the room already; their own lists, typing, notices and counts follow here.
+    pub async fn evict_removed(self, mut evictions: mpsc::UnboundedReceiver<Eviction>) {
+        while let Some((conversation, sockets)) = evictions.recv().await {
+            self.evict(sockets, conversation);
+        }
+    }
+
     /// The socket is gone: out of every room it was in, and it joins no more.
     pub async fn disconnect(&self, peer: &Peer) {
         let conversations = peer.state.joined().await.close();
@@ -197,12 +219,12 @@ impl Rooms {
         self.fanout.leave(conversation);
     }
 
-    /// The conversation's latest `seq`, if the session's user may see it.
+    /// The conversation's latest `seq` and `event_seq`, if the session's user may see it.
     async fn check_access(
         &self,
         session: &Session,
         conversation: Uuid,
-    ) -> Result<i64, SocketError> {
+    ) -> Result<AccessGrant, SocketError> {
         let request = upstream::request(
             session,
             ConversationRef {
@@ -210,7 +232,7 @@ impl Rooms {
             },
         );
         let grant = self.conversations.clone().check_access(request).await?;
-        Ok(grant.into_inner().latest_seq)
+        Ok(grant.into_inner())
     }
 
     /// Tells the room, on every instance, that the user joined or left.

@@ -176,6 +176,7 @@ impl Service for Application {
             rooms.clone(),
             sequencer.clone(),
         ));
+        tokio::spawn(rooms.clone().evict_removed(sequencer.evictions()));
         let fanout_task = runner.start(Dispatcher::new(
             io.clone(),
             presence,

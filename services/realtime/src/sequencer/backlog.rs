@@ -1,5 +1,6 @@
-//! Reading what the broker did not bring: the messages of a conversation after a `seq`, from the
-//! conversations service (`ListMessagesSince`, which answers service tokens only). Reads are bounded
+//! Reading what the broker did not bring, from the conversations service (service tokens only): the
+//! durable events of a conversation after an `event_seq` (`ListEventsSince`), or its messages after a
+//! `seq` (`ListMessagesSince`: replays, and fills when the events are not kept). Reads are bounded
 //! in number, so that a rebinding that fills every hosted room at once does not flood the service.
 //! Gap fills and resume replays have their own permits: replays are client-driven (a reconnect storm,
 //! a client repeating `joinRoom {afterSeq: 0}`, up to 1,000 rows each) and must never hold back the
@@ -7,15 +8,19 @@
 
 use std::sync::Arc;
 
-use junqo_proto::conversations::v1::ListMessagesSinceRequest;
 use junqo_proto::conversations::v1::messages_service_client::MessagesServiceClient;
+use junqo_proto::conversations::v1::{ListEventsSinceRequest, ListMessagesSinceRequest};
+use junqo_proto::events::v1::Event;
 use jwt::ServiceSigner;
+use prost::Message as _;
 use serde_json::value::RawValue;
 use tokio::sync::{Semaphore, SemaphorePermit};
 use tonic::transport::Channel;
 use uuid::Uuid;
 use wire::MessageDto;
 
+use super::effect;
+use super::log::Effect;
 use crate::error::SocketError;
 use crate::upstream;
 
@@ -35,6 +40,17 @@ pub(super) enum Read {
 
 /// A page of messages, oldest first: `(seq, receiveMessage body)`.
 pub(super) type Page = Vec<(i64, Arc<RawValue>)>;
+
+/// What `ListEventsSince` answered.
+#[derive(Debug)]
+pub(super) enum Events {
+    /// Every event after the one asked for, up to a page (oldest first: `(event_seq, effect)`).
+    Complete(Vec<(i64, Effect)>),
+    /// Some of them are no longer kept; `latest` is the conversation's latest `event_seq`.
+    Incomplete { latest: i64 },
+    /// The conversations service does not serve them (an older build, during an upgrade).
+    NotServed,
+}
 
 #[derive(Clone)]
 pub(super) struct Backlog {
@@ -92,6 +108,55 @@ impl Backlog {
                 Ok((seq, Arc::from(body)))
             })
             .collect()
+    }
+
+    /// Up to `limit` durable events of `room` with `event_seq > after`, each converted to what it does
+    /// to the room. Read with the fills' permits (only fills read events).
+    pub async fn events_since(
+        &self,
+        room: Uuid,
+        after: i64,
+        limit: u32,
+    ) -> Result<Events, SocketError> {
+        let _permit = self.permit(Read::Fill).await?;
+        let token = self
+            .signer
+            .sign(None)
+            .map_err(|_| SocketError::internal())?;
+        let request = upstream::with_token(
+            &token,
+            ListEventsSinceRequest {
+                conversation_id: room.to_string(),
+                after_event_seq: after,
+                limit,
+            },
+        );
+        let page = match self.messages.clone().list_events_since(request).await {
+            Ok(page) => page.into_inner(),
+            Err(status) if status.code() == tonic::Code::Unimplemented => {
+                return Ok(Events::NotServed);
+            }
+            Err(status) => return Err(status.into()),
+        };
+        metrics::counter!("realtime_backlog_reads_total").increment(1);
+        if !page.complete {
+            return Ok(Events::Incomplete {
+                latest: page.latest_event_seq,
+            });
+        }
+        let events = page
+            .events
+            .iter()
+            .filter_map(|bytes| match Event::decode(bytes.as_slice()) {
+                Ok(event) => Some((event.event_seq, effect::of(event))),
+                Err(error) => {
+                    // Its number is unknown: the room skips it, as a page's hole.
+                    tracing::error!(%room, %error, "a stored event could not be decoded");
+                    None
+                }
+            })
+            .collect();
+        Ok(Events::Complete(events))
     }
 
     /// A permit for one read of this kind.

@@ -85,9 +85,9 @@ impl CatchUp {
         let queue: VecDeque<Item> = {
             let mut guard = lock(&self.log);
             // What the room had not emitted yet is emitted now (its live copy will be a duplicate).
-            let items = guard.apply(after, &page);
+            let effects = guard.apply(after, &page);
             self.sequencer
-                .emit(self.room, &self.log, &mut guard, &items);
+                .emit(self.room, &self.log, &mut guard, &effects);
             let upto = guard.last();
             let capped = page.len() >= MAX_REPLAY as usize;
             if capped && page.last().is_some_and(|(seq, _)| *seq < upto) {
