@@ -256,9 +256,13 @@ impl MessagesService for Handlers {
                 ConversationsError::Forbidden("Only participants mark messages as read").into(),
             );
         }
+        let mut tx = self
+            .pool()
+            .begin()
+            .await
+            .map_err(ConversationsError::from)?;
         // The conversation's row first, as the message writer locks it (see `store::outbox::insert`).
-        let mut tx =
-            store::messages::begin_locked_on(self.pool(), &[message.conversation_id]).await?;
+        store::conversations::lock_rows(&mut tx, &[message.conversation_id]).await?;
         let receipt = store::messages::mark_read(&mut tx, id, actor.user_id).await?;
         store::messages::read_up_to(&mut tx, message.conversation_id, actor.user_id, message.seq)
             .await?;
