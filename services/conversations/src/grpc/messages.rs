@@ -368,13 +368,10 @@ impl MessagesService for Handlers {
         let since = store::outbox::since(self.pool(), conversation_id, after, i64::from(limit))
             .await?
             .ok_or(ConversationsError::ConversationNotFound(conversation_id))?;
-        // Every number up to the latest is committed in the snapshot read: if the next one is missing, it
-        // and maybe more were pruned.
-        let complete = since.latest_event_seq <= after || since.first == Some(after + 1);
         Ok(Response::new(pb::ListEventsSinceResponse {
             events: since.events,
             latest_event_seq: since.latest_event_seq,
-            complete,
+            complete: since.complete,
         }))
     }
 }
