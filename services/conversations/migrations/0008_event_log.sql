@@ -18,3 +18,5 @@ CREATE UNIQUE INDEX outbox_event_seq_key ON outbox (conversation_id, event_seq);
 -- The relay, the claim renewal and the backlog gauge look at unpublished rows only: this index holds just
 -- them, however many published rows are kept.
 CREATE INDEX outbox_unpublished_idx ON outbox (id) WHERE published_at IS NULL;
+-- The pruner finds the rows published longest ago without reading the kept ones still within retention.
+CREATE INDEX outbox_published_idx ON outbox (published_at) WHERE published_at IS NOT NULL;

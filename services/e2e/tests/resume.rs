@@ -130,10 +130,12 @@ async fn a_rejoining_client_gets_what_it_missed_in_order_then_live_messages_once
         "every missed and every live message, once, in order"
     );
     let success = position(&seen, "joinRoomSuccess");
-    assert_eq!(
-        seqs(&seen[..success]),
-        (2..=latest).collect::<Vec<_>>(),
-        "the replay (up to the ack's latestSeq) comes before joinRoomSuccess"
+    // A live message may reach the socket between its entering the room and joinRoomSuccess (emitted
+    // once the join has returned): after the replay, in order, so only the replay's part is fixed.
+    let before_success = seqs(&seen[..success]);
+    assert!(
+        before_success.starts_with(&(2..=latest).collect::<Vec<_>>()),
+        "the replay (up to the ack's latestSeq) comes before joinRoomSuccess: {before_success:?}, latest {latest}"
     );
 
     // Then live, once.

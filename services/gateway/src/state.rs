@@ -1,5 +1,6 @@
-//! The handles every handler shares. Cheap to clone: gRPC channels multiplex over one HTTP/2 connection
-//! per peer, so cloning a client never opens a connection.
+//! The handles every handler shares, behind one `Arc`: axum clones the state for every extractor and
+//! middleware that takes it, and a clone of each gRPC client and channel is several atomic operations
+//! (five of them per clone otherwise). Handlers still clone the client they call.
 
 use std::sync::Arc;
 
@@ -11,10 +12,19 @@ use revocation::Revocations;
 use tonic::transport::Channel;
 
 use crate::GatewayConfig;
-use crate::http::RestLimits;
+use crate::http::{Profiles, RestLimits};
 
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Handles>);
+
+impl std::ops::Deref for AppState {
+    type Target = Handles;
+    fn deref(&self) -> &Handles {
+        &self.0
+    }
+}
+
+pub struct Handles {
     pub auth: AuthServiceClient<Channel>,
     pub conversations: ConversationsServiceClient<Channel>,
     pub messages: MessagesServiceClient<Channel>,
@@ -25,6 +35,8 @@ pub struct AppState {
     pub rest_limits: Arc<RestLimits>,
     /// Revoked tokens, kept current from the broker (see the `revocation` crate).
     pub revocations: Revocations,
+    /// The callers' own profiles, read from auth a moment ago (`GET /users/me`).
+    pub profiles: Arc<Profiles>,
 }
 
 impl AppState {
@@ -34,7 +46,9 @@ impl AppState {
         revocations: Revocations,
     ) -> Result<Self, platform::Error> {
         let conversations_channel = platform::grpc::channel(&config.conversations_url)?;
-        Ok(Self {
+        let profiles = Arc::new(Profiles::new(crate::http::PROFILE_TTL));
+        tokio::spawn(profiles.clone().follow(revocations.clone()));
+        Ok(Self(Arc::new(Handles {
             auth: AuthServiceClient::new(auth_channel.clone()),
             conversations: ConversationsServiceClient::new(conversations_channel.clone()),
             messages: MessagesServiceClient::new(conversations_channel.clone()),
@@ -47,6 +61,7 @@ impl AppState {
                 config.trusted_proxies.clone(),
             )),
             revocations,
-        })
+            profiles,
+        })))
     }
 }

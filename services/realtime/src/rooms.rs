@@ -110,14 +110,23 @@ impl Rooms {
         }
         // A removal committed between the check and this binding had its event routed before the room
         // was bound here: the first local member is asked about again, now that nothing can be missed.
-        if first && let Err(error) = self.check_access(&peer.session, conversation).await {
-            if let Some((catch_up, _)) = catch_up {
-                catch_up.abandon();
+        // Its answer also says how far the conversation went meanwhile (events routed before the
+        // binding are read from the store).
+        if first {
+            match self.check_access(&peer.session, conversation).await {
+                Ok(grant) => self
+                    .sequencer
+                    .caught_up_to(conversation, grant.latest_event_seq),
+                Err(error) => {
+                    if let Some((catch_up, _)) = catch_up {
+                        catch_up.abandon();
+                    }
+                    joined.remove(conversation);
+                    self.sequencer.unhost(conversation);
+                    self.fanout.leave(conversation);
+                    return Err(error);
+                }
             }
-            joined.remove(conversation);
-            self.sequencer.unhost(conversation);
-            self.fanout.leave(conversation);
-            return Err(error);
         }
         match catch_up {
             Some((catch_up, after)) => match catch_up.replay(after).await {

@@ -359,8 +359,13 @@ impl ConversationsService for Handlers {
             parse_id(&request.conversation_id, "Conversation ID"),
             parse_seq(request.seq),
         ))?;
+        let mut tx = self
+            .pool()
+            .begin()
+            .await
+            .map_err(ConversationsError::from)?;
         // The conversation's row first, as the message writer locks it (see `store::outbox::insert`).
-        let mut tx = store::messages::begin_locked_on(self.pool(), &[id]).await?;
+        store::conversations::lock_rows(&mut tx, &[id]).await?;
         // Read state is a participant's own: anyone else (an admin looking in too) finds nothing here.
         let (last_read, last_seq) = store::messages::lock_read_state(&mut tx, id, actor.user_id)
             .await?

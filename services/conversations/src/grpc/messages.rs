@@ -256,9 +256,13 @@ impl MessagesService for Handlers {
                 ConversationsError::Forbidden("Only participants mark messages as read").into(),
             );
         }
+        let mut tx = self
+            .pool()
+            .begin()
+            .await
+            .map_err(ConversationsError::from)?;
         // The conversation's row first, as the message writer locks it (see `store::outbox::insert`).
-        let mut tx =
-            store::messages::begin_locked_on(self.pool(), &[message.conversation_id]).await?;
+        store::conversations::lock_rows(&mut tx, &[message.conversation_id]).await?;
         let receipt = store::messages::mark_read(&mut tx, id, actor.user_id).await?;
         store::messages::read_up_to(&mut tx, message.conversation_id, actor.user_id, message.seq)
             .await?;
@@ -364,13 +368,10 @@ impl MessagesService for Handlers {
         let since = store::outbox::since(self.pool(), conversation_id, after, i64::from(limit))
             .await?
             .ok_or(ConversationsError::ConversationNotFound(conversation_id))?;
-        // Every number up to the latest is committed in the snapshot read: if the next one is missing, it
-        // and maybe more were pruned.
-        let complete = since.latest_event_seq <= after || since.first == Some(after + 1);
         Ok(Response::new(pb::ListEventsSinceResponse {
             events: since.events,
             latest_event_seq: since.latest_event_seq,
-            complete,
+            complete: since.complete,
         }))
     }
 }

@@ -200,6 +200,21 @@ pub async fn access_grant(
     .await?)
 }
 
+/// Locks conversation rows for the rest of the transaction, in id order, as the message writer locks them
+/// ([`super::messages::begin_locked`]): for the other changes that number events (receipts, reads), whose
+/// outbox insert bumps these rows at the end. The writer locks them before the participant, message and
+/// receipt rows it touches, so these changes lock them first too, rather than after rows the writer may
+/// be waiting for. (A statement of its own rather than part of `BEGIN`, as the writer does: a `BEGIN` that
+/// fails there would leave a pooled connection inside an aborted transaction, while a failure here rolls
+/// back with the transaction.)
+pub async fn lock_rows(tx: &mut PgConnection, ids: &[Uuid]) -> Result<(), ConversationsError> {
+    sqlx::query("SELECT 1 FROM conversations WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE")
+        .bind(ids)
+        .execute(&mut *tx)
+        .await?;
+    Ok(())
+}
+
 /// Locks the conversation row for the rest of the transaction and returns its participants, or `None`
 /// if it does not exist.
 pub async fn lock(

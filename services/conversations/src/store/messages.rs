@@ -22,27 +22,13 @@ pub async fn begin_locked<'c>(
     conn: &'c mut PgConnection,
     conversations: &[Uuid],
 ) -> Result<sqlx::Transaction<'c, sqlx::Postgres>, ConversationsError> {
-    Ok(sqlx::Connection::begin_with(conn, locking_begin(conversations)).await?)
-}
-
-/// [`begin_locked`] on a connection of the pool, for the other changes that number events (receipts,
-/// reads): the outbox insert bumps each conversation row at the end, and the message writer locks those
-/// rows before the participant, message and receipt rows it touches, so these changes lock them first
-/// too, in the same order, rather than after rows the writer may be waiting for.
-pub async fn begin_locked_on(
-    pool: &PgPool,
-    conversations: &[Uuid],
-) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, ConversationsError> {
-    Ok(pool.begin_with(locking_begin(conversations)).await?)
-}
-
-fn locking_begin(conversations: &[Uuid]) -> sqlx::AssertSqlSafe<String> {
     // A simple query cannot bind parameters; uuids print as hex and dashes, nothing to escape.
     let ids: Vec<String> = conversations.iter().map(Uuid::to_string).collect();
-    sqlx::AssertSqlSafe(format!(
+    let statement = format!(
         "BEGIN; SELECT 1 FROM conversations WHERE id = ANY('{{{}}}'::uuid[]) ORDER BY id FOR NO KEY UPDATE",
         ids.join(",")
-    ))
+    );
+    Ok(sqlx::Connection::begin_with(conn, sqlx::AssertSqlSafe(statement)).await?)
 }
 
 /// A message of a batch, not yet known to be allowed.

@@ -197,8 +197,14 @@ pub async fn claim_stale(
 /// Marks rows the broker confirmed: the relay no longer takes them, and they are kept for
 /// [`prune`] to delete once the retention has passed.
 pub async fn mark_published(db: &PgPool, ids: &[i64]) -> Result<(), ConversationsError> {
+    // The claim is set to one nobody holds and that never lapses: a replica of the previous build (a
+    // rolling upgrade) relays lapsed claims whatever `published_at` says, and would otherwise publish
+    // every kept row again, unnumbered, and then delete it.
     sqlx::query(
-        "UPDATE outbox SET published_at = now() WHERE id = ANY($1) AND published_at IS NULL",
+        "UPDATE outbox
+         SET published_at = now(),
+             claimed_by = '00000000-0000-0000-0000-000000000000', claimed_until = 'infinity'
+         WHERE id = ANY($1) AND published_at IS NULL",
     )
     .bind(ids)
     .execute(db)
@@ -213,7 +219,7 @@ pub async fn prune(db: &PgPool, retention_ms: i64, limit: i64) -> Result<u64, Co
         "DELETE FROM outbox WHERE id IN (
              SELECT id FROM outbox
              WHERE published_at < now() - make_interval(secs => $1::double precision / 1000)
-             ORDER BY id LIMIT $2
+             ORDER BY published_at LIMIT $2
              FOR UPDATE SKIP LOCKED)",
     )
     .bind(retention_ms)
@@ -235,11 +241,13 @@ pub async fn backlog(db: &PgPool) -> Result<i64, ConversationsError> {
 /// A conversation's kept events after `after`, as ListEventsSince answers them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EventsSince {
-    /// Encoded events with their `event_seq` set, in `event_seq` order.
+    /// Encoded events with their `event_seq` set, in `event_seq` order, from `after + 1` on without a
+    /// hole (empty when `after + 1` itself is gone).
     pub events: Vec<Vec<u8>>,
-    /// The number of the first of `events`.
-    pub first: Option<i64>,
     pub latest_event_seq: i64,
+    /// Whether `events` are every event after `after`, up to the latest or up to `limit`: false when
+    /// some were pruned.
+    pub complete: bool,
 }
 
 /// The conversation's kept events with `event_seq > after` (published or not yet), oldest first, at most
@@ -265,17 +273,32 @@ pub async fn since(
     .bind(limit)
     .fetch_all(db)
     .await?;
-    let Some(&(latest_event_seq, first, _)) = rows.first() else {
+    let Some(&(latest_event_seq, ..)) = rows.first() else {
         return Ok(None);
     };
-    let events = rows
-        .into_iter()
-        .filter_map(|(_, seq, payload)| Some(with_event_seq(payload?, Some(seq?))))
-        .collect();
+    // Pruning goes by publication time, not by number: an event relayed late can outlive the one after
+    // it. The page ends at the first hole, so what it holds always continues the asked-for sequence
+    // (the next read, starting after the hole, is then incomplete).
+    let mut events = Vec::with_capacity(rows.len());
+    let mut next = after + 1;
+    for (_, seq, payload) in rows {
+        let (Some(seq), Some(payload)) = (seq, payload) else {
+            continue;
+        };
+        if seq != next {
+            break;
+        }
+        next += 1;
+        events.push(with_event_seq(payload, Some(seq)));
+    }
+    // Every number up to the latest is committed in the snapshot read: whatever is missing below it
+    // was pruned.
+    let reached = next - 1;
+    let complete = reached >= latest_event_seq || events.len() as i64 >= limit;
     Ok(Some(EventsSince {
         events,
-        first,
         latest_event_seq,
+        complete,
     }))
 }
 

@@ -26,9 +26,12 @@ async fn health() -> Json<Value> {
 
 async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
     let (auth, conversations) = tokio::join!(
-        is_serving(state.auth_channel, auth_service_server::SERVICE_NAME),
         is_serving(
-            state.conversations_channel,
+            state.auth_channel.clone(),
+            auth_service_server::SERVICE_NAME
+        ),
+        is_serving(
+            state.conversations_channel.clone(),
             conversations_service_server::SERVICE_NAME
         ),
     );

@@ -9,6 +9,7 @@ mod extract;
 mod health;
 mod layers;
 mod messages;
+mod profiles;
 mod rate_limit;
 mod reports;
 mod socket_proxy;
@@ -26,6 +27,7 @@ use crate::error::ApiError;
 use crate::state::AppState;
 
 pub use extract::{Caller, JsonObject};
+pub use profiles::{PROFILE_TTL, Profiles};
 pub use rate_limit::{ClientAddress, RestLimits, parse_trusted_proxies};
 pub use socket_proxy::SocketProxy;
 

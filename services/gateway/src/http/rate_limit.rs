@@ -20,6 +20,7 @@ use platform::rate::{KeyedLimiter, Rate};
 use uuid::Uuid;
 
 use super::Caller;
+use super::extract::Verified;
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -87,12 +88,16 @@ pub async fn rate_limit(
     let limits = state.rest_limits.clone();
     let address = limits.client_address(&request);
     request.extensions_mut().insert(ClientAddress(address));
-    let (parts, body) = request.into_parts();
+    let (mut parts, body) = request.into_parts();
     let caller = Caller::from_parts(&parts, &state);
     if let Err(wait) = limits.check(caller.as_ref(), address) {
         metrics::counter!("gateway_rate_limited_total", "by" => if caller.is_some() { "user" } else { "address" })
             .increment(1);
         return too_many_requests(wait);
+    }
+    // Only an answer checked against loaded revocations may stand for the extractor's own check.
+    if state.revocations.is_loaded() {
+        parts.extensions.insert(Verified(caller));
     }
     next.run(Request::from_parts(parts, body)).await
 }

@@ -20,8 +20,13 @@ pub fn router() -> OpenApiRouter<AppState> {
     responses((status = 200, description = "The caller's profile", body = UserDto), (status = 401, description = "Missing, invalid or expired token", body = ErrorDto),
               (status = 404, description = "The account no longer exists", body = ErrorDto)))]
 async fn me(State(state): State<AppState>, caller: Caller) -> Result<Json<UserDto>, ApiError> {
+    let id = caller.claims.sub;
+    if let Some(user) = state.profiles.get(id) {
+        return Ok(Json(user.into()));
+    }
+    let seen = state.profiles.generation();
     let request = GetUserRequest {
-        user_id: caller.claims.sub.to_string(),
+        user_id: id.to_string(),
     };
     let user = state
         .auth
@@ -29,6 +34,7 @@ async fn me(State(state): State<AppState>, caller: Caller) -> Result<Json<UserDt
         .get_user(caller.call(request))
         .await?
         .into_inner();
+    state.profiles.fill(id, user.clone(), seen);
     Ok(Json(user.into()))
 }
 
@@ -51,13 +57,10 @@ async fn update_me(
         r#type: body.text("type"),
         current_password: body.text("currentPassword"),
     };
-    let updated = state
-        .auth
-        .clone()
-        .update_user(caller.call(request))
-        .await?
-        .into_inner();
-    Ok(Json(updated.into()))
+    let updated = state.auth.clone().update_user(caller.call(request)).await;
+    // Whatever the answer (a timeout may follow a committed change), the next read asks auth.
+    state.profiles.forget(caller.claims.sub);
+    Ok(Json(updated?.into_inner().into()))
 }
 
 #[utoipa::path(delete, path = "/users/me", tag = "users", security(("bearer" = [])),
@@ -66,11 +69,13 @@ async fn delete_me(
     State(state): State<AppState>,
     caller: Caller,
 ) -> Result<Json<DeletedAccount>, ApiError> {
-    state
+    let deleted = state
         .auth
         .clone()
         .delete_user(caller.call(DeleteUserRequest {}))
-        .await?;
+        .await;
+    state.profiles.forget(caller.claims.sub);
+    deleted?;
     Ok(Json(DeletedAccount {
         is_successful: true,
     }))

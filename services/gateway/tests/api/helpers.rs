@@ -56,6 +56,11 @@ pub async fn spawn_stack_with_every(customise: impl FnOnce(&mut Env)) -> TestSta
 }
 
 impl TestStack {
+    /// One more gateway in front of the same services: the base URL it answers on.
+    pub async fn another_gateway(&mut self) -> String {
+        self._services.start::<gateway::Application>().await.url
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }

@@ -1,7 +1,7 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{error_body, spawn_stack, token_of};
+use crate::helpers::{TestStack, error_body, spawn_stack, token_of};
 
 #[tokio::test]
 async fn users_me_returns_the_callers_profile() {
@@ -80,6 +80,9 @@ async fn delete_users_me_removes_the_account() {
     let stack = spawn_stack().await;
     let registered = stack.register("Alice", "alice@example.com").await;
     let token = token_of(&registered).await;
+    // Read first, so that a kept copy of the profile would be there to answer wrongly.
+    let before = stack.get_with("/api/v1/users/me", &token).await;
+    assert_eq!(before.status(), StatusCode::OK);
     let response = stack
         .http
         .delete(stack.url("/api/v1/users/me"))
@@ -105,4 +108,87 @@ async fn delete_users_me_removes_the_account() {
         )
         .await;
     assert_eq!(login.status(), StatusCode::UNAUTHORIZED);
+}
+
+/// The profile `GET /users/me` shows at `base` with `token`, awaited (within a second) until `done`
+/// says it is the one wanted; the last one seen.
+async fn profile_within(
+    stack: &TestStack,
+    base: &str,
+    token: &str,
+    done: impl Fn(&Value) -> bool,
+) -> Value {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(1);
+    loop {
+        let response = stack
+            .http
+            .get(format!("{base}/api/v1/users/me"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("sent");
+        let body = if response.status() == StatusCode::OK {
+            response.json().await.expect("JSON")
+        } else {
+            json!({"status": response.status().as_u16()})
+        };
+        if done(&body) || tokio::time::Instant::now() >= deadline {
+            return body;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_profile_change_shows_at_once_where_it_was_made_and_within_a_second_elsewhere() {
+    let mut stack = spawn_stack().await;
+    let other = stack.another_gateway().await;
+    let token = token_of(&stack.register("Alice", "alice@example.com").await).await;
+    // Both gateways have read the profile once.
+    for base in [stack.base.clone(), other.clone()] {
+        let me = profile_within(&stack, &base, &token, |_| true).await;
+        assert_eq!(me["name"], "Alice");
+    }
+
+    let response = stack
+        .http
+        .patch(stack.url("/api/v1/users/me"))
+        .bearer_auth(&token)
+        .json(&json!({"name": "Alice Liddell"}))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(response.status(), StatusCode::OK);
+    // The gateway that made the change shows it on the very next read.
+    let me: Value = stack
+        .get_with("/api/v1/users/me", &token)
+        .await
+        .json()
+        .await
+        .expect("JSON");
+    assert_eq!(me["name"], "Alice Liddell");
+    // Another gateway hears of no event for a new name: it shows it once its copy expires.
+    let elsewhere =
+        profile_within(&stack, &other, &token, |me| me["name"] == "Alice Liddell").await;
+    assert_eq!(elsewhere["name"], "Alice Liddell");
+}
+
+#[tokio::test]
+async fn a_deleted_account_is_refused_by_every_gateway_that_read_its_profile() {
+    let mut stack = spawn_stack().await;
+    let other = stack.another_gateway().await;
+    let token = token_of(&stack.register("Alice", "alice@example.com").await).await;
+    let me = profile_within(&stack, &other, &token, |_| true).await;
+    assert_eq!(me["name"], "Alice");
+
+    let response = stack
+        .http
+        .delete(stack.url("/api/v1/users/me"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(response.status(), StatusCode::OK);
+    let gone = profile_within(&stack, &other, &token, |me| me["status"] == 401).await;
+    assert_eq!(gone, json!({"status": 401}));
 }

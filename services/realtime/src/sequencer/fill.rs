@@ -23,6 +23,9 @@ pub(super) const GAP_GRACE: Duration = Duration::from_millis(150);
 /// Failed reads (or reads that left the gap as it was) before a gap is given up (members then see a
 /// hole in `seq`, and clients page history).
 const ATTEMPTS: u32 = 8;
+/// How long a fill from the messages waits for the room's readers to be checked again first: bounded,
+/// so that a conversations service too slow to answer the checks delays the room, never stops it.
+const RECHECK_WAIT: Duration = Duration::from_secs(10);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Why {
@@ -30,6 +33,9 @@ pub(super) enum Why {
     Gap,
     /// The room was bound again after a broker reconnection: read once whatever happens.
     Rebound,
+    /// The room was just bound, and events were committed between its first access check and the
+    /// binding: read once.
+    Bound,
 }
 
 /// Why a room fell back to its messages.
@@ -47,6 +53,7 @@ impl Sequencer {
         metrics::counter!("realtime_fills_total", "why" => match why {
             Why::Gap => "gap",
             Why::Rebound => "rebound",
+            Why::Bound => "bound",
         })
         .increment(1);
         let sequencer = self.clone();
@@ -163,7 +170,9 @@ impl Sequencer {
         })
         .increment(1);
         tracing::info!(%room, ?why, "events not readable; filling the room from its messages");
-        self.suspect(room);
+        // A removal may be among the events that cannot be read: the room's readers are checked, and
+        // those refused evicted, before messages they may no longer see are emitted to the room.
+        self.suspect_and_wait(room, RECHECK_WAIT).await;
         self.fill_messages(room, log).await?;
         let mut guard = lock(log);
         let effects = guard.continue_from(latest);

@@ -48,6 +48,14 @@ pub use resume::{CatchUp, MAX_REPLAY, Resumed};
 
 type SharedLog = Arc<Mutex<RoomLog>>;
 
+/// A room whose events may have been missed, for its memberships to be checked again; `checked` is told
+/// once every reader of the room has been checked (those refused evicted), for a caller that waits.
+#[derive(Debug)]
+pub struct Suspect {
+    pub room: Uuid,
+    pub checked: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
 /// Local sockets taken out of a conversation's room because their user was removed from it: the rest
 /// of their bookkeeping is `Rooms::evict`'s (outside the room's lock).
 pub type Eviction = (Uuid, Vec<SocketRef>);
@@ -65,7 +73,7 @@ struct Inner {
     closed: AtomicBool,
     /// Told each room whose events may have been missed (a gap still open after its grace, or a
     /// rebinding): its memberships are checked again (`crate::membership`).
-    suspects: OnceLock<mpsc::UnboundedSender<Uuid>>,
+    suspects: OnceLock<mpsc::UnboundedSender<Suspect>>,
     /// Told each eviction applied in a room's sequence (a participants' removal).
     evictions: OnceLock<mpsc::UnboundedSender<Eviction>>,
     backlog: Backlog,
@@ -91,7 +99,7 @@ impl Sequencer {
 
     /// The rooms whose events may have been missed: a gap still open after its grace, every hosted
     /// room after a rebinding.
-    pub fn suspects(&self) -> mpsc::UnboundedReceiver<Uuid> {
+    pub fn suspects(&self) -> mpsc::UnboundedReceiver<Suspect> {
         let (sender, receiver) = mpsc::unbounded_channel();
         let _ = self.inner.suspects.set(sender);
         receiver
@@ -270,6 +278,25 @@ impl Sequencer {
         }
     }
 
+    /// The room's first member was checked again once the room was bound, and the conversation had
+    /// reached `latest_event` by then: events committed between the first check and the binding were
+    /// routed before this instance listened, so they are read now, not when a later event shows the gap
+    /// (in a quiet conversation, maybe never).
+    pub fn caught_up_to(&self, room: Uuid, latest_event: i64) {
+        let Some(log) = self.log(room) else { return };
+        let start = {
+            let mut guard = lock(&log);
+            if guard.last_event() >= latest_event {
+                return;
+            }
+            guard.refill = true;
+            !std::mem::replace(&mut guard.filling, true)
+        };
+        if start {
+            self.spawn_fill(room, log, fill::Why::Bound);
+        }
+    }
+
     /// After the broker connection came back and the rooms were bound again: every hosted room reads
     /// what was routed while its queue was gone.
     pub fn refill_all(&self) {
@@ -295,7 +322,30 @@ impl Sequencer {
     /// The room's events may have been missed (a removal among them): its memberships are checked again.
     fn suspect(&self, room: Uuid) {
         if let Some(suspects) = self.inner.suspects.get() {
-            let _ = suspects.send(room);
+            let _ = suspects.send(Suspect {
+                room,
+                checked: None,
+            });
+        }
+    }
+
+    /// As [`Self::suspect`], and waits (at most `limit`) until every reader of the room has been checked
+    /// and those refused evicted: for what is about to be emitted without the events that would have
+    /// evicted them.
+    async fn suspect_and_wait(&self, room: Uuid, limit: std::time::Duration) {
+        let Some(suspects) = self.inner.suspects.get() else {
+            return;
+        };
+        let (checked, done) = tokio::sync::oneshot::channel();
+        if suspects
+            .send(Suspect {
+                room,
+                checked: Some(checked),
+            })
+            .is_ok()
+        {
+            // A dropped sender (the check could not run) ends the wait as well.
+            let _ = tokio::time::timeout(limit, done).await;
         }
     }
 
@@ -507,7 +557,8 @@ mod tests {
         // 3 never comes.
         sequencer.durable(room, message(room, 4));
         let late = tokio::time::timeout(Duration::from_secs(10), suspects.recv()).await;
-        assert_eq!(late.expect("the open gap is reported"), Some(room));
+        let suspect = late.expect("the open gap is reported");
+        assert_eq!(suspect.map(|suspect| suspect.room), Some(room));
     }
 
     #[tokio::test]
