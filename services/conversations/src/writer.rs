@@ -84,6 +84,8 @@ type Reply = oneshot::Sender<Outcome>;
 
 struct Pending {
     draft: Draft,
+    /// When it was handed over: its wait for a batch shows in `conversations_write_queued_seconds`.
+    queued_at: Instant,
     reply: Reply,
     state: Arc<AtomicU8>,
 }
@@ -120,6 +122,7 @@ impl MessageWriter {
         let (reply, mut answer) = oneshot::channel();
         let pending = Pending {
             draft,
+            queued_at: Instant::now(),
             reply,
             state: state.clone(),
         };
@@ -146,7 +149,18 @@ async fn run(mut receiver: mpsc::Receiver<Pending>, pool: PgPool, publisher: Eve
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while receiver.recv_many(&mut batch, MAX_BATCH).await > 0 {
         metrics::histogram!("conversations_write_batch_size").record(batch.len() as f64);
+        let started = Instant::now();
+        let queued = metrics::histogram!("conversations_write_queued_seconds");
+        for pending in &batch {
+            queued.record(
+                started
+                    .saturating_duration_since(pending.queued_at)
+                    .as_secs_f64(),
+            );
+        }
         write_batch(&pool, &publisher, std::mem::take(&mut batch)).await;
+        metrics::histogram!("conversations_write_batch_seconds")
+            .record(started.elapsed().as_secs_f64());
     }
     tracing::debug!("message writer drained");
 }
@@ -529,6 +543,7 @@ fn merge_retries(pending: Vec<Pending>) -> Vec<Job> {
         draft,
         reply,
         state,
+        ..
     } in pending
     {
         let waiter = Waiter {

@@ -43,7 +43,11 @@ impl Handlers {
             let answer_by = deadline::item_answer_by(arrived, item.timeout_ms, call_answer_by);
             let span = item_span(&item.traceparent);
             async move {
-                let outcome = match self.send_item(item, answer_by).await {
+                let outcome = self.send_item(item, answer_by).await;
+                // Against the call's own duration: how long items wait for the slowest of their call.
+                metrics::histogram!("conversations_send_item_seconds")
+                    .record(arrived.elapsed().as_secs_f64());
+                let outcome = match outcome {
                     Ok(message) => Outcome::Message(message),
                     Err(status) => Outcome::Error(pb::CallError {
                         code: status.code() as i32,

@@ -45,6 +45,9 @@ type Answer = Result<pb::Message, Status>;
 
 struct Queued {
     item: pb::MessageToCreate,
+    /// When the sender handed it over: the time it then waits for a call shows in
+    /// `realtime_send_queued_seconds`.
+    queued_at: Instant,
     deadline: Instant,
     reply: oneshot::Sender<Answer>,
     state: Arc<AtomicU8>,
@@ -92,6 +95,7 @@ impl SendBatcher {
         let state = Arc::new(AtomicU8::new(QUEUED));
         let queued = Queued {
             item,
+            queued_at: Instant::now(),
             deadline,
             reply,
             state: state.clone(),
@@ -145,7 +149,12 @@ async fn call(
 ) {
     let now = Instant::now();
     let mut waiting = Vec::with_capacity(sends.len());
+    let queued_time = metrics::histogram!("realtime_send_queued_seconds");
     for mut queued in sends {
+        queued_time.record(
+            now.saturating_duration_since(queued.queued_at)
+                .as_secs_f64(),
+        );
         // A sender that stopped waiting is not sent for; one out of time is told so, not sent.
         if queued.reply.is_closed() || !take(&queued.state, SENT) {
             continue;
@@ -172,7 +181,9 @@ async fn call(
     let mut request = tonic::Request::new(pb::CreateMessagesRequest { items });
     platform::grpc::authorize(&mut request, &token);
     request.set_timeout(latest.saturating_duration_since(now));
-    let results = match client.create_messages(request).await {
+    let answered = client.create_messages(request).await;
+    metrics::histogram!("realtime_send_call_seconds").record(now.elapsed().as_secs_f64());
+    let results = match answered {
         Ok(response) => response.into_inner().results,
         Err(status) => return answer_all(waiting, &of_the_call(status)),
     };
