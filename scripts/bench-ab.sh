@@ -52,15 +52,9 @@ fi
 for run in $(seq 1 "$runs"); do
   for build in "${builds[@]}"; do
     name=${build%%=*} dir=${build#*=}
-    db=junqo_bench_run
-    admin -c "DROP DATABASE IF EXISTS $db"
-    admin -c "CREATE DATABASE $db TEMPLATE $template"
-    start_stack "$dir" "$db"
     file="$OUT/$name-r$rate-$run.txt"
     log "run $run, $name, $rate msg/s -> $file"
-    bench --rate "$rate" --warmup "$WARMUP" --seconds "$SECONDS_MEASURED" >"$file"
-    stop_stack
-    admin -c "DROP DATABASE $db"
+    run_on_copy "$template" "$dir" "$file" bench --rate "$rate" --warmup "$WARMUP" --seconds "$SECONDS_MEASURED"
   done
 done
 

@@ -1,6 +1,6 @@
-# Sourced by the A/B bench scripts (bench-ab.sh, idle-ab.sh) after scripts/lib.sh: a private bench stack
-# (scripts/bench-stack.sh) started and stopped around each run, and psql as the admin role. Needs OUT
-# (logs go to $OUT/logs); PG_ADMIN_USER defaults to postgres.
+# Sourced by the A/B bench scripts (bench-ab.sh, rest-ab.sh, idle-ab.sh) after scripts/lib.sh: a private
+# bench stack (scripts/bench-stack.sh) started and stopped around each run, and psql as the admin role.
+# Needs OUT (logs go to $OUT/logs); PG_ADMIN_USER defaults to postgres.
 
 : "${PG_ADMIN_USER:=postgres}"
 
@@ -21,4 +21,18 @@ start_stack() { # bin-dir database
   for port in 51051 51052 4001 4000; do
     wait_for_port 127.0.0.1 "$port" 60 || die "the stack did not start (logs: $OUT/logs)"
   done
+}
+
+# One measured run on a fresh copy of a template database: the copy, a stack of the build's binaries on
+# it, the command (its output to a file), the stack stopped and the copy dropped.
+run_on_copy() { # template bin-dir output-file command...
+  local template=$1 dir=$2 file=$3
+  local db="${template}_run"
+  shift 3
+  admin -c "DROP DATABASE IF EXISTS $db"
+  admin -c "CREATE DATABASE $db TEMPLATE $template"
+  start_stack "$dir" "$db"
+  "$@" >"$file"
+  stop_stack
+  admin -c "DROP DATABASE $db"
 }

@@ -41,15 +41,9 @@ fi
 for run in $(seq 1 "$runs"); do
   for build in "${builds[@]}"; do
     name=${build%%=*} dir=${build#*=}
-    db=junqo_rest_run
-    admin -c "DROP DATABASE IF EXISTS $db"
-    admin -c "CREATE DATABASE $db TEMPLATE $template"
-    start_stack "$dir" "$db"
     file="$OUT/$name-$run.txt"
     log "run $run, $name -> $file"
-    scripts/bench-rest.sh "$users" "$SECONDS_PER_ROUTE" >"$file"
-    stop_stack
-    admin -c "DROP DATABASE $db"
+    run_on_copy "$template" "$dir" "$file" scripts/bench-rest.sh "$users" "$SECONDS_PER_ROUTE"
   done
 done
 

@@ -80,18 +80,11 @@ impl Backlog {
         limit: u32,
     ) -> Result<Page, SocketError> {
         let _permit = self.permit(read).await?;
-        let token = self
-            .signer
-            .sign(None)
-            .map_err(|_| SocketError::internal())?;
-        let request = upstream::with_token(
-            &token,
-            ListMessagesSinceRequest {
-                conversation_id: room.to_string(),
-                after_seq: after,
-                limit,
-            },
-        );
+        let request = self.signed(ListMessagesSinceRequest {
+            conversation_id: room.to_string(),
+            after_seq: after,
+            limit,
+        })?;
         let page = self
             .messages
             .clone()
@@ -119,18 +112,11 @@ impl Backlog {
         limit: u32,
     ) -> Result<Events, SocketError> {
         let _permit = self.permit(Read::Fill).await?;
-        let token = self
-            .signer
-            .sign(None)
-            .map_err(|_| SocketError::internal())?;
-        let request = upstream::with_token(
-            &token,
-            ListEventsSinceRequest {
-                conversation_id: room.to_string(),
-                after_event_seq: after,
-                limit,
-            },
-        );
+        let request = self.signed(ListEventsSinceRequest {
+            conversation_id: room.to_string(),
+            after_event_seq: after,
+            limit,
+        })?;
         let page = match self.messages.clone().list_events_since(request).await {
             Ok(page) => page.into_inner(),
             Err(status) if status.code() == tonic::Code::Unimplemented => {
@@ -157,6 +143,16 @@ impl Backlog {
             })
             .collect();
         Ok(Events::Complete(events))
+    }
+
+    /// `message` as a request of this service's own: the reads are for no user (each reader's access
+    /// was checked with their own token).
+    fn signed<T>(&self, message: T) -> Result<tonic::Request<T>, SocketError> {
+        let token = self
+            .signer
+            .sign(None)
+            .map_err(|_| SocketError::internal())?;
+        Ok(upstream::with_token(&token, message))
     }
 
     /// A permit for one read of this kind.
