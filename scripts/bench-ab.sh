@@ -38,16 +38,7 @@ bench() { # extra args...
     --members "$MEMBERS" "$@"
 }
 
-# The template: the schemas and the bench's users (sign-ups hash slowly on purpose), made once.
-if [ "$(admin -c "SELECT 1 FROM pg_database WHERE datname = '$template'")" != 1 ] || [ ! -s "$users" ]; then
-  log "making the template database $template and $users"
-  admin -c "DROP DATABASE IF EXISTS $template"
-  admin -c "CREATE DATABASE $template"
-  rm -f "$users"
-  start_stack "$first_dir" "$template"
-  bench --rate 10 --warmup 0 --seconds 1 >/dev/null
-  stop_stack
-fi
+ensure_template "$template" "$users" "$first_dir" bench --rate 10 --warmup 0 --seconds 1
 
 for run in $(seq 1 "$runs"); do
   for build in "${builds[@]}"; do

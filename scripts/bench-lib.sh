@@ -36,3 +36,21 @@ run_on_copy() { # template bin-dir output-file command...
   stop_stack
   admin -c "DROP DATABASE $db"
 }
+
+# The template database every run copies: the schemas and the bench's users (sign-ups hash slowly on
+# purpose), made once by the command on a stack of the first build, kept while it and its users file
+# exist.
+ensure_template() { # template users-file bin-dir command...
+  local template=$1 users=$2 dir=$3
+  shift 3
+  if [ "$(admin -c "SELECT 1 FROM pg_database WHERE datname = '$template'")" = 1 ] && [ -s "$users" ]; then
+    return 0
+  fi
+  log "making the template database $template and $users"
+  admin -c "DROP DATABASE IF EXISTS $template"
+  admin -c "CREATE DATABASE $template"
+  rm -f "$users"
+  start_stack "$dir" "$template"
+  "$@" >/dev/null
+  stop_stack
+}

@@ -25,18 +25,10 @@ users="$OUT/users.txt"
 mkdir -p "$OUT"
 source scripts/bench-lib.sh
 
-# The template: the schemas and a dozen users (sign-ups hash slowly on purpose), made once.
-if [ "$(admin -c "SELECT 1 FROM pg_database WHERE datname = '$template'")" != 1 ] || [ ! -s "$users" ]; then
-  log "making the template database $template and $users"
-  admin -c "DROP DATABASE IF EXISTS $template"
-  admin -c "CREATE DATABASE $template"
-  rm -f "$users"
-  start_stack "$first_dir" "$template"
-  "$BENCH" sockets --auth http://127.0.0.1:51051 --conversations http://127.0.0.1:51052 \
-    --socket-url http://127.0.0.1:4001 --users-file "$users" --conversation-count 6 --members 2 \
-    --rate 10 --warmup 0 --seconds 1 >/dev/null
-  stop_stack
-fi
+# A dozen users, in six conversations.
+ensure_template "$template" "$users" "$first_dir" "$BENCH" sockets --auth http://127.0.0.1:51051 \
+  --conversations http://127.0.0.1:51052 --socket-url http://127.0.0.1:4001 --users-file "$users" \
+  --conversation-count 6 --members 2 --rate 10 --warmup 0 --seconds 1
 
 for run in $(seq 1 "$runs"); do
   for build in "${builds[@]}"; do
