@@ -86,7 +86,10 @@ test('a socket that keeps flooding far past its limit is disconnected', async ()
     const gone = next(e, 'disconnect');
     // startTyping allows 2 a second per conversation; refusals past 50 in a burst mean flooding.
     for (let i = 0; i < 200; i++) e.emit('startTyping', { conversationId: room });
-    assert.equal(await gone, 'io server disconnect');
+    // The server disconnects it: with a disconnect packet, or, when the flood's refusals have filled the
+    // socket's outgoing buffer and the packet cannot be queued, by closing the transport (adapter.rs).
+    // The client closed nothing either way.
+    assert.ok(['io server disconnect', 'transport close'].includes(await gone));
   } finally {
     closeAll(e);
   }

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use junqo_proto::events::v1::{Event, event::Payload};
+use serde::Serialize;
 use serde_json::json;
 use uuid::Uuid;
 use wire::{MessageDto, iso};
@@ -17,15 +18,6 @@ use super::raw;
 /// do nothing, but a numbered one still takes its place in the room's sequence.
 pub(super) fn of(event: Event) -> Effect {
     let room = event.conversation_id;
-    let emit = |name: &'static str, body: &serde_json::Value| {
-        raw(body).map_or(Effect::Nothing, |body| {
-            Effect::Emit(Item {
-                name,
-                seq: None,
-                body,
-            })
-        })
-    };
     match event.payload {
         Some(Payload::MessageCreated(created)) => match created.message {
             Some(message) => {
@@ -37,13 +29,7 @@ pub(super) fn of(event: Event) -> Effect {
             None => Effect::Nothing,
         },
         Some(Payload::MessageUpdated(updated)) => match updated.message {
-            Some(message) => raw(&MessageDto::from(message)).map_or(Effect::Nothing, |body| {
-                Effect::Emit(Item {
-                    name: "messageUpdated",
-                    seq: None,
-                    body,
-                })
-            }),
+            Some(message) => emit("messageUpdated", &MessageDto::from(message)),
             None => Effect::Nothing,
         },
         Some(Payload::MessageDeleted(deleted)) => emit(
@@ -87,6 +73,17 @@ pub(super) fn of(event: Event) -> Effect {
         )
         | None => Effect::Nothing,
     }
+}
+
+/// An emit of `body` to the room, under `name`; nothing if it cannot be serialized (logged by `raw`).
+fn emit<T: Serialize + ?Sized>(name: &'static str, body: &T) -> Effect {
+    raw(body).map_or(Effect::Nothing, |body| {
+        Effect::Emit(Item {
+            name,
+            seq: None,
+            body,
+        })
+    })
 }
 
 #[cfg(test)]
