@@ -5,8 +5,9 @@
 //! the number of tasks), so a conversation's messages always go through the same task, in the order they
 //! were handed over. Each task commits whatever has queued up for it while its previous transaction was
 //! committing, as one transaction: `BEGIN` with the lock of every conversation row of the batch (one round
-//! trip), one statement that checks and stores every message of the batch, one that inserts their outbox
-//! events, and `COMMIT`. A Postgres commit is the largest single cost per message, so under load the cost
+//! trip), one statement that checks and stores every message of the batch and reserves their event
+//! numbers (in the same update of each conversation row), one that inserts their outbox events, already
+//! numbered, and `COMMIT`. A Postgres commit is the largest single cost per message, so under load the cost
 //! is shared by the whole batch, while a lone message still commits at once (a batch of one). The tasks
 //! run side by side, so one's batch is built and sent while another's commit is under way; their batches
 //! lock disjoint conversation rows (and so disjoint participants, messages and event numbers), so they
@@ -660,16 +661,21 @@ async fn prepare(
             ));
         };
         if verdict.inserted {
-            new_events.push(events::message_created(
-                &row,
-                job.draft.traceparent.as_deref(),
+            let Some(event_seq) = verdict.event_seq else {
+                return Err(ConversationsError::Internal(
+                    "a stored message got no event number".into(),
+                ));
+            };
+            new_events.push((
+                events::message_created(&row, job.draft.traceparent.as_deref()),
+                event_seq,
             ));
             conversations.insert(row.conversation_id);
             ids.push(row.id);
         }
         outcomes.push(Ok(row));
     }
-    let outbox = store::outbox::insert(tx, new_events, claim).await?;
+    let outbox = store::outbox::insert_numbered(tx, new_events, claim).await?;
     Ok(Prepared {
         outcomes,
         outbox,
