@@ -1,7 +1,6 @@
 //! Settings of the conversations service. Every variable is documented in the README.
 
 use std::net::{IpAddr, SocketAddr};
-use std::num::NonZeroUsize;
 use std::time::Duration;
 
 use broker::{EventShards, Exchanges};
@@ -37,13 +36,7 @@ pub struct ConversationsConfig {
     pub event_log_retention: Duration,
     /// `CONVERSATION_MAX_PARTICIPANTS`: participants one conversation may have.
     pub max_participants: usize,
-    /// `MESSAGE_WRITERS`: message writer tasks, each committing the messages of its own share of the
-    /// conversations (see [`crate::writer`]). At least 1.
-    pub message_writers: NonZeroUsize,
 }
-
-/// Chosen by measurement (docs/benchmarks.md): one batch commits while the next is built.
-pub const DEFAULT_MESSAGE_WRITERS: usize = 2;
 
 /// A whole year group of a school fits; every participant is listed in each conversation sent to each
 /// member, so at this size `GET /conversations` stays around 20 KB per conversation, far from the 4 MiB
@@ -79,7 +72,6 @@ impl ConversationsConfig {
             max_participants: env
                 .parse_or("CONVERSATION_MAX_PARTICIPANTS", DEFAULT_MAX_PARTICIPANTS)?
                 .max(2),
-            message_writers: message_writers(env)?,
         })
     }
 }
@@ -94,14 +86,6 @@ fn event_log_retention(env: &Env) -> Result<Duration, platform::Error> {
         });
     }
     Ok(Duration::from_secs(secs))
-}
-
-fn message_writers(env: &Env) -> Result<NonZeroUsize, platform::Error> {
-    let writers: usize = env.parse_or("MESSAGE_WRITERS", DEFAULT_MESSAGE_WRITERS)?;
-    NonZeroUsize::new(writers).ok_or_else(|| platform::Error::Invalid {
-        name: "MESSAGE_WRITERS",
-        reason: "must be above 0".to_owned(),
-    })
 }
 
 #[cfg(test)]
@@ -119,20 +103,6 @@ mod tests {
         assert_eq!(config.event_log_retention, Duration::from_secs(60));
 
         env.set("EVENT_LOG_RETENTION_SECS", "0");
-        assert!(ConversationsConfig::from_env(&env).is_err());
-    }
-
-    #[test]
-    fn message_writers_default_unless_set_and_never_zero() {
-        let mut env = Env::from_pairs([("JWT_SECRET", "irrelevant-here")]);
-        let config = ConversationsConfig::from_env(&env).expect("valid");
-        assert_eq!(config.message_writers.get(), DEFAULT_MESSAGE_WRITERS);
-
-        env.set("MESSAGE_WRITERS", "4");
-        let config = ConversationsConfig::from_env(&env).expect("valid");
-        assert_eq!(config.message_writers.get(), 4);
-
-        env.set("MESSAGE_WRITERS", "0");
         assert!(ConversationsConfig::from_env(&env).is_err());
     }
 

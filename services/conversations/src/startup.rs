@@ -91,8 +91,7 @@ impl Service for Application {
             publisher.clone(),
             stop_consumers.clone(),
         );
-        let (writer, writer_task) =
-            MessageWriter::spawn(pool.clone(), publisher.clone(), config.message_writers);
+        let (writer, writer_task) = MessageWriter::spawn(pool.clone(), publisher.clone());
         let users = UserDirectory::new(auth, ServiceSigner::new(&config.jwt_secret, Self::NAME));
         let verifier = CredentialVerifier::new(&config.jwt_secret);
         let handlers = Handlers::new(

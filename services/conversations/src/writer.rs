@@ -1,18 +1,14 @@
 //! The message writer: the hot path of the product.
 //!
-//! Every new message goes to one of a few writer tasks ([`crate::ConversationsConfig::message_writers`]),
-//! chosen by its conversation: each task owns a fixed share of the conversations (a hash of the id modulo
-//! the number of tasks), so a conversation's messages always go through the same task, in the order they
-//! were handed over. Each task commits whatever has queued up for it while its previous transaction was
-//! committing, as one transaction: `BEGIN` with the lock of every conversation row of the batch (one round
-//! trip), one statement that checks and stores every message of the batch and reserves their event
-//! numbers (in the same update of each conversation row), one that inserts their outbox events, already
-//! numbered, and `COMMIT`. A Postgres commit is the largest single cost per message, so under load the cost
-//! is shared by the whole batch, while a lone message still commits at once (a batch of one). The tasks
-//! run side by side, so one's batch is built and sent while another's commit is under way; their batches
-//! lock disjoint conversation rows (and so disjoint participants, messages and event numbers), so they
-//! never wait for each other, and each still takes its locks in id order. A `CreateMessages` call whose
-//! items span several tasks is answered once every item has its own answer ([`crate::grpc`]).
+//! Every new message goes through one task that commits whatever has queued up while the previous
+//! transaction was committing, as one transaction: `BEGIN` with the lock of every conversation row of the
+//! batch (one round trip), one statement that checks and stores every message of the batch and reserves
+//! their event numbers (in the same update of each conversation row), one that inserts their outbox
+//! events, already numbered, and `COMMIT`. A Postgres commit is the largest single cost per message, so
+//! under load the cost is shared by the whole batch, while a lone message still commits at once (a batch
+//! of one). Several tasks each owning a share of the conversations were measured and not kept: on a
+//! saturated machine the smaller batches cost Postgres more CPU per message than the overlap saved
+//! (docs/benchmarks.md, 2026-12-08).
 //!
 //! Whether a sender may send is decided here, in the batch's statement, not by the caller: the sender
 //! takes part in the conversation (admins too: an admin who is not a participant cannot send), the
@@ -45,7 +41,6 @@
 //!   writer sees (the caller gone when the answer is sent).
 
 use std::collections::{BTreeSet, HashMap};
-use std::num::NonZeroUsize;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Duration as StdDuration;
@@ -108,38 +103,16 @@ const ABANDONED: u8 = 2;
 
 #[derive(Clone)]
 pub struct MessageWriter {
-    /// One queue per writer task; a conversation's messages always go to [`shard_of`] its id.
-    queues: Arc<[mpsc::Sender<Pending>]>,
+    queue: mpsc::Sender<Pending>,
 }
 
 impl MessageWriter {
-    /// Starts `writers` writer tasks. The returned task ends once every handle is dropped and every
-    /// queue is drained, so stopping the server first and then awaiting it loses no accepted message.
-    pub fn spawn(
-        pool: PgPool,
-        publisher: EventPublisher,
-        writers: NonZeroUsize,
-    ) -> (Self, JoinHandle<()>) {
-        let mut queues = Vec::with_capacity(writers.get());
-        let mut tasks = Vec::with_capacity(writers.get());
-        for _ in 0..writers.get() {
-            let (queue, receiver) = mpsc::channel(QUEUE);
-            tasks.push(tokio::spawn(run(receiver, pool.clone(), publisher.clone())));
-            queues.push(queue);
-        }
-        let task = tokio::spawn(async move {
-            for task in tasks {
-                if let Err(error) = task.await {
-                    tracing::error!(%error, "a message writer task failed");
-                }
-            }
-        });
-        (
-            Self {
-                queues: queues.into(),
-            },
-            task,
-        )
+    /// Starts the writer task. It ends once every handle is dropped and the queue is drained, so stopping
+    /// the server first and then awaiting the task loses no accepted message.
+    pub fn spawn(pool: PgPool, publisher: EventPublisher) -> (Self, JoinHandle<()>) {
+        let (queue, receiver) = mpsc::channel(QUEUE);
+        let task = tokio::spawn(run(receiver, pool, publisher));
+        (Self { queue }, task)
     }
 
     /// Stores a message and answers it as stored (or the first message stored with the same client
@@ -156,8 +129,7 @@ impl MessageWriter {
             reply,
             state: state.clone(),
         };
-        let queue = &self.queues[shard_of(pending.draft.conversation_id, self.queues.len())];
-        match timeout_at(answer_by, queue.send(pending)).await {
+        match timeout_at(answer_by, self.queue.send(pending)).await {
             Err(_) => return Err(ConversationsError::NotStored),
             Ok(Err(_)) => {
                 return Err(ConversationsError::Internal(
@@ -174,14 +146,6 @@ impl MessageWriter {
         answered
             .map_err(|_| ConversationsError::Internal("message writer dropped a message".into()))?
     }
-}
-
-/// The writer task that owns a conversation, out of `writers`: always the same one for the same id, so a
-/// conversation's messages are committed one batch after another, in order.
-pub fn shard_of(conversation_id: Uuid, writers: usize) -> usize {
-    let (high, low) = conversation_id.as_u64_pair();
-    // Both halves, so ids whose randomness sits in either half (v4, v7) spread evenly.
-    ((high ^ low) % writers.max(1) as u64) as usize
 }
 
 async fn run(mut receiver: mpsc::Receiver<Pending>, pool: PgPool, publisher: EventPublisher) {
@@ -682,27 +646,4 @@ async fn prepare(
         conversations: conversations.into_iter().collect(),
         ids,
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_conversation_always_goes_to_the_same_writer_and_conversations_spread_over_all() {
-        let ids: Vec<Uuid> = (0..400).map(|_| Uuid::new_v4()).collect();
-        for writers in [1, 2, 3, 4] {
-            let mut per_writer = vec![0; writers];
-            for id in &ids {
-                let shard = shard_of(*id, writers);
-                assert_eq!(shard, shard_of(*id, writers));
-                per_writer[shard] += 1;
-            }
-            // 400 random ids: each writer gets a fair share (the bound is loose enough never to flake).
-            assert!(
-                per_writer.iter().all(|n| *n > 400 / writers / 2),
-                "{per_writer:?}"
-            );
-        }
-    }
 }

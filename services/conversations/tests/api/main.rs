@@ -17,4 +17,4 @@ mod send_batch;
 mod send_checks;
 mod sequence;
 mod user_deleted;
-mod writers;
+mod writer_batches;

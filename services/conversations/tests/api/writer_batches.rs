@@ -1,27 +1,23 @@
-//! Several message writers (`MESSAGE_WRITERS`), each owning its share of the conversations: sends spread
-//! over many conversations, in calls that span every writer, are each stored if and only if acknowledged,
-//! numbered without gaps and in order per conversation (messages and events alike), and a refused item
-//! does not fail the others of its call; a conversation held up holds up only its own writer.
+//! The writer's batches across many conversations: sends spread over many conversations, in concurrent
+//! calls that share batches, are each stored if and only if acknowledged, numbered without gaps and in
+//! order per conversation (messages and events alike, the event numbers reserved by the message
+//! statement), and a refused item does not fail the others of its call.
 
-use std::collections::{BTreeMap, HashMap};
-use std::time::Duration;
+use std::collections::HashMap;
 
 use junqo_proto::conversations::v1::create_message_result::Outcome;
 use junqo_proto::conversations::v1::{
-    Conversation, CreateMessageRequest, CreateMessagesRequest, ListEventsSinceRequest,
-    ListMessagesRequest, Message, MessageToCreate,
+    Conversation, CreateMessagesRequest, ListEventsSinceRequest, ListMessagesRequest, Message,
+    MessageToCreate,
 };
 use junqo_proto::events::v1::Event;
 use junqo_proto::events::v1::event::Payload;
 use prost::Message as _;
 use secrecy::SecretString;
-use sqlx::Connection;
 use tonic::Code;
-use uuid::Uuid;
 
-use crate::helpers::{Actor, SECRET, TestService, spawn_with, writer_blocked};
+use crate::helpers::{Actor, SECRET, TestService, spawn};
 
-const WRITERS: usize = 3;
 const CONVERSATIONS: usize = 9;
 const ROUNDS: usize = 6;
 
@@ -112,11 +108,9 @@ fn round_of(message: &Message) -> usize {
 }
 
 #[tokio::test]
-async fn sends_across_every_writer_are_stored_iff_acked_and_numbered_in_order_per_conversation() {
-    let service = spawn_with(|env| {
-        env.set("MESSAGE_WRITERS", &WRITERS.to_string());
-    })
-    .await;
+async fn sends_across_many_conversations_are_stored_iff_acked_and_numbered_in_order_per_conversation()
+ {
+    let service = spawn().await;
     let alice = service.user("Alice").await;
     let eve = service.user("Eve").await;
     let mut conversations: Vec<(Actor, Conversation)> = Vec::new();
@@ -125,11 +119,6 @@ async fn sends_across_every_writer_are_stored_iff_acked_and_numbered_in_order_pe
         let conversation = service.conversation(&alice, &[&friend]).await;
         conversations.push((friend, conversation));
     }
-    let shards: std::collections::BTreeSet<usize> = conversations
-        .iter()
-        .map(|(_, c)| conversations::writer::shard_of(c.id.parse().expect("uuid"), WRITERS))
-        .collect();
-    assert_eq!(shards.len(), WRITERS, "the conversations span every writer");
 
     // Per round, two concurrent calls, each with a message of both members of every conversation; the
     // first also carries one refused item (Eve is in none of them) and one client message id sent twice.
@@ -235,62 +224,4 @@ async fn sends_across_every_writer_are_stored_iff_acked_and_numbered_in_order_pe
     }
     assert_eq!(stored_total, acked.len(), "every acked message is stored");
     assert_eq!(acked.len(), ROUNDS * (2 * CONVERSATIONS + 1));
-}
-
-#[tokio::test]
-async fn a_conversation_held_up_holds_up_only_its_own_writer() {
-    let service = spawn_with(|env| {
-        env.set("MESSAGE_WRITERS", "2");
-    })
-    .await;
-    let alice = service.user("Alice").await;
-    // Two conversations owned by different writers.
-    let mut by_shard: BTreeMap<usize, Conversation> = BTreeMap::new();
-    while by_shard.len() < 2 {
-        let conversation = service.conversation(&alice, &[]).await;
-        let id: Uuid = conversation.id.parse().expect("uuid");
-        by_shard
-            .entry(conversations::writer::shard_of(id, 2))
-            .or_insert(conversation);
-    }
-    let (held_up, free) = (&by_shard[&0], &by_shard[&1]);
-
-    let mut db = service.db.connect().await;
-    let mut holder = service.db.connect().await;
-    let mut held = holder.begin().await.expect("begin");
-    sqlx::query("SELECT 1 FROM conversations.conversations WHERE id = $1::uuid FOR UPDATE")
-        .bind(&held_up.id)
-        .execute(&mut *held)
-        .await
-        .expect("lock the conversation");
-
-    let send = |conversation: &Conversation, content: &str| {
-        let mut request = alice.call(CreateMessageRequest {
-            conversation_id: conversation.id.clone(),
-            content: content.into(),
-            client_message_id: None,
-        });
-        request.set_timeout(Duration::from_secs(20));
-        let mut messages = service.messages.clone();
-        async move { messages.create_message(request).await }
-    };
-    let stuck = tokio::spawn(send(held_up, "waits for the lock"));
-    writer_blocked(&mut db).await;
-    // While one writer waits on the held conversation, the other stores and answers at once.
-    let answered = send(free, "not held up")
-        .await
-        .expect("stored while the other conversation is held")
-        .into_inner();
-    assert_eq!(answered.seq, 1);
-    assert!(!stuck.is_finished(), "the held-up send still waits");
-
-    held.rollback().await.expect("release");
-    let stored = stuck
-        .await
-        .expect("the send task")
-        .expect("stored once released")
-        .into_inner();
-    assert_eq!(stored.content, "waits for the lock");
-    assert_eq!(history(&service, &alice, &held_up.id).await, [stored]);
-    assert_eq!(history(&service, &alice, &free.id).await, [answered]);
 }
