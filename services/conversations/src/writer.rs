@@ -2,13 +2,12 @@
 //!
 //! Every new message goes through one task that commits whatever has queued up while the previous
 //! transaction was committing, as one transaction: `BEGIN` with the lock of every conversation row of the
-//! batch (one round trip), one statement that checks and stores every message of the batch and reserves
-//! their event numbers (in the same update of each conversation row), one that inserts their outbox
-//! events, already numbered, and `COMMIT`. A Postgres commit is the largest single cost per message, so
+//! batch (one round trip), one statement that checks and stores every message of the batch, one that
+//! inserts their outbox events, and `COMMIT`. A Postgres commit is the largest single cost per message, so
 //! under load the cost is shared by the whole batch, while a lone message still commits at once (a batch
-//! of one). Several tasks each owning a share of the conversations were measured and not kept: on a
-//! saturated machine the smaller batches cost Postgres more CPU per message than the overlap saved
-//! (docs/benchmarks.md, 2026-12-08).
+//! of one). Measured and not kept (docs/benchmarks.md, 2026-12-08): several tasks each owning a share of
+//! the conversations (on a saturated machine the smaller batches cost Postgres more CPU per message than
+//! the overlap saved), and reserving the event numbers in the message statement (no measurable change).
 //!
 //! Whether a sender may send is decided here, in the batch's statement, not by the caller: the sender
 //! takes part in the conversation (admins too: an admin who is not a participant cannot send), the
@@ -625,21 +624,16 @@ async fn prepare(
             ));
         };
         if verdict.inserted {
-            let Some(event_seq) = verdict.event_seq else {
-                return Err(ConversationsError::Internal(
-                    "a stored message got no event number".into(),
-                ));
-            };
-            new_events.push((
-                events::message_created(&row, job.draft.traceparent.as_deref()),
-                event_seq,
+            new_events.push(events::message_created(
+                &row,
+                job.draft.traceparent.as_deref(),
             ));
             conversations.insert(row.conversation_id);
             ids.push(row.id);
         }
         outcomes.push(Ok(row));
     }
-    let outbox = store::outbox::insert_numbered(tx, new_events, claim).await?;
+    let outbox = store::outbox::insert(tx, new_events, claim).await?;
     Ok(Prepared {
         outcomes,
         outbox,

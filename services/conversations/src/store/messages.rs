@@ -50,8 +50,6 @@ pub struct Verdict {
     pub kept_apart: bool,
     /// Whether this statement stored it (else it was refused, or its client message id was stored before).
     pub inserted: bool,
-    /// The conversation's event number reserved for its `message.created` event, when inserted.
-    pub event_seq: Option<i64>,
     id: Option<Uuid>,
     seq: Option<i64>,
     content: Option<String>,
@@ -84,11 +82,7 @@ impl Verdict {
 /// The messages stored in a conversation get the next sequence numbers in submission order, and times
 /// that are strictly increasing at millisecond precision (never before now, always after the previous
 /// message); the conversation's last message moves to the newest, and each sender's read-up-to to their
-/// newest message (a sender has read what they wrote). Each message stored also reserves the
-/// conversation's next event number (`conversations.last_event_seq`), in the same order, for its
-/// `message.created` event, in the same update of the conversation row as its sequence number: one new
-/// row version per conversation and batch rather than two (see [`super::outbox::insert_numbered`]).
-/// Returns one verdict per message, in order.
+/// newest message (a sender has read what they wrote). Returns one verdict per message, in order.
 pub async fn insert_allowed(
     tx: &mut PgConnection,
     messages: &[Submitted<'_>],
@@ -134,13 +128,12 @@ pub async fn insert_allowed(
          reserved AS (
             UPDATE conversations c SET
                 last_seq = c.last_seq + v.k,
-                last_event_seq = c.last_event_seq + v.k,
                 last_message_id = v.last_id,
                 last_message_at = GREATEST(
                     date_trunc('milliseconds', clock_timestamp()) + (v.k - 1) * interval '1 millisecond',
                     c.last_message_at + v.k * interval '1 millisecond')
             FROM counts v WHERE c.id = v.conversation_id
-            RETURNING c.id, c.last_seq, c.last_event_seq, c.last_message_at),
+            RETURNING c.id, c.last_seq, c.last_message_at),
          inserted AS (
             INSERT INTO messages (id, conversation_id, seq, sender_id, content, client_message_id,
                                   created_at, updated_at)
@@ -149,9 +142,6 @@ pub async fn insert_allowed(
             FROM fresh f JOIN reserved r ON r.id = f.conversation_id
             CROSS JOIN LATERAL (SELECT r.last_message_at - (f.k - f.pos) * interval '1 millisecond' AS at) t
             RETURNING id, conversation_id, sender_id, seq, created_at),
-         numbered AS (
-            SELECT f.id, r.last_event_seq - f.k + f.pos AS event_seq
-            FROM fresh f JOIN reserved r ON r.id = f.conversation_id),
          read AS (
             UPDATE participants p SET last_read_seq = s.seq
             FROM (SELECT conversation_id, sender_id, max(seq) AS seq FROM inserted
@@ -159,13 +149,12 @@ pub async fn insert_allowed(
             WHERE p.conversation_id = s.conversation_id AND p.user_id = s.sender_id
               AND p.last_read_seq < s.seq)
          SELECT j.is_participant, j.kept_apart, i.id IS NOT NULL AS inserted,
-                CASE WHEN i.id IS NOT NULL THEN e.event_seq END AS event_seq,
                 COALESCE(i.id, j.stored_id) AS id,
                 COALESCE(i.seq, j.stored_seq) AS seq,
                 CASE WHEN i.id IS NOT NULL THEN j.content ELSE j.stored_content END AS content,
                 COALESCE(i.created_at, j.stored_created_at) AS created_at,
                 COALESCE(i.created_at, j.stored_updated_at) AS updated_at
-         FROM judged j LEFT JOIN inserted i ON i.id = j.id LEFT JOIN numbered e ON e.id = j.id
+         FROM judged j LEFT JOIN inserted i ON i.id = j.id
          ORDER BY j.n",
     )
     .bind(column(|m| m.id))

@@ -57,8 +57,7 @@ pub fn with_event_seq(mut payload: Vec<u8>, event_seq: Option<i64>) -> Vec<u8> {
 /// them with their outbox ids and their `event_seq` set, in the given order.
 ///
 /// Each conversation's events get its next event numbers, in the given order, from
-/// `conversations.last_event_seq`, in the same statement (no round trip added; the message writer numbers
-/// its events in its message statement instead and uses [`insert_numbered`]). The
+/// `conversations.last_event_seq`, in the same statement (no round trip added to the writer's batch). The
 /// bump holds the conversation row's lock until the transaction ends, so a conversation's numbers follow
 /// its commit order and a number that is visible has every lower one visible too. A caller must have
 /// locked its conversation rows before touching any other row the message writer locks after them
@@ -118,60 +117,6 @@ pub async fn insert(
             .map(|(id, _, seq)| (*id, *seq))
             .ok_or_else(|| ConversationsError::Internal("outbox insert lost an event".into()))?;
         event.payload = with_event_seq(event.payload, event_seq);
-        outbox.push(OutboxEvent { id, event });
-    }
-    Ok(outbox)
-}
-
-/// Inserts events already numbered (the message writer reserves a message's event number with its
-/// sequence number, in the statement that stores it, under the conversation row's lock), claimed by the
-/// replica that will publish them; returns them with their outbox ids and their `event_seq` set, in the
-/// given order. Unlike [`insert`] it touches no conversation row: one statement, one row per event.
-pub async fn insert_numbered(
-    tx: &mut PgConnection,
-    events: Vec<(NewEvent, i64)>,
-    claim: Claim,
-) -> Result<Vec<OutboxEvent>, ConversationsError> {
-    if events.is_empty() {
-        return Ok(Vec::new());
-    }
-    let event_ids: Vec<Uuid> = events.iter().map(|(e, _)| e.event_id).collect();
-    let conversations: Vec<Option<Uuid>> = events.iter().map(|(e, _)| e.conversation_id).collect();
-    let numbers: Vec<i64> = events.iter().map(|(_, seq)| *seq).collect();
-    let keys: Vec<&str> = events.iter().map(|(e, _)| e.routing_key.as_str()).collect();
-    let payloads: Vec<&[u8]> = events.iter().map(|(e, _)| e.payload.as_slice()).collect();
-    let traceparents: Vec<Option<&str>> = events
-        .iter()
-        .map(|(e, _)| e.traceparent.as_deref())
-        .collect();
-    let ids: Vec<(i64, Uuid)> = sqlx::query_as(
-        "INSERT INTO outbox (event_id, conversation_id, event_seq, routing_key, payload, traceparent,
-                             claimed_by, claimed_until)
-         SELECT e.event_id, e.conversation_id, e.event_seq, e.routing_key, e.payload, e.traceparent,
-                $7::uuid, now() + make_interval(secs => $8::double precision / 1000)
-         FROM unnest($1::uuid[], $2::uuid[], $3::int8[], $4::text[], $5::bytea[], $6::text[])
-             WITH ORDINALITY AS e(event_id, conversation_id, event_seq, routing_key, payload, traceparent, n)
-         ORDER BY e.n
-         RETURNING id, event_id",
-    )
-    .bind(&event_ids)
-    .bind(&conversations)
-    .bind(&numbers)
-    .bind(&keys)
-    .bind(&payloads)
-    .bind(&traceparents)
-    .bind(claim.by)
-    .bind(claim.lease_ms)
-    .fetch_all(&mut *tx)
-    .await?;
-    let mut outbox = Vec::with_capacity(events.len());
-    for (mut event, event_seq) in events {
-        let id = ids
-            .iter()
-            .find(|(_, event_id)| *event_id == event.event_id)
-            .map(|(id, _)| *id)
-            .ok_or_else(|| ConversationsError::Internal("outbox insert lost an event".into()))?;
-        event.payload = with_event_seq(event.payload, Some(event_seq));
         outbox.push(OutboxEvent { id, event });
     }
     Ok(outbox)

@@ -1,7 +1,7 @@
 //! The writer's batches across many conversations: sends spread over many conversations, in concurrent
 //! calls that share batches, are each stored if and only if acknowledged, numbered without gaps and in
-//! order per conversation (messages and events alike, the event numbers reserved by the message
-//! statement), and a refused item does not fail the others of its call.
+//! order per conversation (messages and events alike), and a refused item does not fail the others of its
+//! call.
 
 use std::collections::HashMap;
 
