@@ -12,6 +12,7 @@
 # on the shared development machine), wraps each bench run. The bench reads the memory of every process
 # named `realtime`: the script refuses to measure when another one runs. Results go to OUT (default
 # target/idle-ab), one file per run. The environment reaches the services (e.g. MALLOC_ARENA_MAX).
+# IDLE_ARGS is passed on to every bench run, e.g. IDLE_ARGS="--concurrency 16" (a bench that has it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
@@ -31,7 +32,7 @@ bench() {
   ${CPU_LOCK:-} bash -c 'n=$(ps -eo comm= | grep -cx realtime || true)
     [ "$n" = 1 ] || { echo "$n realtime processes on the machine (1 expected): memory figures would mix them" >&2; exit 1; }
     exec "$@"' _ "$BENCH" idle --auth http://127.0.0.1:51051 --socket-url http://127.0.0.1:4001 \
-    --connections "$connections" --users "$USERS"
+    --connections "$connections" --users "$USERS" ${IDLE_ARGS:-}
 }
 
 for run in $(seq 1 "$runs"); do

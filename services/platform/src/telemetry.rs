@@ -91,18 +91,26 @@ pub fn init(service: &'static str, format: LogFormat, otlp_endpoint: Option<&str
             None
         }
     });
-    // The exporter's own HTTP/2 and gRPC internals stay out of the traces it exports.
-    let traces = provider.as_ref().map(|provider| {
-        tracing_opentelemetry::layer()
-            .with_tracer(provider.tracer(service))
-            .with_filter(EnvFilter::new("info,h2=off,hyper=off,tonic=off,tower=off"))
-            .with_filter(never_verbose())
-    });
-    let installed = tracing_subscriber::registry()
-        .with(logs.with_filter(filter()).with_filter(never_verbose()))
-        .with(traces)
-        .try_init();
+    let logs = logs.with_filter(filter()).with_filter(never_verbose());
+    // No trace layer at all when nothing is exported, rather than a `None` one: an absent layer
+    // counts as wanting every callsite, which turns each disabled `debug!`/`trace!` in h2, hyper and
+    // sqlx into a filter evaluation on every hit instead of a callsite disabled once.
+    let installed = match &provider {
+        Some(provider) => {
+            // The exporter's own HTTP/2 and gRPC internals stay out of the traces it exports.
+            let traces = tracing_opentelemetry::layer()
+                .with_tracer(provider.tracer(service))
+                .with_filter(EnvFilter::new("info,h2=off,hyper=off,tonic=off,tower=off"))
+                .with_filter(never_verbose());
+            tracing_subscriber::registry()
+                .with(logs)
+                .with(traces)
+                .try_init()
+        }
+        None => tracing_subscriber::registry().with(logs).try_init(),
+    };
     if installed.is_ok() {
+        crate::trace::set_exporting(provider.is_some());
         tracing::info!(
             service,
             tracing = provider.is_some(),

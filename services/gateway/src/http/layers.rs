@@ -45,8 +45,12 @@ async fn json_error_bodies(response: Response) -> Response {
     response
 }
 
-/// One span per request, child of the client's span when it sent a `traceparent`.
+/// One span per request, child of the client's span when it sent a `traceparent`; none when spans are
+/// not exported (see [`platform::trace::exporting`]).
 fn request_span(request: &axum::http::Request<axum::body::Body>) -> tracing::Span {
+    if !platform::trace::exporting() {
+        return tracing::Span::none();
+    }
     let span = tracing::info_span!(
         "http",
         otel.name = %format!("{} {}", request.method(), request.uri().path()),
