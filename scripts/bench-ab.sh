@@ -10,6 +10,15 @@
 # BENCH (default: the first build's `bench`) is the one load generator for every build. CPU_LOCK, if set
 # (on the shared development machine: /work/bin/cpu), wraps each bench run so that no build runs during
 # it. Results go to OUT (default target/bench-ab), one file per run, and a summary on stdout.
+#
+# Other settings (environment): WARMUP and SECONDS_MEASURED (5 and 30), CONVERSATIONS and MEMBERS
+# (100 and 2; MEMBERS=50 for fan-out), TEMPLATE (the template database, default junqo_bench_template;
+# give each OUT its own to keep another OUT's runs from rebuilding it), and REALTIME_INSTANCES=2 to run
+# two realtime instances (ports 4001 and 4002) with the sockets spread over both, each conversation's
+# members on different instances (the bench must be one that takes several --socket-url). A NAME
+# ending in @1 or @2 sets the instance count for that build alone, so that one and two instances are
+# interleaved like builds: `scripts/bench-ab.sh 3000 3 one@1=<dir> two@2=<dir>`. A single build is
+# fine too: `scripts/bench-ab.sh 3000 3 base=<dir>` measures that build alone.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
@@ -24,27 +33,36 @@ first_dir=${builds[0]#*=}
 : "${SECONDS_MEASURED:=30}"
 : "${CONVERSATIONS:=100}"
 : "${MEMBERS:=2}"
-template=junqo_bench_template
+: "${TEMPLATE:=junqo_bench_template}"
+template=$TEMPLATE
 users="$OUT/users.txt"
 mkdir -p "$OUT"
 source scripts/bench-lib.sh
 
 bench() { # extra args...
   # The count is taken once the lock is held: other stacks (tests) may run until then.
+  # Two realtime processes are one line of the CPU report (the bench sums processes by name).
   ${CPU_LOCK:-} bash -c 'n=$(ps -eo comm= | grep -cxE "auth|conversations|realtime|gateway" || true)
-    [ "$n" = 4 ] || echo "warning: $n service processes on the machine (4 expected): CPU figures mix stacks" >&2
-    exec "$@"' _ "$BENCH" sockets --auth http://127.0.0.1:51051 --conversations http://127.0.0.1:51052 \
-    --socket-url http://127.0.0.1:4001 --users-file "$users" --conversation-count "$CONVERSATIONS" \
+    [ "$n" = "$1" ] || echo "warning: $n service processes on the machine ($1 expected): CPU figures mix stacks" >&2
+    shift; exec "$@"' _ $((3 + REALTIME_INSTANCES)) "$BENCH" sockets --auth http://127.0.0.1:51051 \
+    --conversations http://127.0.0.1:51052 --socket-url "$(realtime_urls)" \
+    --users-file "$users" --conversation-count "$CONVERSATIONS" \
     --members "$MEMBERS" "$@"
 }
 
 ensure_template "$template" "$users" "$first_dir" bench --rate 10 --warmup 0 --seconds 1
 
+instances=$REALTIME_INSTANCES
 for run in $(seq 1 "$runs"); do
   for build in "${builds[@]}"; do
     name=${build%%=*} dir=${build#*=}
+    case $name in
+      *@1) REALTIME_INSTANCES=1 ;;
+      *@2) REALTIME_INSTANCES=2 ;;
+      *) REALTIME_INSTANCES=$instances ;;
+    esac
     file="$OUT/$name-r$rate-$run.txt"
-    log "run $run, $name, $rate msg/s -> $file"
+    log "run $run, $name, $rate msg/s, $REALTIME_INSTANCES realtime instance(s) -> $file"
     run_on_copy "$template" "$dir" "$file" bench --rate "$rate" --warmup "$WARMUP" --seconds "$SECONDS_MEASURED"
   done
 done

@@ -1,6 +1,19 @@
 # Sourced by the A/B bench scripts (bench-ab.sh, rest-ab.sh, idle-ab.sh) after scripts/lib.sh: a private
 # bench stack (scripts/bench-stack.sh) started and stopped around each run, and psql as the admin role.
-# Needs OUT (logs go to $OUT/logs); PG_ADMIN_USER defaults to postgres.
+# Needs OUT (logs go to $OUT/logs); PG_ADMIN_USER defaults to postgres. REALTIME_INSTANCES (1 or 2,
+# default 1) is passed to the stack at each start; `realtime_urls` prints the Socket.IO URLs of its
+# instances, comma-separated as `bench sockets --socket-url` takes them.
+
+: "${REALTIME_INSTANCES:=1}"
+export REALTIME_INSTANCES
+
+realtime_urls() {
+  case "$REALTIME_INSTANCES" in
+    1) echo http://127.0.0.1:4001 ;;
+    2) echo http://127.0.0.1:4001,http://127.0.0.1:4002 ;;
+    *) die "REALTIME_INSTANCES must be 1 or 2" ;;
+  esac
+}
 
 : "${PG_ADMIN_USER:=postgres}"
 
@@ -18,7 +31,9 @@ trap stop_stack EXIT INT TERM
 start_stack() { # bin-dir database
   BIN_DIR=$1 DATABASE_NAME=$2 LOGS="$OUT/logs" scripts/bench-stack.sh &
   stack_pid=$!
-  for port in 51051 51052 4001 4000; do
+  local ports=(51051 51052 4001 4000)
+  [ "$REALTIME_INSTANCES" = 2 ] && ports+=(4002)
+  for port in "${ports[@]}"; do
     wait_for_port 127.0.0.1 "$port" 60 || die "the stack did not start (logs: $OUT/logs)"
   done
 }

@@ -9,6 +9,13 @@
 #
 # Ports: auth 51051, conversations 51052, realtime 4001, gateway 4000 (admin 59091/59092), as in the
 # commands of docs/benchmarks.md. The database must exist (the services create their schemas).
+#
+# REALTIME_INSTANCES=2 (default 1) starts a second realtime on port 4002 (log realtime-2.log), as a
+# second replica of the Deployment would run: the same settings, its own port. realtime has no admin
+# port (health and metrics are on its Socket.IO port), and each process draws its own instance id at
+# start, from which its broker queue (`realtime.<id>`) and presence heartbeats are named, so nothing
+# else tells the two apart. The gateway keeps forwarding to the first; the bench connects to both
+# straight (`bench sockets --socket-url http://127.0.0.1:4001,http://127.0.0.1:4002`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
@@ -18,6 +25,12 @@ source scripts/lib.sh
 : "${DATABASE_USER:=postgres}"
 : "${LOGS:=target/bench-stack-logs}"
 : "${BENCH_EXCHANGE_PREFIX:=bench}"
+: "${REALTIME_INSTANCES:=1}"
+case "$REALTIME_INSTANCES" in
+  1) realtime_ports=(4001) ;;
+  2) realtime_ports=(4001 4002) ;;
+  *) die "REALTIME_INSTANCES must be 1 or 2" ;;
+esac
 export DATABASE_HOST DATABASE_PORT DATABASE_USER DATABASE_NAME
 # The bench saves users with their tokens (--users-file) across stack restarts: one fixed secret for
 # bench stacks only (never a deployment's), and tokens that outlive a session of runs.
@@ -35,7 +48,7 @@ unset OTEL_EXPORTER_OTLP_ENDPOINT
 for service in auth conversations realtime gateway; do
   [ -x "$BIN_DIR/$service" ] || die "$BIN_DIR/$service is missing (cargo build --release)"
 done
-for port in 51051 51052 4001 4000 59091 59092; do
+for port in 51051 51052 "${realtime_ports[@]}" 4000 59091 59092; do
   port_open 127.0.0.1 "$port" && die "port $port is taken: is another bench stack running?"
 done
 
@@ -49,15 +62,21 @@ stop_all() {
 trap stop_all EXIT
 trap 'stop_all; exit 0' INT TERM
 
-start() { # name port admin-port
-  ADMIN_PORT="$3" "$BIN_DIR/$1" >"$LOGS/$1.log" 2>&1 &
+start() { # name port admin-port [log name]
+  local log="$LOGS/${4:-$1}.log"
+  ADMIN_PORT="$3" "$BIN_DIR/$1" >"$log" 2>&1 &
   pids+=($!)
-  wait_for_port 127.0.0.1 "$2" 60 || { tail -n 20 "$LOGS/$1.log" >&2; die "$1 did not start"; }
+  wait_for_port 127.0.0.1 "$2" 60 || { tail -n 20 "$log" >&2; die "$1 did not start"; }
 }
 start auth 51051 59091
 start conversations 51052 59092
 start realtime 4001 0
+if [ "$REALTIME_INSTANCES" = 2 ]; then
+  REALTIME_PORT=4002
+  start realtime 4002 0 realtime-2
+  REALTIME_PORT=4001
+fi
 start gateway 4000 0
-log "bench stack up from $BIN_DIR (database $DATABASE_NAME)"
+log "bench stack up from $BIN_DIR (database $DATABASE_NAME, realtime on ${realtime_ports[*]})"
 wait -n "${pids[@]}" || true
 die "a service exited; see $LOGS/"

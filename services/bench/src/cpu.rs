@@ -6,7 +6,8 @@
 //! A process's CPU time is `utime + stime` from `/proc/<pid>/stat` (all its threads, in clock ticks of
 //! 1/100 s, Linux's fixed USER_HZ). A process that starts inside the window counts from zero; one that
 //! exits inside it loses what it used (short-lived Postgres backends are rare here: the services pool
-//! their connections).
+//! their connections). Several processes of one name (two realtime instances of a bench stack, every
+//! Postgres backend) are summed into their group's line, which says how many processes it counted.
 
 use std::collections::HashMap;
 
@@ -165,4 +166,40 @@ pub fn print(usage: &Usage, units: u64, unit: &str) {
         usage.machine,
         per(usage.machine)
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn group(label: &str) -> usize {
+        GROUPS
+            .iter()
+            .position(|g| g.label == label)
+            .unwrap_or(usize::MAX)
+    }
+
+    #[test]
+    fn processes_of_one_group_are_summed_and_counted() {
+        let realtime = group("realtime");
+        let before = Snapshot {
+            processes: HashMap::from([((realtime, 10), 100), ((realtime, 11), 50)]),
+            machine: 1_000,
+        };
+        // The second instance used 1.5 s, the first 2 s; a third started inside the window (0.25 s).
+        let after = Snapshot {
+            processes: HashMap::from([
+                ((realtime, 10), 300),
+                ((realtime, 11), 200),
+                ((realtime, 12), 25),
+            ]),
+            machine: 2_000,
+        };
+        let usage = usage(&before, &after);
+        let (label, seconds, processes) = usage.groups[realtime];
+        assert_eq!(label, "realtime");
+        assert!((seconds - 3.75).abs() < 1e-9, "{seconds}");
+        assert_eq!(processes, 3);
+        assert!((usage.machine - 10.0).abs() < 1e-9);
+    }
 }

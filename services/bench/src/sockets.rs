@@ -24,9 +24,15 @@ pub struct Args {
     auth: String,
     #[arg(long, default_value = "http://127.0.0.1:50052")]
     conversations: String,
-    /// Where the sockets connect: realtime itself, or the gateway (which forwards).
-    #[arg(long, default_value = "http://127.0.0.1:3001")]
-    socket_url: String,
+    /// Where the sockets connect: realtime itself, or the gateway (which forwards). Several realtime
+    /// instances: repeat the option or separate the URLs with commas; each conversation's members are
+    /// then spread over them, on different instances where possible.
+    #[arg(
+        long = "socket-url",
+        value_delimiter = ',',
+        default_value = "http://127.0.0.1:3001"
+    )]
+    socket_urls: Vec<String>,
     #[arg(long, default_value_t = 100)]
     conversation_count: usize,
     /// Members per conversation: 2 for the message path, 50 for fan-out. One member of each sends;
@@ -51,6 +57,15 @@ pub struct Args {
 /// Deliveries still in flight at the end of the window get this long to land.
 const DRAIN: Duration = Duration::from_secs(3);
 
+/// Which of `instances` socket URLs member `member` of conversation `conversation` connects to.
+/// Consecutive members go to consecutive instances, so a conversation's members sit on different
+/// instances wherever there are enough instances (with two members on two, every delivery crosses from
+/// one instance to the other through the broker), and each conversation starts one instance further,
+/// so that senders and sockets are spread evenly.
+pub fn instance_of(conversation: usize, member: usize, instances: usize) -> usize {
+    (conversation + member) % instances.max(1)
+}
+
 pub async fn run(args: Args) -> Result<(), BenchError> {
     if args.members < 2 {
         return Err(BenchError::Refused(
@@ -69,11 +84,16 @@ pub async fn run(args: Args) -> Result<(), BenchError> {
     .await?;
     let ids = setup::groups(&conversations, &users, args.members).await?;
 
+    let urls = &args.socket_urls;
+    let mut per_instance = vec![0usize; urls.len()];
     let mut senders = Vec::new();
     let mut receivers = Vec::new();
-    for (group, conversation) in users.chunks_exact(args.members).zip(&ids) {
+    for (c, (group, conversation)) in users.chunks_exact(args.members).zip(&ids).enumerate() {
+        let sender_instance = instance_of(c, 0, urls.len());
         for (i, member) in group.iter().enumerate() {
-            let (client, events) = sio::connect(&args.socket_url, &member.token).await?;
+            let instance = instance_of(c, i, urls.len());
+            per_instance[instance] += 1;
+            let (client, events) = sio::connect(&urls[instance], &member.token).await?;
             let joined = client
                 .ask("joinRoom", json!({ "conversationId": conversation }))
                 .await?;
@@ -84,7 +104,7 @@ pub async fn run(args: Args) -> Result<(), BenchError> {
                 // The sender's own copy of each message is received and dropped, unmeasured.
                 senders.push((client, events, conversation.clone()));
             } else {
-                receivers.push((client, events));
+                receivers.push((client, events, instance != sender_instance));
             }
         }
     }
@@ -94,6 +114,9 @@ pub async fn run(args: Args) -> Result<(), BenchError> {
         args.members,
         ids.len() * args.members
     );
+    for (url, count) in urls.iter().zip(&per_instance) {
+        println!("  instance       {url}: {count} sockets");
+    }
 
     let window_start = Duration::from_secs(args.warmup);
     let window_end = window_start + Duration::from_secs(args.seconds);
@@ -104,7 +127,7 @@ pub async fn run(args: Args) -> Result<(), BenchError> {
     // Each receiving socket records the latency of every measured message that reaches it.
     let collectors: Vec<_> = receivers
         .into_iter()
-        .map(|(client, mut events)| {
+        .map(|(client, mut events, across)| {
             tokio::spawn(async move {
                 let mut latencies = Vec::new();
                 while let Ok(Some((name, payload))) =
@@ -123,7 +146,7 @@ pub async fn run(args: Args) -> Result<(), BenchError> {
                     }
                 }
                 drop(client);
-                latencies
+                (latencies, across)
             })
         })
         .collect();
@@ -190,8 +213,13 @@ pub async fn run(args: Args) -> Result<(), BenchError> {
         sent += task.await.unwrap_or_default();
     }
     let mut latencies: Vec<Duration> = Vec::new();
+    let mut delivered_across = 0u64;
     for collector in collectors {
-        latencies.extend(collector.await.unwrap_or_default());
+        let (received, across) = collector.await.unwrap_or_default();
+        if across {
+            delivered_across += received.len() as u64;
+        }
+        latencies.extend(received);
     }
     let usage = cpu_window
         .await
@@ -221,6 +249,11 @@ pub async fn run(args: Args) -> Result<(), BenchError> {
         100.0 * delivered as f64 / expected.max(1) as f64,
         delivered as f64 / seconds
     );
+    if urls.len() > 1 {
+        println!(
+            "  across         {delivered_across} of them to a socket on another instance than the sender's"
+        );
+    }
     println!(
         "  latency        p50 {}  p99 {}  max {}  (scheduled send to receive)",
         ms(p50),
@@ -237,4 +270,78 @@ pub async fn run(args: Args) -> Result<(), BenchError> {
     }
     print_memory(&["realtime", "conversations", "gateway"]);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: Args,
+    }
+
+    fn urls(argv: &[&str]) -> Vec<String> {
+        let argv = std::iter::once("bench").chain(argv.iter().copied());
+        Cli::try_parse_from(argv)
+            .map(|cli| cli.args.socket_urls)
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn socket_urls_come_one_repeated_or_comma_separated() {
+        assert_eq!(urls(&[]), ["http://127.0.0.1:3001"]);
+        assert_eq!(urls(&["--socket-url", "http://a:1"]), ["http://a:1"]);
+        assert_eq!(
+            urls(&["--socket-url", "http://a:1", "--socket-url", "http://b:2"]),
+            ["http://a:1", "http://b:2"]
+        );
+        assert_eq!(
+            urls(&["--socket-url", "http://a:1,http://b:2"]),
+            ["http://a:1", "http://b:2"]
+        );
+    }
+
+    #[test]
+    fn one_instance_takes_every_socket() {
+        for conversation in 0..5 {
+            for member in 0..50 {
+                assert_eq!(instance_of(conversation, member, 1), 0);
+            }
+        }
+    }
+
+    #[test]
+    fn members_of_a_conversation_sit_on_different_instances_where_possible() {
+        for (instances, members) in [(2, 2), (2, 50), (3, 2), (3, 3), (3, 50)] {
+            for conversation in 0..10 {
+                let placed: Vec<usize> = (0..members)
+                    .map(|member| instance_of(conversation, member, instances))
+                    .collect();
+                let mut distinct = placed.clone();
+                distinct.sort_unstable();
+                distinct.dedup();
+                assert_eq!(distinct.len(), members.min(instances), "{placed:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn sockets_and_senders_are_spread_evenly() {
+        for (instances, members, conversations) in [(2, 2, 100), (2, 50, 20), (3, 2, 99)] {
+            let mut sockets = vec![0usize; instances];
+            let mut senders = vec![0usize; instances];
+            for conversation in 0..conversations {
+                senders[instance_of(conversation, 0, instances)] += 1;
+                for member in 0..members {
+                    sockets[instance_of(conversation, member, instances)] += 1;
+                }
+            }
+            let even = |counts: &[usize]| counts.iter().max() == counts.iter().min();
+            assert!(even(&sockets), "{sockets:?}");
+            assert!(even(&senders), "{senders:?}");
+        }
+    }
 }

@@ -5,7 +5,9 @@
 //! batch (one round trip), one statement that checks and stores every message of the batch, one that
 //! inserts their outbox events, and `COMMIT`. A Postgres commit is the largest single cost per message, so
 //! under load the cost is shared by the whole batch, while a lone message still commits at once (a batch
-//! of one).
+//! of one). Measured and not kept (docs/benchmarks.md, 2026-12-08): several tasks each owning a share of
+//! the conversations (on a saturated machine the smaller batches cost Postgres more CPU per message than
+//! the overlap saved), and reserving the event numbers in the message statement (no measurable change).
 //!
 //! Whether a sender may send is decided here, in the batch's statement, not by the caller: the sender
 //! takes part in the conversation (admins too: an admin who is not a participant cannot send), the

@@ -17,3 +17,4 @@ mod send_batch;
 mod send_checks;
 mod sequence;
 mod user_deleted;
+mod writer_batches;
