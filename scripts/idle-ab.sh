@@ -25,6 +25,8 @@ first_dir=${builds[0]#*=}
 : "${OUT:=target/idle-ab}"
 : "${USERS:=400}"
 mkdir -p "$OUT"
+# One realtime instance: this bench loads one socket URL, whatever REALTIME_INSTANCES the shell has.
+export REALTIME_INSTANCES=1
 source scripts/bench-lib.sh
 
 bench() {

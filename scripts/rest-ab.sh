@@ -23,6 +23,8 @@ first_dir=${builds[0]#*=}
 template=junqo_rest_template
 users="$OUT/users.txt"
 mkdir -p "$OUT"
+# One realtime instance: this bench loads one socket URL, whatever REALTIME_INSTANCES the shell has.
+export REALTIME_INSTANCES=1
 source scripts/bench-lib.sh
 
 # A dozen users, in six conversations.

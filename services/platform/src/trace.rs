@@ -20,7 +20,9 @@ pub fn exporting() -> bool {
     EXPORTING.load(Ordering::Relaxed)
 }
 
-pub(crate) fn set_exporting(exporting: bool) {
+/// Set by [`crate::telemetry::init`]; a process that installs its own subscriber (a test capturing
+/// logs) sets it to have the spans a deployment exporting them would have.
+pub fn set_exporting(exporting: bool) {
     EXPORTING.store(exporting, Ordering::Relaxed);
 }
 

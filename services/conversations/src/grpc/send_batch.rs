@@ -94,10 +94,10 @@ impl Handlers {
 }
 
 /// A span per item that came with a trace context, child of the send it belongs to, so a socket's
-/// message is one trace through this service as with a single call. None otherwise: nothing per item
-/// when nobody traces.
+/// message is one trace through this service as with a single call. None otherwise, or when this process
+/// exports no spans: nothing per item when nobody traces.
 fn item_span(traceparent: &str) -> tracing::Span {
-    if platform::trace::parse_traceparent(traceparent).is_none() {
+    if !platform::trace::exporting() || platform::trace::parse_traceparent(traceparent).is_none() {
         return tracing::Span::none();
     }
     let span = tracing::info_span!("grpc", otel.name = ITEM_SPAN_NAME, rpc.system = "grpc");

@@ -1,5 +1,5 @@
 //! The writer's batches across many conversations: sends spread over many conversations, in concurrent
-//! calls that share batches, are each stored if and only if acknowledged, numbered without gaps and in
+//! calls (which the writer may commit in shared batches), are each stored if and only if acknowledged, numbered without gaps and in
 //! order per conversation (messages and events alike), and a refused item does not fail the others of its
 //! call.
 

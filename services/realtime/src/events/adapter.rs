@@ -32,14 +32,20 @@ pub(super) async fn run<E: ClientEvent>(
     let Some(peer) = Peer::of(&socket) else {
         return;
     };
-    let span = tracing::info_span!(
-        "socket event",
-        otel.name = E::NAME,
-        otel.kind = "server",
-        event = E::NAME,
-        user.id = %peer.user_id(),
-        status = tracing::field::Empty,
-    );
+    // None when spans are not exported: a span per event costs the registry an allocation and its
+    // formatted fields, for context only a rare log line inside the handler would show.
+    let span = if platform::trace::exporting() {
+        tracing::info_span!(
+            "socket event",
+            otel.name = E::NAME,
+            otel.kind = "server",
+            event = E::NAME,
+            user.id = %peer.user_id(),
+            status = tracing::field::Empty,
+        )
+    } else {
+        tracing::Span::none()
+    };
     let started = Instant::now();
     let outcome = async {
         gate.check(&peer, &input)?;

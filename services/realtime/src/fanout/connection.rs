@@ -439,6 +439,11 @@ impl FanoutRunner {
         }
         let kind = event.payload.as_ref().map_or("empty", |p| p.kind());
         metrics::counter!("realtime_events_consumed_total", "kind" => kind).increment(1);
+        // None when spans are not exported: nothing per delivery when nobody traces.
+        if !platform::trace::exporting() {
+            deliver.deliver(event).await;
+            return;
+        }
         let span = tracing::info_span!(
             "deliver",
             otel.name = super::span::deliver(kind),
