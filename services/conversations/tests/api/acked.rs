@@ -9,9 +9,7 @@ use std::time::Duration;
 
 use conversations::ConversationsError;
 use futures::StreamExt;
-use junqo_proto::conversations::v1::{
-    Conversation, CreateMessageRequest, ListMessagesRequest, Message,
-};
+use junqo_proto::conversations::v1::{Conversation, CreateMessageRequest, Message};
 use sqlx::Connection;
 use testkit::TcpProxy;
 use tonic::Code;
@@ -77,33 +75,6 @@ async fn send(
             Answer::OutcomeUnknown
         }
         Err(status) => Answer::Failed(status),
-    }
-}
-
-/// Every stored message of the conversation, in `seq` order.
-async fn history(
-    service: &TestService,
-    reader: &Actor,
-    conversation: &Conversation,
-) -> Vec<Message> {
-    let mut all: Vec<Message> = Vec::new();
-    loop {
-        let page = service
-            .messages
-            .clone()
-            .list_messages(reader.call(ListMessagesRequest {
-                conversation_id: conversation.id.clone(),
-                limit: 100,
-                before: None,
-                after_seq: Some(all.last().map_or(0, |m| m.seq)),
-            }))
-            .await
-            .expect("history")
-            .into_inner();
-        if page.messages.is_empty() {
-            return all;
-        }
-        all.extend(page.messages);
     }
 }
 
@@ -207,7 +178,7 @@ async fn postgres_cut_during_hundreds_of_sends_stores_exactly_the_acknowledged_o
 
     let mut stored = Vec::new();
     for conversation in &conversations {
-        let messages = history(&service, &alice, conversation).await;
+        let messages = service.history(&alice, conversation).await;
         let seqs: Vec<i64> = messages.iter().map(|m| m.seq).collect();
         assert_eq!(
             seqs,
@@ -297,7 +268,7 @@ async fn a_send_whose_deadline_passes_while_postgres_is_unreachable_is_never_sto
         panic!("a send after the outage is stored: {later:?}");
     };
     assert_eq!(later.seq, 1, "no earlier message took a number");
-    let stored = history(&service, &alice, &conversation).await;
+    let stored = service.history(&alice, &conversation).await;
     assert_eq!(
         stored
             .iter()
@@ -384,7 +355,7 @@ async fn a_batch_that_fails_half_way_still_stores_the_others() {
             assert!(matches!(answer, Answer::Stored(_)), "{content}: {answer:?}");
         }
     }
-    let stored = history(&service, &alice, &conversation).await;
+    let stored = service.history(&alice, &conversation).await;
     assert_eq!(stored.len(), 30, "the first and the 29 good ones");
     assert_eq!(audit(&answers, &stored), 0);
     assert_eq!(
@@ -475,7 +446,7 @@ async fn a_commit_whose_answer_is_lost_is_looked_up_and_answered_truthfully() {
     answers.insert("committed unseen".to_owned(), answer);
     answers.insert("outcome unknown".to_owned(), unknown);
     answers.insert("after".to_owned(), after);
-    let stored = history(&service, &alice, &conversation).await;
+    let stored = service.history(&alice, &conversation).await;
     assert_eq!(audit(&answers, &stored), 1, "the unknown one was committed");
     assert_eq!(stored.len(), 3);
 }

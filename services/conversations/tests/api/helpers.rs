@@ -3,7 +3,7 @@ use junqo_proto::auth::v1::auth_service_client::AuthServiceClient;
 use junqo_proto::conversations::v1::conversations_service_client::ConversationsServiceClient;
 use junqo_proto::conversations::v1::messages_service_client::MessagesServiceClient;
 use junqo_proto::conversations::v1::{
-    Conversation, CreateConversationRequest, CreateMessageRequest, Message,
+    Conversation, CreateConversationRequest, CreateMessageRequest, ListMessagesRequest, Message,
 };
 use platform::Env;
 use secrecy::SecretString;
@@ -149,6 +149,29 @@ impl TestService {
             .await
             .expect("message sent")
             .into_inner()
+    }
+
+    /// Every stored message of the conversation, in `seq` order (paged through).
+    pub async fn history(&self, reader: &Actor, conversation: &Conversation) -> Vec<Message> {
+        let mut all: Vec<Message> = Vec::new();
+        loop {
+            let page = self
+                .messages
+                .clone()
+                .list_messages(reader.call(ListMessagesRequest {
+                    conversation_id: conversation.id.clone(),
+                    limit: 100,
+                    before: None,
+                    after_seq: Some(all.last().map_or(0, |m| m.seq)),
+                }))
+                .await
+                .expect("history")
+                .into_inner();
+            if page.messages.is_empty() {
+                return all;
+            }
+            all.extend(page.messages);
+        }
     }
 }
 

@@ -1,14 +1,13 @@
 //! The writer's batches across many conversations: sends spread over many conversations, in concurrent
-//! calls (which the writer may commit in shared batches), are each stored if and only if acknowledged, numbered without gaps and in
-//! order per conversation (messages and events alike), and a refused item does not fail the others of its
-//! call.
+//! calls (which the writer may commit in shared batches), are each stored if and only if acknowledged,
+//! numbered without gaps and in order per conversation (messages and events alike), and a refused item
+//! does not fail the others of its call.
 
 use std::collections::HashMap;
 
 use junqo_proto::conversations::v1::create_message_result::Outcome;
 use junqo_proto::conversations::v1::{
-    Conversation, CreateMessagesRequest, ListEventsSinceRequest, ListMessagesRequest, Message,
-    MessageToCreate,
+    Conversation, CreateMessagesRequest, ListEventsSinceRequest, Message, MessageToCreate,
 };
 use junqo_proto::events::v1::Event;
 use junqo_proto::events::v1::event::Payload;
@@ -57,23 +56,6 @@ async fn create_messages(service: &TestService, items: Vec<MessageToCreate>) -> 
         .into_iter()
         .map(|result| result.outcome.expect("an outcome"))
         .collect()
-}
-
-async fn history(service: &TestService, who: &Actor, conversation: &str) -> Vec<Message> {
-    let mut messages = service
-        .messages
-        .clone()
-        .list_messages(who.call(ListMessagesRequest {
-            conversation_id: conversation.to_owned(),
-            limit: 100,
-            ..Default::default()
-        }))
-        .await
-        .expect("history")
-        .into_inner()
-        .messages;
-    messages.sort_by_key(|m| m.seq);
-    messages
 }
 
 async fn events(service: &TestService, conversation: &str) -> Vec<Event> {
@@ -181,7 +163,7 @@ async fn sends_across_many_conversations_are_stored_iff_acked_and_numbered_in_or
 
     let mut stored_total = 0;
     for (friend, conversation) in &conversations {
-        let stored = history(&service, friend, &conversation.id).await;
+        let stored = service.history(friend, conversation).await;
         stored_total += stored.len();
         assert_eq!(
             stored.iter().map(|m| m.seq).collect::<Vec<_>>(),

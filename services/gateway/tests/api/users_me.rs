@@ -1,4 +1,4 @@
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::helpers::{TestStack, error_body, spawn_stack, token_of};
@@ -151,21 +151,18 @@ async fn a_profile_change_shows_at_once_where_it_was_made_and_within_a_second_el
     }
 
     let response = stack
-        .http
-        .patch(stack.url("/api/v1/users/me"))
-        .bearer_auth(&token)
-        .json(&json!({"name": "Alice Liddell"}))
-        .send()
-        .await
-        .expect("sent");
+        .call(
+            Method::PATCH,
+            "/api/v1/users/me",
+            &token,
+            Some(json!({"name": "Alice Liddell"})),
+        )
+        .await;
     assert_eq!(response.status(), StatusCode::OK);
     // The gateway that made the change shows it on the very next read.
-    let me: Value = stack
-        .get_with("/api/v1/users/me", &token)
-        .await
-        .json()
-        .await
-        .expect("JSON");
+    let (_, me) = stack
+        .json(Method::GET, "/api/v1/users/me", &token, None)
+        .await;
     assert_eq!(me["name"], "Alice Liddell");
     // Another gateway hears of no event for a new name: it shows it once its copy expires.
     let elsewhere =
@@ -182,12 +179,8 @@ async fn a_deleted_account_is_refused_by_every_gateway_that_read_its_profile() {
     assert_eq!(me["name"], "Alice");
 
     let response = stack
-        .http
-        .delete(stack.url("/api/v1/users/me"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .expect("sent");
+        .call(Method::DELETE, "/api/v1/users/me", &token, None)
+        .await;
     assert_eq!(response.status(), StatusCode::OK);
     let gone = profile_within(&stack, &other, &token, |me| me["status"] == 401).await;
     assert_eq!(gone, json!({"status": 401}));
